@@ -1,0 +1,2 @@
+# Placeholder: the multi-stage image arrives with the deployment issue (#9).
+FROM debian:bookworm-slim
