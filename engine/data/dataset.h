@@ -12,6 +12,17 @@
 
 namespace nn {
 
+// The one pixel conversion used everywhere (training, serving, clients), so
+// that the same image gives bit-identical inputs: byte / 255 in float.
+inline float PixelToUnit(uint8_t pixel) {
+  return static_cast<float>(pixel) / 255.0f;
+}
+
+// Converts `count` bytes to floats in [0, 1] with PixelToUnit.
+inline void PixelsToUnit(const uint8_t* pixels, int64_t count, float* out) {
+  for (int64_t i = 0; i < count; ++i) out[i] = PixelToUnit(pixels[i]);
+}
+
 // `count` grayscale images of height x width bytes (0 = black, 255 = white),
 // row-major and concatenated, with one label per image.
 struct ImageSet {
