@@ -1,0 +1,207 @@
+// The dynamic batcher: merges concurrent requests for one model version into
+// batches and computes them on a few worker threads. It is engine-agnostic: it
+// moves float images; a BatchProcessor (one per worker) does the compute.
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<Batcher> batcher,
+//                    Batcher::Create(options, factory, Clock::Real()));
+//   BatchTask task{.num_images = 3, .input = pixels, .output = scores,
+//                  .done = [](absl::Status s) { /* finish the RPC */ }};
+//   RETURN_IF_ERROR(batcher->Schedule(std::move(task)));  // done runs later
+//
+// How batches form
+// ----------------
+// The queue is a FIFO of batches of at most `max_batch_size` images; the last
+// one is "open" (new tasks join it), the others are closed.
+//
+// - An idle worker takes the oldest batch at once; it never waits for a batch
+//   to fill. So at light load every request is computed alone, immediately.
+// - While every worker is busy, arriving tasks join the open batch until it is
+//   full, then start the next one. With a finite `max_queue_delay`, the open
+//   batch also closes once its oldest task has waited that long: a task that
+//   arrives later starts a new batch instead of joining it. A worker that
+//   frees up takes the oldest batch, open or closed, at once.
+// - A task with more images than the open batch has room for is split into
+//   slices across consecutive batches and reassembled: its `done` runs once,
+//   after the last slice, with the first error of any slice.
+//
+// Nothing ever waits for `max_queue_delay` to pass: it only decides where a
+// new task goes (closing is decided when the next task arrives, so no timer is
+// needed). Closing early can only make batches smaller than "fill up to
+// max_batch_size": it never lets a task start sooner on a worker, and smaller
+// batches cost more compute per image. Its one possible benefit is spreading a
+// backlog over several workers that free up at nearly the same time. Hence the
+// default, absl::InfiniteDuration(): batches close only when full. 0 means
+// "never batch while busy" (one task per batch). bench/batcher_bench.cc
+// measures the choice.
+//
+// Dropping: right before a slice is computed, its task is checked: if
+// `is_cancelled()` returns true it fails with CANCELLED, else if its deadline
+// has passed it fails with DEADLINE_EXCEEDED. Dropped tasks' images are not
+// computed (the rest of the batch is), and none of their later slices are.
+//
+// Workers: `num_workers` std::threads owned by the batcher. Each creates its
+// BatchProcessor on its own thread through the factory (oneDNN primitives are
+// confined to the thread that built them) and owns contiguous input and output
+// buffers of `max_batch_size` images, allocated once. A batch is gathered into
+// them and its outputs scattered back, except that a batch consisting of one
+// slice is computed in place on the task's own spans (no copy).
+//
+// Thread safety: Schedule() and queued_images() may be called from any thread
+// concurrently, including from `done` callbacks.
+#ifndef NNSERVE_SERVER_BATCHING_BATCHER_H_
+#define NNSERVE_SERVER_BATCHING_BATCHER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "common/clock.h"
+
+namespace nn {
+
+// One request's work: `num_images` images of `input_size` floats in,
+// `output_size` floats each out (sizes from Batcher::Options).
+struct BatchTask {
+  int64_t num_images = 0;
+  // {num_images, input_size}, row-major. Must stay valid and unchanged until
+  // `done` runs.
+  absl::Span<const float> input;
+  // {num_images, output_size}. Written before `done` runs with OK; contents
+  // unspecified after an error. Must stay valid until `done` runs.
+  absl::Span<float> output;
+  // The task is dropped with DEADLINE_EXCEEDED if this time (on the batcher's
+  // Clock) is reached before it is computed.
+  absl::Time deadline = absl::InfiniteFuture();
+  // Optional. Polled on worker threads (possibly two at once for a split
+  // task) right before compute; true drops the task with CANCELLED. Must be
+  // thread-safe and cheap.
+  std::function<bool()> is_cancelled;
+  // Required. Called exactly once, on a worker thread, if and only if
+  // Schedule() returned OK. It may call Schedule() again and may destroy the
+  // Batcher (see Shutdown()). `input`, `output`, `is_cancelled` are released
+  // before it runs.
+  absl::AnyInvocable<void(absl::Status)> done;
+};
+
+// Computes one batch. Created on, and only ever called from, one worker
+// thread.
+class BatchProcessor {
+ public:
+  virtual ~BatchProcessor() = default;
+  // input: {n, input_size}; output: {n, output_size}, to be overwritten.
+  // 1 <= n <= max_batch_size. An error fails every task in the batch with it.
+  virtual absl::Status Process(absl::Span<const float> input, int64_t n,
+                               absl::Span<float> output) = 0;
+};
+
+// Called once on each worker thread, with its index in [0, num_workers), to
+// build that worker's processor. An error (or a null processor) stops that
+// worker; see Batcher::Create.
+using BatchProcessorFactory =
+    std::function<absl::StatusOr<std::unique_ptr<BatchProcessor>>(
+        int worker_index)>;
+
+// Metric hooks. Every method has a no-op default, may be called from several
+// threads at once, and must be cheap and must not call into the Batcher.
+class BatchObserver {
+ public:
+  virtual ~BatchObserver() = default;
+  // Once per task, when a worker takes its first slice from the queue
+  // (dropped or not): how long it waited in the queue.
+  virtual void OnTaskStarted(absl::Duration /*queued*/) {}
+  // Once per batch the processor computed successfully: the images computed
+  // and the time Process() took (on the batcher's Clock).
+  virtual void OnBatchComputed(int64_t /*images*/,
+                               absl::Duration /*compute*/) {}
+  // Once per dropped task: kDeadlineExceeded or kCancelled.
+  virtual void OnTaskDropped(absl::StatusCode /*why*/) {}
+  // After every change of the number of queued (not yet taken) images, with
+  // the new number. Called with the queue's lock held (from Schedule()'s
+  // caller or a worker), so calls arrive in order and the last value is the
+  // current one.
+  virtual void OnQueueDepthChanged(int64_t /*queued_images*/) {}
+};
+
+class Batcher {
+ public:
+  struct Options {
+    // Most images one batch computes (>= 1). Larger tasks are split.
+    int max_batch_size = 64;
+    // While every worker is busy, the open batch stops accepting new tasks
+    // once its oldest task has waited this long (>= 0). Never delays compute.
+    // InfiniteDuration: batches fill to max_batch_size; 0: one task a batch
+    // while busy. See "How batches form" above.
+    absl::Duration max_queue_delay = absl::InfiniteDuration();
+    // Most images queued and not yet taken by a worker (>= 1). A task that
+    // would exceed it is rejected with UNAVAILABLE; a task larger than it can
+    // never fit and is rejected with RESOURCE_EXHAUSTED.
+    int64_t max_queue_size = 4096;
+    // Worker threads (>= 1), each with its own processor.
+    int num_workers = 2;
+    // Floats per input image and per output row (>= 1 each).
+    int64_t input_size = 784;
+    int64_t output_size = 10;
+    // For logs, error messages and thread names, e.g. "mnist_mlp:3".
+    std::string name;
+  };
+
+  // Starts the workers and waits until each has built its processor. A worker
+  // whose factory call fails logs the error and exits; the batcher runs with
+  // the others. Fails with INVALID_ARGUMENT for bad options or a null
+  // factory/clock, with the first factory error if no worker could start, and
+  // with RESOURCE_EXHAUSTED if a thread cannot be created; on failure every
+  // started thread has been joined. `clock` and `observer` (optional) must
+  // outlive the batcher and every `done` call.
+  static absl::StatusOr<std::unique_ptr<Batcher>> Create(
+      Options options, BatchProcessorFactory factory, Clock* clock,
+      BatchObserver* observer = nullptr);
+
+  // Calls Shutdown().
+  ~Batcher();
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  // Queues a task. OK: `task.done` will run exactly once. Otherwise the task
+  // is not queued and `done` is never called:
+  //   INVALID_ARGUMENT    num_images <= 0, input/output sizes other than
+  //                       num_images * input_size / output_size, no `done`;
+  //   RESOURCE_EXHAUSTED  num_images > max_queue_size (can never fit);
+  //   UNAVAILABLE         "queue full (Q images queued, limit M)", or
+  //                       "shutting down" after Shutdown() started. Both
+  //                       retryable.
+  // Never blocks on compute.
+  absl::Status Schedule(BatchTask task);
+
+  // Stops accepting tasks (Schedule returns UNAVAILABLE), lets the workers
+  // compute every task already accepted, and joins them. Idempotent and
+  // thread-safe. Called on one of this batcher's own worker threads (from a
+  // `done` callback that drops the last reference to the batcher), it cannot
+  // wait for its own thread: it stops accepting, joins the other workers and
+  // returns; the remaining accepted tasks still complete on that thread
+  // afterwards, which keeps the batcher's internals alive until then.
+  void Shutdown();
+
+  // Images queued and not yet taken by a worker.
+  int64_t queued_images() const;
+  // Workers that built a processor and are running (<= options().num_workers).
+  int num_workers() const;
+  const Options& options() const;
+
+ private:
+  class Core;
+  explicit Batcher(std::shared_ptr<Core> core);
+
+  // Shared with the worker threads, so it outlives the Batcher when the
+  // Batcher is destroyed on one of them.
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace nn
+
+#endif  // NNSERVE_SERVER_BATCHING_BATCHER_H_

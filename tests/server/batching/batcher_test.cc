@@ -1,0 +1,865 @@
+// Tests of the dynamic batcher on a FakeClock, with a processor the test
+// holds inside Process() to make "every worker is busy" deterministic. No
+// test sleeps; the only real-time waits are 30 s guards against hangs.
+#include "server/batching/batcher.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace nn {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Pair;
+
+constexpr int64_t kIn = 4;   // floats per input image
+constexpr int64_t kOut = 3;  // floats per output row
+constexpr auto kGuard = std::chrono::seconds(30);
+
+// The known function every test processor computes: output[j] = (j + 1) *
+// sum(input) for each image.
+void Reference(absl::Span<const float> input, int64_t n,
+               absl::Span<float> output) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float sum = std::accumulate(input.begin() + i * kIn,
+                                      input.begin() + (i + 1) * kIn, 0.0f);
+    for (int64_t j = 0; j < kOut; ++j) output[i * kOut + j] = (j + 1) * sum;
+  }
+}
+
+// What a processor saw in one Process() call.
+struct BatchRecord {
+  int64_t n = 0;
+  const float* input = nullptr;  // the pointer passed in
+  std::vector<float> tags;       // first float of each image
+};
+
+// Shared by the test and its processors: records every batch and holds it in
+// Process() until the test releases it.
+class Gate {
+ public:
+  // Called by a processor: records the batch, blocks until it is released and
+  // returns the status the test chose for it.
+  absl::Status Pass(absl::Span<const float> input, int64_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const int index = static_cast<int>(records_.size());
+    BatchRecord record{n, input.data(), {}};
+    for (int64_t i = 0; i < n; ++i) record.tags.push_back(input[i * kIn]);
+    records_.push_back(std::move(record));
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_ || released_ > index; });
+    auto failure = failures_.find(index);
+    return failure == failures_.end() ? absl::OkStatus() : failure->second;
+  }
+
+  // Lets `count` more batches return from Process().
+  void Release(int count) {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ += count;
+    cv_.notify_all();
+  }
+  // Lets every batch through, now and from now on.
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  // Batch number `index` (0-based, in order of entry) returns `status`.
+  void FailBatch(int index, absl::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    failures_[index] = std::move(status);
+  }
+  // Waits until `count` batches have entered Process().
+  [[nodiscard]] bool AwaitEntered(int count) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, kGuard, [&] {
+      return static_cast<int>(records_.size()) >= count;
+    });
+  }
+  std::vector<BatchRecord> records() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return records_;
+  }
+  std::vector<std::vector<float>> tags() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::vector<float>> tags;
+    for (const BatchRecord& record : records_) tags.push_back(record.tags);
+    return tags;
+  }
+
+  void ProcessorDestroyed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++destroyed_;
+    cv_.notify_all();
+  }
+  [[nodiscard]] bool AwaitProcessorsDestroyed(int count) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, kGuard, [&] { return destroyed_ >= count; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<BatchRecord> records_;
+  std::map<int, absl::Status> failures_;
+  int released_ = 0;
+  bool open_ = false;
+  int destroyed_ = 0;
+};
+
+class GatedProcessor : public BatchProcessor {
+ public:
+  explicit GatedProcessor(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
+  ~GatedProcessor() override { gate_->ProcessorDestroyed(); }
+
+  absl::Status Process(absl::Span<const float> input, int64_t n,
+                       absl::Span<float> output) override {
+    if (absl::Status status = gate_->Pass(input, n); !status.ok()) {
+      return status;
+    }
+    Reference(input, n, output);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::shared_ptr<Gate> gate_;
+};
+
+BatchProcessorFactory GatedFactory(std::shared_ptr<Gate> gate) {
+  return [gate](int) -> absl::StatusOr<std::unique_ptr<BatchProcessor>> {
+    return std::make_unique<GatedProcessor>(gate);
+  };
+}
+
+// One task's buffers and what became of it. Image i's floats all equal
+// `first_tag + i`, so a batch's tags say which images it held.
+class Probe {
+ public:
+  Probe(int64_t n, float first_tag)
+      : n_(n), input_(n * kIn), output_(n * kOut, -1.0f) {
+    for (int64_t i = 0; i < n; ++i) {
+      std::fill_n(input_.begin() + i * kIn, kIn, first_tag + i);
+    }
+  }
+
+  BatchTask Task() {
+    BatchTask task;
+    task.num_images = n_;
+    task.input = input_;
+    task.output = absl::MakeSpan(output_);
+    task.done = [this](absl::Status status) { Done(std::move(status)); };
+    return task;
+  }
+
+  void Done(absl::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++done_calls_;
+    status_ = std::move(status);
+    cv_.notify_all();
+  }
+
+  // Waits for `done` and returns its status (DEADLINE_EXCEEDED if it never
+  // comes within the guard time).
+  absl::Status Await() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, kGuard, [&] { return done_calls_ > 0; })) {
+      return absl::DeadlineExceededError("test guard: done never called");
+    }
+    return status_;
+  }
+  int done_calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return done_calls_;
+  }
+  // Whether every output row equals the reference function of its input.
+  bool OutputIsCorrect() {
+    std::vector<float> expected(n_ * kOut);
+    Reference(input_, n_, absl::MakeSpan(expected));
+    return expected == output_;
+  }
+  float tag(int64_t i) const { return input_[i * kIn]; }
+  const float* input_data() const { return input_.data(); }
+
+ private:
+  const int64_t n_;
+  std::vector<float> input_;
+  std::vector<float> output_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int done_calls_ = 0;
+  absl::Status status_;
+};
+
+class RecordingObserver : public BatchObserver {
+ public:
+  void OnTaskStarted(absl::Duration queued) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    started_.push_back(queued);
+  }
+  void OnBatchComputed(int64_t images, absl::Duration compute) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    computed_.emplace_back(images, compute);
+  }
+  void OnTaskDropped(absl::StatusCode why) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    dropped_.push_back(why);
+  }
+  void OnQueueDepthChanged(int64_t queued_images) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    depths_.push_back(queued_images);
+  }
+
+  std::vector<absl::Duration> started() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return started_;
+  }
+  std::vector<std::pair<int64_t, absl::Duration>> computed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return computed_;
+  }
+  std::vector<absl::StatusCode> dropped() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return dropped_;
+  }
+  std::vector<int64_t> depths() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return depths_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<absl::Duration> started_;
+  std::vector<std::pair<int64_t, absl::Duration>> computed_;
+  std::vector<absl::StatusCode> dropped_;
+  std::vector<int64_t> depths_;
+};
+
+Batcher::Options TestOptions() {
+  Batcher::Options options;
+  options.max_batch_size = 8;
+  options.max_queue_delay = absl::InfiniteDuration();
+  options.max_queue_size = 64;
+  options.num_workers = 1;
+  options.input_size = kIn;
+  options.output_size = kOut;
+  options.name = "test";
+  return options;
+}
+
+class BatcherTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    gate_->Open();
+    batcher_.reset();
+  }
+
+  void Start(Batcher::Options options = TestOptions()) {
+    absl::StatusOr<std::unique_ptr<Batcher>> batcher =
+        Batcher::Create(options, GatedFactory(gate_), &clock_, &observer_);
+    ASSERT_TRUE(batcher.ok()) << batcher.status();
+    batcher_ = *std::move(batcher);
+  }
+
+  Probe& NewProbe(int64_t n, float first_tag) {
+    return probes_.emplace_back(n, first_tag);
+  }
+
+  // Schedules the probes' tasks in order; each must be accepted.
+  void ScheduleAll(std::initializer_list<Probe*> probes) {
+    for (Probe* probe : probes) {
+      ASSERT_TRUE(batcher_->Schedule(probe->Task()).ok());
+    }
+  }
+
+  // Lets every batch through; each probe must be done once, OK, with the
+  // reference outputs.
+  void OpenAndExpectSuccess(std::initializer_list<Probe*> probes) {
+    gate_->Open();
+    for (Probe* probe : probes) {
+      EXPECT_TRUE(probe->Await().ok());
+      EXPECT_EQ(probe->done_calls(), 1);
+      EXPECT_TRUE(probe->OutputIsCorrect());
+    }
+  }
+
+  // Schedules a one-image task and waits until a worker is computing it, so
+  // that worker is busy until the test releases batch 0.
+  void OccupyTheWorker() {
+    ASSERT_TRUE(batcher_->Schedule(NewProbe(1, -1).Task()).ok());
+    ASSERT_TRUE(gate_->AwaitEntered(1));
+  }
+
+  FakeClock clock_;
+  RecordingObserver observer_;
+  std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
+  std::deque<Probe> probes_;  // outlive batcher_, which calls their `done`
+  std::unique_ptr<Batcher> batcher_;
+};
+
+TEST_F(BatcherTest, IdleWorkerComputesASingleTaskAtOnce) {
+  Start();
+  Probe& a = NewProbe(2, 10);
+  ScheduleAll({&a});
+
+  // The clock never moves: the worker took the task without waiting.
+  ASSERT_TRUE(gate_->AwaitEntered(1));
+  EXPECT_THAT(gate_->tags(), ElementsAre(ElementsAre(10, 11)));
+  OpenAndExpectSuccess({&a});
+}
+
+TEST_F(BatcherTest, TasksArrivingWhileTheWorkerIsBusyShareOneBatch) {
+  Start();
+  OccupyTheWorker();
+  Probe& a = NewProbe(1, 10);
+  Probe& b = NewProbe(2, 20);
+  Probe& c = NewProbe(1, 30);
+  ScheduleAll({&a, &b, &c});
+  EXPECT_EQ(batcher_->queued_images(), 4);
+
+  OpenAndExpectSuccess({&a, &b, &c});
+  EXPECT_THAT(gate_->tags(),
+              ElementsAre(ElementsAre(-1), ElementsAre(10, 20, 21, 30)));
+  EXPECT_EQ(batcher_->queued_images(), 0);
+}
+
+TEST_F(BatcherTest, TasksWaitingForTwoBusyWorkersShareOneBatch) {
+  Batcher::Options options = TestOptions();
+  options.num_workers = 2;
+  Start(options);
+  ASSERT_TRUE(batcher_->Schedule(NewProbe(1, -1).Task()).ok());
+  ASSERT_TRUE(gate_->AwaitEntered(1));
+  ASSERT_TRUE(batcher_->Schedule(NewProbe(1, -2).Task()).ok());
+  ASSERT_TRUE(gate_->AwaitEntered(2));
+  Probe& a = NewProbe(1, 10);
+  Probe& b = NewProbe(1, 20);
+  ScheduleAll({&a, &b});
+
+  OpenAndExpectSuccess({&a, &b});
+  ASSERT_EQ(gate_->records().size(), 3u);
+  EXPECT_THAT(gate_->records()[2].tags, ElementsAre(10, 20));
+}
+
+TEST_F(BatcherTest, BusyBatchesStopAtMaxBatchSizeAndSplitTheTaskThatOverflows) {
+  Batcher::Options options = TestOptions();
+  options.max_batch_size = 4;
+  Start(options);
+  OccupyTheWorker();
+  Probe& a = NewProbe(3, 10);
+  Probe& b = NewProbe(3, 20);
+  ScheduleAll({&a, &b});
+
+  OpenAndExpectSuccess({&a, &b});
+  EXPECT_THAT(gate_->tags(),
+              ElementsAre(ElementsAre(-1), ElementsAre(10, 11, 12, 20),
+                          ElementsAre(21, 22)));
+}
+
+TEST_F(BatcherTest, LargeTaskIsSplitIntoFullBatchesAndReassembledInOrder) {
+  Batcher::Options options = TestOptions();
+  options.max_batch_size = 4;
+  Start(options);
+  Probe& a = NewProbe(10, 100);
+  ScheduleAll({&a});
+
+  OpenAndExpectSuccess({&a});
+  EXPECT_THAT(gate_->tags(),
+              ElementsAre(ElementsAre(100, 101, 102, 103),
+                          ElementsAre(104, 105, 106, 107),
+                          ElementsAre(108, 109)));
+}
+
+TEST_F(BatcherTest, SplitTaskRunsOnSeveralWorkersAndIsReassembled) {
+  Batcher::Options options = TestOptions();
+  options.max_batch_size = 2;
+  options.num_workers = 3;
+  Start(options);
+  Probe& a = NewProbe(6, 100);
+  ASSERT_TRUE(batcher_->Schedule(a.Task()).ok());
+
+  // All three slices are in Process() at once, one per worker.
+  ASSERT_TRUE(gate_->AwaitEntered(3));
+  EXPECT_EQ(a.done_calls(), 0);
+  OpenAndExpectSuccess({&a});
+}
+
+TEST_F(BatcherTest, OpenBatchClosesWhenItsOldestTaskHasWaitedMaxQueueDelay) {
+  Batcher::Options options = TestOptions();
+  options.max_queue_delay = absl::Milliseconds(1);
+  Start(options);
+  OccupyTheWorker();
+  Probe& a = NewProbe(1, 10);
+  Probe& b = NewProbe(1, 20);
+  Probe& c = NewProbe(1, 30);
+  ASSERT_TRUE(batcher_->Schedule(a.Task()).ok());
+  clock_.Advance(absl::Microseconds(999));
+  ASSERT_TRUE(batcher_->Schedule(b.Task()).ok());  // joins a's batch
+  clock_.Advance(absl::Microseconds(1));
+  ASSERT_TRUE(batcher_->Schedule(c.Task()).ok());  // a waited 1 ms: new batch
+
+  OpenAndExpectSuccess({&a, &b, &c});
+  EXPECT_THAT(gate_->tags(), ElementsAre(ElementsAre(-1), ElementsAre(10, 20),
+                                         ElementsAre(30)));
+}
+
+TEST_F(BatcherTest, ZeroQueueDelayGivesEachTaskItsOwnBatchWhileBusy) {
+  Batcher::Options options = TestOptions();
+  options.max_queue_delay = absl::ZeroDuration();
+  Start(options);
+  OccupyTheWorker();
+  Probe& a = NewProbe(2, 10);
+  Probe& b = NewProbe(1, 20);
+  ScheduleAll({&a, &b});
+
+  OpenAndExpectSuccess({&a, &b});
+  EXPECT_THAT(gate_->tags(), ElementsAre(ElementsAre(-1), ElementsAre(10, 11),
+                                         ElementsAre(20)));
+}
+
+TEST_F(BatcherTest, InfiniteQueueDelayKeepsFillingTheBatchHoweverLongItWaits) {
+  Start();
+  OccupyTheWorker();
+  Probe& a = NewProbe(1, 10);
+  Probe& b = NewProbe(1, 20);
+  ASSERT_TRUE(batcher_->Schedule(a.Task()).ok());
+  clock_.Advance(absl::Hours(1));
+  ASSERT_TRUE(batcher_->Schedule(b.Task()).ok());
+
+  OpenAndExpectSuccess({&a, &b});
+  EXPECT_THAT(gate_->tags(),
+              ElementsAre(ElementsAre(-1), ElementsAre(10, 20)));
+}
+
+TEST_F(BatcherTest, FullQueueRejectsWithUnavailableAndSaysSo) {
+  Batcher::Options options = TestOptions();
+  options.max_queue_size = 4;
+  Start(options);
+  OccupyTheWorker();  // taken by the worker: no longer queued
+  Probe& a = NewProbe(3, 10);
+  Probe& rejected = NewProbe(2, 20);
+  Probe& c = NewProbe(1, 30);
+  ASSERT_TRUE(batcher_->Schedule(a.Task()).ok());
+
+  const absl::Status status = batcher_->Schedule(rejected.Task());
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(status.message(), "queue full (3 images queued, limit 4)");
+  EXPECT_TRUE(batcher_->Schedule(c.Task()).ok());  // exactly fills the queue
+  EXPECT_EQ(batcher_->queued_images(), 4);
+
+  OpenAndExpectSuccess({&a, &c});
+  batcher_->Shutdown();
+  EXPECT_EQ(rejected.done_calls(), 0);
+  EXPECT_THAT(gate_->tags(),
+              ElementsAre(ElementsAre(-1), ElementsAre(10, 11, 12, 30)));
+}
+
+TEST_F(BatcherTest, TaskLargerThanTheQueueIsRejectedWithResourceExhausted) {
+  Batcher::Options options = TestOptions();
+  options.max_queue_size = 4;
+  Start(options);
+  Probe& big = NewProbe(5, 10);
+  const absl::Status status = batcher_->Schedule(big.Task());
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(status.message(), HasSubstr("5 images"));
+  batcher_->Shutdown();
+  EXPECT_EQ(big.done_calls(), 0);
+}
+
+TEST_F(BatcherTest, MalformedTasksAreRejectedWithInvalidArgument) {
+  Start();
+  Probe& probe = NewProbe(2, 10);
+  std::vector<float> short_input(2 * kIn - 1);
+  std::vector<float> long_output(2 * kOut + 1);
+
+  BatchTask no_images = probe.Task();
+  no_images.num_images = 0;
+  BatchTask wrong_input = probe.Task();
+  wrong_input.input = short_input;
+  BatchTask wrong_output = probe.Task();
+  wrong_output.output = absl::MakeSpan(long_output);
+  BatchTask no_done = probe.Task();
+  no_done.done = nullptr;
+
+  for (BatchTask* task : {&no_images, &wrong_input, &wrong_output, &no_done}) {
+    EXPECT_EQ(batcher_->Schedule(std::move(*task)).code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  batcher_->Shutdown();
+  EXPECT_EQ(probe.done_calls(), 0);
+  EXPECT_THAT(gate_->records(), IsEmpty());
+}
+
+TEST(BatcherCreateTest, RejectsInvalidOptionsWithInvalidArgument) {
+  FakeClock clock;
+  auto gate = std::make_shared<Gate>();
+  std::vector<Batcher::Options> bad(6, TestOptions());
+  bad[0].max_batch_size = 0;
+  bad[1].max_queue_delay = absl::Milliseconds(-1);
+  bad[2].max_queue_size = 0;
+  bad[3].num_workers = 0;
+  bad[4].input_size = 0;
+  bad[5].output_size = 0;
+  for (const Batcher::Options& options : bad) {
+    EXPECT_EQ(Batcher::Create(options, GatedFactory(gate), &clock).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(Batcher::Create(TestOptions(), nullptr, &clock).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      Batcher::Create(TestOptions(), GatedFactory(gate), nullptr).status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(BatcherTest, ExpiredDeadlineFailsWithDeadlineExceededWithoutCompute) {
+  Start();
+  OccupyTheWorker();
+  Probe& late = NewProbe(2, 10);
+  Probe& on_time = NewProbe(1, 20);
+  Probe& no_deadline = NewProbe(1, 30);
+  BatchTask late_task = late.Task();
+  late_task.deadline = clock_.Now() + absl::Milliseconds(1);
+  BatchTask on_time_task = on_time.Task();
+  on_time_task.deadline = clock_.Now() + absl::Milliseconds(3);
+  ASSERT_TRUE(batcher_->Schedule(std::move(late_task)).ok());
+  ASSERT_TRUE(batcher_->Schedule(std::move(on_time_task)).ok());
+  ScheduleAll({&no_deadline});
+  clock_.Advance(absl::Milliseconds(2));
+
+  OpenAndExpectSuccess({&on_time, &no_deadline});
+  EXPECT_EQ(late.Await().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(late.done_calls(), 1);
+  EXPECT_THAT(gate_->tags(),
+              ElementsAre(ElementsAre(-1), ElementsAre(20, 30)));
+  EXPECT_THAT(observer_.dropped(),
+              ElementsAre(absl::StatusCode::kDeadlineExceeded));
+}
+
+TEST_F(BatcherTest, CancelledTaskFailsWithCancelledWithoutCompute) {
+  Start();
+  OccupyTheWorker();
+  Probe& cancelled = NewProbe(2, 10);
+  Probe& kept = NewProbe(1, 20);
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  BatchTask task = cancelled.Task();
+  task.is_cancelled = [cancel] { return cancel->load(); };
+  ASSERT_TRUE(batcher_->Schedule(std::move(task)).ok());
+  ScheduleAll({&kept});
+  cancel->store(true);
+
+  OpenAndExpectSuccess({&kept});
+  EXPECT_EQ(cancelled.Await().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(gate_->tags(), ElementsAre(ElementsAre(-1), ElementsAre(20)));
+  EXPECT_THAT(observer_.dropped(), ElementsAre(absl::StatusCode::kCancelled));
+}
+
+TEST_F(BatcherTest, CancellingASplitTaskSkipsItsRemainingSlices) {
+  Batcher::Options options = TestOptions();
+  options.max_batch_size = 2;
+  Start(options);
+  Probe& a = NewProbe(6, 100);
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  BatchTask task = a.Task();
+  task.is_cancelled = [cancel] { return cancel->load(); };
+  ASSERT_TRUE(batcher_->Schedule(std::move(task)).ok());
+  ASSERT_TRUE(gate_->AwaitEntered(1));  // first slice computing
+  cancel->store(true);
+
+  gate_->Open();
+  EXPECT_EQ(a.Await().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(a.done_calls(), 1);
+  EXPECT_THAT(gate_->tags(), ElementsAre(ElementsAre(100, 101)));
+}
+
+TEST_F(BatcherTest, ProcessorErrorFailsEveryTaskInThatBatchOnly) {
+  Start();
+  OccupyTheWorker();
+  Probe& a = NewProbe(1, 10);
+  Probe& b = NewProbe(2, 20);
+  ScheduleAll({&a, &b});
+  gate_->FailBatch(1, absl::InternalError("oneDNN exploded"));
+
+  gate_->Open();
+  for (Probe* probe : {&a, &b}) {
+    const absl::Status status = probe->Await();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+    EXPECT_EQ(status.message(), "oneDNN exploded");
+    EXPECT_EQ(probe->done_calls(), 1);
+  }
+  Probe& after = NewProbe(1, 30);
+  ScheduleAll({&after});
+  OpenAndExpectSuccess({&after});
+}
+
+TEST_F(BatcherTest, SplitTaskReportsTheFailedSliceAndSkipsTheRest) {
+  Batcher::Options options = TestOptions();
+  options.max_batch_size = 2;
+  Start(options);
+  gate_->FailBatch(1, absl::ResourceExhaustedError("out of memory"));
+  gate_->Open();
+  Probe& a = NewProbe(6, 100);
+  ASSERT_TRUE(batcher_->Schedule(a.Task()).ok());
+
+  const absl::Status status = a.Await();
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(status.message(), "out of memory");
+  EXPECT_EQ(a.done_calls(), 1);
+  EXPECT_THAT(gate_->tags(),
+              ElementsAre(ElementsAre(100, 101), ElementsAre(102, 103)));
+}
+
+TEST_F(BatcherTest, SingleSliceBatchIsComputedInPlaceAndOthersAreGathered) {
+  Start();
+  OccupyTheWorker();
+  Probe& a = NewProbe(2, 10);
+  Probe& b = NewProbe(1, 20);
+  ScheduleAll({&a, &b});
+  gate_->Release(2);
+  ASSERT_TRUE(b.Await().ok());
+  Probe& c = NewProbe(3, 30);
+  ScheduleAll({&c});
+  OpenAndExpectSuccess({&a, &b, &c});
+
+  const std::vector<BatchRecord> records = gate_->records();
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_NE(records[1].input, a.input_data());  // a + b: gathered
+  EXPECT_NE(records[1].input, b.input_data());
+  EXPECT_EQ(records[2].input, c.input_data());  // c alone: in place
+}
+
+TEST(BatcherCreateTest, FailsWithTheFactoryErrorWhenNoWorkerCanStart) {
+  FakeClock clock;
+  Batcher::Options options = TestOptions();
+  options.num_workers = 2;
+  std::atomic<int> calls{0};
+  auto failing = [&](int) -> absl::StatusOr<std::unique_ptr<BatchProcessor>> {
+    ++calls;
+    return absl::FailedPreconditionError("no execution plan");
+  };
+  const absl::Status status =
+      Batcher::Create(options, failing, &clock).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("no execution plan"));
+  EXPECT_EQ(calls.load(), 2);
+
+  auto null = [](int) -> absl::StatusOr<std::unique_ptr<BatchProcessor>> {
+    return std::unique_ptr<BatchProcessor>();
+  };
+  EXPECT_EQ(Batcher::Create(options, null, &clock).status().code(),
+            absl::StatusCode::kInternal);
+}
+
+TEST(BatcherCreateTest, RunsWithTheWorkersWhoseFactorySucceeded) {
+  FakeClock clock;
+  auto gate = std::make_shared<Gate>();
+  gate->Open();
+  Batcher::Options options = TestOptions();
+  options.num_workers = 3;
+  auto factory =
+      [gate](int worker) -> absl::StatusOr<std::unique_ptr<BatchProcessor>> {
+    if (worker == 1) return absl::InternalError("worker 1 has no plan");
+    return std::make_unique<GatedProcessor>(gate);
+  };
+  Probe a(2, 10);
+  absl::StatusOr<std::unique_ptr<Batcher>> batcher =
+      Batcher::Create(options, factory, &clock);
+  ASSERT_TRUE(batcher.ok()) << batcher.status();
+  EXPECT_EQ((*batcher)->num_workers(), 2);
+  ASSERT_TRUE((*batcher)->Schedule(a.Task()).ok());
+  EXPECT_TRUE(a.Await().ok());
+  EXPECT_TRUE(a.OutputIsCorrect());
+}
+
+TEST_F(BatcherTest, ShutdownComputesAcceptedTasksAndRejectsNewOnes) {
+  Batcher::Options options = TestOptions();
+  options.max_queue_size = 1 << 20;
+  Start(options);
+  OccupyTheWorker();
+  std::vector<Probe*> accepted = {&NewProbe(2, 10), &NewProbe(1, 20)};
+  for (Probe* probe : accepted) {
+    ASSERT_TRUE(batcher_->Schedule(probe->Task()).ok());
+  }
+
+  std::thread stopper([&] { batcher_->Shutdown(); });
+  // Shutdown blocks on the busy worker; until it has begun, tasks are still
+  // accepted (and must complete too). Bounded in count; never sleeps.
+  absl::Status status;
+  Probe* rejected = nullptr;
+  for (int i = 0; i < 1'000'000 && rejected == nullptr; ++i) {
+    Probe& probe = NewProbe(1, 1000 + i);
+    status = batcher_->Schedule(probe.Task());
+    if (status.ok()) {
+      accepted.push_back(&probe);
+    } else {
+      rejected = &probe;
+    }
+    std::this_thread::yield();
+  }
+  ASSERT_NE(rejected, nullptr);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(status.message(), HasSubstr("shutting down"));
+
+  gate_->Open();
+  stopper.join();
+  // Shutdown returned: every accepted task is done, none is left queued.
+  for (Probe* probe : accepted) {
+    EXPECT_EQ(probe->done_calls(), 1);
+    EXPECT_TRUE(probe->Await().ok());
+    EXPECT_TRUE(probe->OutputIsCorrect());
+  }
+  EXPECT_EQ(rejected->done_calls(), 0);
+  EXPECT_EQ(batcher_->queued_images(), 0);
+  EXPECT_EQ(batcher_->num_workers(), 0);
+  batcher_->Shutdown();  // idempotent
+  EXPECT_EQ(batcher_->Schedule(NewProbe(1, 0).Task()).code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST_F(BatcherTest, DestroyingTheBatcherFromADoneCallbackFinishesTheRest) {
+  Batcher::Options options = TestOptions();
+  options.max_batch_size = 1;
+  Start(options);
+  OccupyTheWorker();
+  Probe& a = NewProbe(1, 10);
+  Probe& b = NewProbe(1, 20);
+  BatchTask task = a.Task();
+  task.done = [this, &a](absl::Status status) {
+    batcher_.reset();  // on the worker thread, with b still queued
+    a.Done(std::move(status));
+  };
+  ASSERT_TRUE(batcher_->Schedule(std::move(task)).ok());
+  ASSERT_TRUE(batcher_->Schedule(b.Task()).ok());
+
+  gate_->Open();
+  EXPECT_TRUE(a.Await().ok());
+  EXPECT_TRUE(b.Await().ok());
+  EXPECT_TRUE(b.OutputIsCorrect());
+  // The worker exits by itself and destroys its processor on its thread.
+  EXPECT_TRUE(gate_->AwaitProcessorsDestroyed(1));
+  EXPECT_EQ(batcher_, nullptr);
+}
+
+TEST_F(BatcherTest, ObserverSeesQueueWaitsComputeTimesDropsAndDepth) {
+  Start();
+  OccupyTheWorker();
+  Probe& a = NewProbe(2, 10);
+  Probe& late = NewProbe(1, 20);
+  BatchTask late_task = late.Task();
+  late_task.deadline = clock_.Now() + absl::Milliseconds(1);
+  ScheduleAll({&a});
+  ASSERT_TRUE(batcher_->Schedule(std::move(late_task)).ok());
+  clock_.Advance(absl::Milliseconds(3));  // while the first batch computes
+
+  OpenAndExpectSuccess({&a});
+  EXPECT_EQ(late.Await().code(), absl::StatusCode::kDeadlineExceeded);
+  batcher_->Shutdown();
+  EXPECT_THAT(observer_.started(),
+              ElementsAre(absl::ZeroDuration(), absl::Milliseconds(3),
+                          absl::Milliseconds(3)));
+  EXPECT_THAT(observer_.computed(),
+              ElementsAre(Pair(1, absl::Milliseconds(3)),
+                          Pair(2, absl::ZeroDuration())));
+  EXPECT_THAT(observer_.dropped(),
+              ElementsAre(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(observer_.depths(), ElementsAre(1, 0, 2, 3, 0));
+}
+
+// Many producers against few workers on the real clock, with splits,
+// cancellations and a small queue: every accepted task's `done` runs exactly
+// once with the right outputs; no rejected task's ever does.
+TEST(BatcherStressTest, ManyProducersGetEveryTaskDoneOnceWithCorrectOutputs) {
+  constexpr int kProducers = 8;
+  constexpr int kTasksEach = 150;
+  constexpr int kMaxAttempts = 20'000;
+  class ReferenceProcessor : public BatchProcessor {
+   public:
+    absl::Status Process(absl::Span<const float> input, int64_t n,
+                         absl::Span<float> output) override {
+      Reference(input, n, output);
+      return absl::OkStatus();
+    }
+  };
+  Batcher::Options options = TestOptions();
+  options.max_batch_size = 8;
+  options.max_queue_size = 48;
+  options.num_workers = 3;
+  options.max_queue_delay = absl::Microseconds(50);
+  absl::StatusOr<std::unique_ptr<Batcher>> batcher = Batcher::Create(
+      options,
+      [](int) -> absl::StatusOr<std::unique_ptr<BatchProcessor>> {
+        return std::make_unique<ReferenceProcessor>();
+      },
+      Clock::Real());
+  ASSERT_TRUE(batcher.ok()) << batcher.status();
+
+  struct Item {
+    Item(int64_t n, float tag, bool cancel) : probe(n, tag), cancelled(cancel) {}
+    Probe probe;
+    const bool cancelled;
+    bool accepted = false;
+  };
+  std::vector<std::deque<Item>> items(kProducers);
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      for (int t = 0; t < kTasksEach; ++t) {
+        const int64_t n = 1 + (p * 31 + t * 7) % 12;
+        Item& item = items[p].emplace_back(n, 10'000.0f * p + 20.0f * t,
+                                           t % 10 == 3);
+        for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+          BatchTask task = item.probe.Task();
+          if (item.cancelled) task.is_cancelled = [] { return true; };
+          const absl::Status status = (*batcher)->Schedule(std::move(task));
+          if (status.ok()) {
+            item.accepted = true;
+            break;
+          }
+          ASSERT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+          std::this_thread::yield();
+        }
+      }
+    });
+  }
+  for (std::thread& producer : producers) producer.join();
+
+  int accepted = 0;
+  for (std::deque<Item>& list : items) {
+    for (Item& item : list) {
+      if (!item.accepted) continue;
+      ++accepted;
+      const absl::Status status = item.probe.Await();
+      if (item.cancelled) {
+        EXPECT_EQ(status.code(), absl::StatusCode::kCancelled);
+      } else {
+        EXPECT_TRUE(status.ok()) << status;
+        EXPECT_TRUE(item.probe.OutputIsCorrect());
+      }
+    }
+  }
+  (*batcher)->Shutdown();
+  for (std::deque<Item>& list : items) {
+    for (Item& item : list) {
+      EXPECT_EQ(item.probe.done_calls(), item.accepted ? 1 : 0);
+    }
+  }
+  EXPECT_GT(accepted, kProducers * kTasksEach / 2);
+}
+
+}  // namespace
+}  // namespace nn
