@@ -1,0 +1,225 @@
+#include "server/metrics/http_server.h"
+
+#include <arpa/inet.h>
+#include <civetweb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "server/metrics/text_format.h"
+
+namespace nn::metrics {
+namespace {
+
+constexpr char kPlainText[] = "text/plain; charset=utf-8";
+
+struct Response {
+  int status = 200;
+  std::string body = {};
+  const char* content_type = kPlainText;
+  bool allow_header = false;  // 405: say which methods are allowed
+};
+
+void InitCivetwebOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { mg_init_library(0); });
+}
+
+// Routes civetweb's own messages (bind errors, bad requests) to our log.
+int LogCivetwebMessage(const mg_connection*, const char* message) {
+  NN_LOG(WARNING) << "civetweb: " << message;
+  return 1;  // handled: civetweb prints nothing itself
+}
+
+void SendResponse(mg_connection* connection, const Response& response,
+                  bool with_body) {
+  const std::string length = std::to_string(response.body.size());
+  mg_response_header_start(connection, response.status);
+  mg_response_header_add(connection, "Content-Type", response.content_type, -1);
+  mg_response_header_add(connection, "Content-Length", length.c_str(), -1);
+  mg_response_header_add(connection, "Cache-Control", "no-store", -1);
+  if (response.allow_header) {
+    mg_response_header_add(connection, "Allow", "GET, HEAD", -1);
+  }
+  mg_response_header_send(connection);
+  if (with_body && !response.body.empty()) {
+    mg_write(connection, response.body.data(), response.body.size());
+  }
+}
+
+// Opens and at once closes a TCP connection to the listener at
+// `address`:`port` ("0.0.0.0" is reached through loopback).
+void PokeListener(const std::string& address, int port) {
+  sockaddr_in target = {};
+  target.sin_family = AF_INET;
+  target.sin_port = htons(static_cast<uint16_t>(port));
+  if (address == "0.0.0.0" ||
+      inet_pton(AF_INET, address.c_str(), &target.sin_addr) != 1) {
+    target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  }
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  connect(fd, reinterpret_cast<const sockaddr*>(&target), sizeof(target));
+  close(fd);
+}
+
+absl::Status ValidateOptions(const MetricsHttpServer::Options& options) {
+  in_addr address;
+  if (inet_pton(AF_INET, options.listen_address.c_str(), &address) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics HTTP server: listen_address \"", options.listen_address,
+        "\" is not an IPv4 address (this civetweb has no IPv6)"));
+  }
+  if (options.port < 0 || options.port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics HTTP server: port ", options.port, " is not in 0..65535"));
+  }
+  if (options.num_threads < 1) {
+    return absl::InvalidArgumentError("metrics HTTP server: num_threads < 1");
+  }
+  if (options.request_timeout_millis < 1) {
+    return absl::InvalidArgumentError(
+        "metrics HTTP server: request_timeout_millis < 1");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Create(
+    Options options, const Registry* registry, ReadinessFn readiness) {
+  if (registry == nullptr) {
+    return absl::InvalidArgumentError("metrics HTTP server: null registry");
+  }
+  if (absl::Status status = ValidateOptions(options); !status.ok()) {
+    return status;
+  }
+  InitCivetwebOnce();
+  std::unique_ptr<MetricsHttpServer> server(new MetricsHttpServer(
+      registry, std::move(readiness), options.listen_address));
+
+  const std::string listening_ports =
+      absl::StrCat(options.listen_address, ":", options.port);
+  const std::string num_threads = std::to_string(options.num_threads);
+  const std::string timeout = std::to_string(options.request_timeout_millis);
+  // No document_root: civetweb serves no files.
+  const char* civetweb_options[] = {
+      "listening_ports",    listening_ports.c_str(),
+      "num_threads",        num_threads.c_str(),
+      "request_timeout_ms", timeout.c_str(),
+      "enable_keep_alive",  "no",
+      nullptr};
+  mg_callbacks callbacks;
+  std::memset(&callbacks, 0, sizeof(callbacks));
+  // begin_request sees every request from the first one on, unlike a handler
+  // added with mg_set_request_handler after mg_start.
+  callbacks.begin_request = [](mg_connection* connection) {
+    return HandleRequest(connection,
+                         mg_get_request_info(connection)->user_data);
+  };
+  callbacks.log_message = LogCivetwebMessage;
+  mg_init_data init = {.callbacks = &callbacks,
+                       .user_data = server.get(),
+                       .configuration_options = civetweb_options};
+  char error_text[256] = "";
+  unsigned error_code = 0;
+  mg_error_data error = {.code = &error_code,
+                         .text = error_text,
+                         .text_buffer_size = sizeof(error_text)};
+  server->context_ = mg_start2(&init, &error);
+  if (server->context_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat(
+        "metrics HTTP server: cannot listen on ", listening_ports, ": ",
+        error_text[0] != '\0' ? error_text : "civetweb failed to start"));
+  }
+  mg_server_port port;
+  if (mg_get_server_ports(server->context_, 1, &port) != 1) {
+    return absl::InternalError("metrics HTTP server: no listening port");
+  }
+  server->port_ = port.port;
+  NN_LOG(INFO) << "metrics HTTP server listening on "
+               << options.listen_address << ":" << server->port_;
+  return server;
+}
+
+MetricsHttpServer::MetricsHttpServer(const Registry* registry,
+                                     ReadinessFn readiness,
+                                     std::string listen_address)
+    : registry_(registry),
+      readiness_(std::move(readiness)),
+      listen_address_(std::move(listen_address)) {}
+
+MetricsHttpServer::~MetricsHttpServer() {
+  if (context_ == nullptr) return;
+  // Debian's civetweb is built with a 2 s SOCKET_TIMEOUT_QUANTUM: its
+  // listening thread sees mg_stop's flag only when poll() returns, so
+  // mg_stop alone takes up to 2 s. A connection wakes that poll at once.
+  // A poke that lands before the flag is set is accepted, reads EOF and is
+  // closed by a worker; so poke until mg_stop has returned.
+  std::atomic<bool> stopped{false};
+  std::thread waker([this, &stopped] {
+    for (int i = 0; i < 500 && !stopped.load(); ++i) {  // at most ~5 s
+      PokeListener(listen_address_, port_);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  mg_stop(context_);
+  stopped = true;
+  waker.join();
+}
+
+int MetricsHttpServer::HandleRequest(mg_connection* connection, void* self) {
+  return static_cast<MetricsHttpServer*>(self)->Handle(connection);
+}
+
+int MetricsHttpServer::Handle(mg_connection* connection) {
+  const mg_request_info* info = mg_get_request_info(connection);
+  const std::string_view path = info->local_uri ? info->local_uri : "";
+  const std::string_view method =
+      info->request_method ? info->request_method : "";
+  const bool head = method == "HEAD";
+  Response response;
+  // An exception must not unwind through civetweb's C frames: answer 500.
+  try {
+    if (path != "/metrics" && path != "/healthz" && path != "/readyz") {
+      response = {.status = 404, .body = "not found\n"};
+    } else if (method != "GET" && !head) {
+      response = {.status = 405,
+                  .body = "method not allowed\n",
+                  .allow_header = true};
+    } else if (path == "/metrics") {
+      response = {.status = 200,
+                  .body = SerializeTextFormat(registry_->Collect()),
+                  .content_type = kTextFormatContentType};
+    } else if (path == "/healthz") {
+      response = {.status = 200, .body = "ok\n"};
+    } else {
+      const absl::Status ready =
+          readiness_ ? readiness_() : absl::OkStatus();
+      response = ready.ok()
+                     ? Response{.status = 200, .body = "ok\n"}
+                     : Response{.status = 503,
+                                .body = absl::StrCat("not ready: ",
+                                                     ready.message(), "\n")};
+    }
+  } catch (...) {
+    NN_LOG(ERROR) << "metrics HTTP server: exception while serving " << path;
+    response = {.status = 500, .body = "internal error\n"};
+  }
+  SendResponse(connection, response, /*with_body=*/!head);
+  return response.status;
+}
+
+}  // namespace nn::metrics

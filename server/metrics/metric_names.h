@@ -1,0 +1,112 @@
+// nnserve's metric naming plan (issue 7). This header names the families;
+// the components that own the values create them (the gRPC service, the
+// batcher, the model repository, the training jobs) with the Registry, using
+// these names, types, labels and buckets, so that the dashboard and the
+// README have one source.
+//
+// Conventions (https://prometheus.io/docs/practices/naming/): prefix
+// "nnserve_"; base units (seconds, bytes; ratios 0..1); counters end in
+// "_total"; labels have few values (model names, versions, method names,
+// canonical status codes; never request ids or image contents).
+//
+// family                               type       labels                      meaning
+// nnserve_requests_total               counter    model,version,method,code   RPCs finished; code = canonical gRPC
+//                                                                             status name ("OK", "UNAVAILABLE", ...);
+//                                                                             version "" when none was resolved
+// nnserve_request_duration_seconds     histogram  model,method                server-side latency, from the handler's
+//                                                                             start to Finish (LatencyBucketsSeconds)
+// nnserve_queue_duration_seconds       histogram  model                       time a request waited in the batcher's
+//                                                                             queue (LatencyBucketsSeconds)
+// nnserve_compute_duration_seconds     histogram  model                       time one batch took to execute
+//                                                                             (LatencyBucketsSeconds)
+// nnserve_batch_size                   histogram  model                       images per executed batch
+//                                                                             (BatchSizeBuckets)
+// nnserve_images_total                 counter    model,version               images inferred
+// nnserve_queue_depth                  gauge      model                       requests waiting in the batcher's queue
+// nnserve_rejected_total               counter    model,reason                requests refused before compute; reason
+//                                                                             one of kRejectReason*
+// nnserve_model_info                   gauge      model,version,state         1 for each known version; state one of
+//                                                                             kModelState*; a version's old state
+//                                                                             series is removed (Family::Remove) when
+//                                                                             it changes state
+// nnserve_model_load_duration_seconds  histogram  model                       load + validation + warm-up time of a
+//                                                                             version (LoadBucketsSeconds)
+// nnserve_training_jobs                gauge      state                       training jobs per state, one of
+//                                                                             kTrainingState*
+// nnserve_training_progress_ratio      gauge      job,model                   fraction of the job's batches done, 0..1
+// nnserve_training_loss                gauge      job,model                   latest training loss (cross-entropy)
+// nnserve_training_accuracy            gauge      job,model                   latest training accuracy, 0..1
+// process_cpu_seconds_total, process_resident_memory_bytes,
+// process_virtual_memory_bytes, process_open_fds, process_max_fds,
+// process_start_time_seconds          see process_collector.h (ProcessCollector)
+//
+// Hot path: resolve each series pointer once (per model version, method and
+// code when they appear) and keep it; Counter::Increment and
+// Histogram::Observe are then one or two atomic adds.
+#ifndef NNSERVE_SERVER_METRICS_METRIC_NAMES_H_
+#define NNSERVE_SERVER_METRICS_METRIC_NAMES_H_
+
+#include <vector>
+
+#include "server/metrics/histogram.h"
+
+namespace nn::metrics {
+
+inline constexpr char kRequestsTotal[] = "nnserve_requests_total";
+inline constexpr char kRequestDurationSeconds[] =
+    "nnserve_request_duration_seconds";
+inline constexpr char kQueueDurationSeconds[] = "nnserve_queue_duration_seconds";
+inline constexpr char kComputeDurationSeconds[] =
+    "nnserve_compute_duration_seconds";
+inline constexpr char kBatchSize[] = "nnserve_batch_size";
+inline constexpr char kImagesTotal[] = "nnserve_images_total";
+inline constexpr char kQueueDepth[] = "nnserve_queue_depth";
+inline constexpr char kRejectedTotal[] = "nnserve_rejected_total";
+inline constexpr char kModelInfo[] = "nnserve_model_info";
+inline constexpr char kModelLoadDurationSeconds[] =
+    "nnserve_model_load_duration_seconds";
+inline constexpr char kTrainingJobs[] = "nnserve_training_jobs";
+inline constexpr char kTrainingProgressRatio[] =
+    "nnserve_training_progress_ratio";
+inline constexpr char kTrainingLoss[] = "nnserve_training_loss";
+inline constexpr char kTrainingAccuracy[] = "nnserve_training_accuracy";
+
+// Values of the `reason` label of nnserve_rejected_total.
+inline constexpr char kRejectReasonQueueFull[] = "queue_full";
+inline constexpr char kRejectReasonDraining[] = "draining";
+inline constexpr char kRejectReasonTooLarge[] = "too_large";
+inline constexpr char kRejectReasonDeadlineExceeded[] = "deadline_exceeded";
+inline constexpr char kRejectReasonCancelled[] = "cancelled";
+
+// Values of the `state` label of nnserve_model_info.
+inline constexpr char kModelStateLoading[] = "loading";
+inline constexpr char kModelStateAvailable[] = "available";
+inline constexpr char kModelStateUnloading[] = "unloading";
+inline constexpr char kModelStateFailed[] = "failed";
+
+// Values of the `state` label of nnserve_training_jobs.
+inline constexpr char kTrainingStateQueued[] = "queued";
+inline constexpr char kTrainingStateRunning[] = "running";
+inline constexpr char kTrainingStateSucceeded[] = "succeeded";
+inline constexpr char kTrainingStateFailed[] = "failed";
+inline constexpr char kTrainingStateCancelled[] = "cancelled";
+
+// 100 µs to 3.3 s, doubling: small CPU models answer in well under a
+// millisecond alone and in tens of milliseconds under load.
+inline std::vector<double> LatencyBucketsSeconds() {
+  return ExponentialBuckets(0.0001, 2, 16);
+}
+
+// 1, 2, 4, ..., 512 images.
+inline std::vector<double> BatchSizeBuckets() {
+  return ExponentialBuckets(1, 2, 10);
+}
+
+// 10 ms to about 41 s, quadrupling.
+inline std::vector<double> LoadBucketsSeconds() {
+  return ExponentialBuckets(0.01, 4, 7);
+}
+
+}  // namespace nn::metrics
+
+#endif  // NNSERVE_SERVER_METRICS_METRIC_NAMES_H_

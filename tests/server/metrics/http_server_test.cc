@@ -1,0 +1,323 @@
+// The HTTP endpoint over real loopback TCP connections, and promtool's
+// verdict on what it serves.
+#include "server/metrics/http_server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "server/metrics/metric_names.h"
+#include "server/metrics/process_collector.h"
+#include "server/metrics/registry.h"
+#include "server/metrics/text_format.h"
+#include "tests/server/metrics/http_test_client.h"
+
+namespace nn::metrics {
+namespace {
+
+using testing::HttpRequest;
+using testing::HttpResponse;
+
+MetricsHttpServer::Options LoopbackEphemeral() {
+  return {.listen_address = "127.0.0.1", .port = 0};
+}
+
+std::unique_ptr<MetricsHttpServer> StartOrDie(
+    const Registry* registry, MetricsHttpServer::ReadinessFn readiness = {}) {
+  auto server =
+      MetricsHttpServer::Create(LoopbackEphemeral(), registry, readiness);
+  EXPECT_TRUE(server.ok()) << server.status();
+  return server.ok() ? *std::move(server) : nullptr;
+}
+
+HttpResponse Get(int port, const std::string& path,
+                 const std::string& method = "GET") {
+  absl::StatusOr<HttpResponse> response = HttpRequest(port, method, path);
+  EXPECT_TRUE(response.ok()) << response.status();
+  return response.ok() ? *response : HttpResponse{};
+}
+
+TEST(MetricsHttpServerTest, ServesTheRegistryAtMetricsWithTheTextContentType) {
+  Registry registry;
+  auto requests = registry.AddCounterFamily(
+      {.name = "requests_total", .help = "Requests.", .label_names = {"code"}});
+  ASSERT_TRUE(requests.ok());
+  Counter* ok = *(*requests)->Add({{"code", "OK"}});
+  ok->Increment(41);
+  std::unique_ptr<MetricsHttpServer> server = StartOrDie(&registry);
+  ASSERT_NE(server, nullptr);
+  EXPECT_GT(server->port(), 0);
+
+  ok->Increment();  // visible in the next scrape
+  const HttpResponse response = Get(server->port(), "/metrics");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.headers.at("content-type"),
+            "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(response.body,
+            "# HELP requests_total Requests.\n"
+            "# TYPE requests_total counter\n"
+            "requests_total{code=\"OK\"} 42\n");
+  EXPECT_EQ(response.headers.at("content-length"),
+            std::to_string(response.body.size()));
+}
+
+TEST(MetricsHttpServerTest, HealthzAnswersOkRegardlessOfReadiness) {
+  Registry registry;
+  std::unique_ptr<MetricsHttpServer> server = StartOrDie(
+      &registry, [] { return absl::UnavailableError("no model loaded"); });
+  ASSERT_NE(server, nullptr);
+  const HttpResponse response = Get(server->port(), "/healthz");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "ok\n");
+}
+
+TEST(MetricsHttpServerTest, ReadyzFollowsTheReadinessCallbackWithItsReason) {
+  Registry registry;
+  std::atomic<bool> ready{false};
+  std::unique_ptr<MetricsHttpServer> server =
+      StartOrDie(&registry, [&ready]() -> absl::Status {
+        if (!ready) return absl::UnavailableError("no model loaded");
+        return absl::OkStatus();
+      });
+  ASSERT_NE(server, nullptr);
+  HttpResponse response = Get(server->port(), "/readyz");
+  EXPECT_EQ(response.status, 503);
+  EXPECT_EQ(response.body, "not ready: no model loaded\n");
+  ready = true;
+  response = Get(server->port(), "/readyz");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "ok\n");
+}
+
+TEST(MetricsHttpServerTest, NullReadinessMeansAlwaysReady) {
+  Registry registry;
+  std::unique_ptr<MetricsHttpServer> server = StartOrDie(&registry);
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(Get(server->port(), "/readyz").status, 200);
+}
+
+TEST(MetricsHttpServerTest, UnknownPathIs404AndOtherMethodsAre405) {
+  Registry registry;
+  std::unique_ptr<MetricsHttpServer> server = StartOrDie(&registry);
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(Get(server->port(), "/").status, 404);
+  EXPECT_EQ(Get(server->port(), "/metrics/extra").status, 404);
+  EXPECT_EQ(Get(server->port(), "/index.html").status, 404);
+  for (const char* method : {"POST", "PUT", "DELETE"}) {
+    const HttpResponse response = Get(server->port(), "/metrics", method);
+    EXPECT_EQ(response.status, 405) << method;
+    EXPECT_EQ(response.headers.at("allow"), "GET, HEAD") << method;
+  }
+  EXPECT_EQ(Get(server->port(), "/healthz", "POST").status, 405);
+}
+
+TEST(MetricsHttpServerTest, HeadAnswersLikeGetWithoutTheBody) {
+  Registry registry;
+  ASSERT_TRUE(registry.AddGaugeFamily({.name = "g", .help = "G."}).ok());
+  std::unique_ptr<MetricsHttpServer> server = StartOrDie(&registry);
+  ASSERT_NE(server, nullptr);
+  const HttpResponse get = Get(server->port(), "/metrics");
+  const HttpResponse head = Get(server->port(), "/metrics", "HEAD");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.body, "");
+  EXPECT_EQ(head.headers.at("content-length"), std::to_string(get.body.size()));
+  EXPECT_EQ(head.headers.at("content-type"), kTextFormatContentType);
+}
+
+TEST(MetricsHttpServerTest, QueryStringDoesNotChangeTheRoute) {
+  Registry registry;
+  std::unique_ptr<MetricsHttpServer> server = StartOrDie(&registry);
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(Get(server->port(), "/healthz?verbose=1").status, 200);
+}
+
+TEST(MetricsHttpServerTest, StopsServingWhenDestroyed) {
+  Registry registry;
+  std::unique_ptr<MetricsHttpServer> server = StartOrDie(&registry);
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  ASSERT_EQ(Get(port, "/healthz").status, 200);
+  server.reset();
+  EXPECT_EQ(HttpRequest(port, "GET", "/healthz").status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST(MetricsHttpServerTest, DestructionDoesNotWaitForCivetwebsPollQuantum) {
+  // Debian's civetweb polls its listener in 2 s quanta; the destructor wakes
+  // it, so stopping takes milliseconds. 1.5 s leaves room for a busy machine
+  // and still fails if the wake-up is lost.
+  Registry registry;
+  std::unique_ptr<MetricsHttpServer> server = StartOrDie(&registry);
+  ASSERT_NE(server, nullptr);
+  ASSERT_EQ(Get(server->port(), "/healthz").status, 200);
+  const auto start = std::chrono::steady_clock::now();
+  server.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(1500));
+}
+
+TEST(MetricsHttpServerTest, PortInUseIsUnavailable) {
+  Registry registry;
+  std::unique_ptr<MetricsHttpServer> first = StartOrDie(&registry);
+  ASSERT_NE(first, nullptr);
+  auto second = MetricsHttpServer::Create(
+      {.listen_address = "127.0.0.1", .port = first->port()}, &registry, {});
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable)
+      << second.status();
+}
+
+TEST(MetricsHttpServerTest, RejectsBadOptions) {
+  Registry registry;
+  const auto code = [&](MetricsHttpServer::Options options,
+                        const Registry* r) {
+    return MetricsHttpServer::Create(options, r, {}).status().code();
+  };
+  EXPECT_EQ(code(LoopbackEphemeral(), nullptr),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.listen_address = "::1", .port = 0}, &registry),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.listen_address = "localhost", .port = 0}, &registry),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.listen_address = "127.0.0.1", .port = 70000}, &registry),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.listen_address = "127.0.0.1", .port = 0, .num_threads = 0},
+                 &registry),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// promtool's location on PATH, or "" if it is not installed.
+std::string FindPromtool() {
+  const char* path = getenv("PATH");
+  for (absl::string_view dir : absl::StrSplit(path ? path : "", ':')) {
+    const std::string candidate = absl::StrCat(dir, "/promtool");
+    if (!dir.empty() && access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+// Fills `registry` with the kinds of families nnserve exports, named as in
+// metric_names.h, with awkward label values.
+void PopulateLikeTheServer(Registry* registry) {
+  auto requests = registry->AddCounterFamily(
+      {.name = kRequestsTotal,
+       .help = "RPCs finished, by model, version, method and status code.",
+       .label_names = {"model", "version", "method", "code"}});
+  auto latency = registry->AddHistogramFamily(
+      {.name = kRequestDurationSeconds,
+       .help = "Server-side RPC latency in seconds.",
+       .label_names = {"model", "method"}},
+      LatencyBucketsSeconds());
+  auto batch = registry->AddHistogramFamily(
+      {.name = kBatchSize,
+       .help = "Images per executed batch.",
+       .label_names = {"model"}},
+      BatchSizeBuckets());
+  auto info = registry->AddGaugeFamily(
+      {.name = kModelInfo,
+       .help = "1 for each known model version, by state.",
+       .label_names = {"model", "version", "state"}});
+  auto rejected = registry->AddCounterFamily(
+      {.name = kRejectedTotal,
+       .help = "Requests refused before compute.",
+       .label_names = {"model", "reason"}});  // left without series
+  ASSERT_TRUE(requests.ok() && latency.ok() && batch.ok() && info.ok() &&
+              rejected.ok());
+  for (const char* model : {"mnist_cnn", "odd \"model\" \\ name\nhere"}) {
+    (*(*requests)->Add({{"model", model},
+                        {"version", "3"},
+                        {"method", "Predict"},
+                        {"code", "OK"}}))
+        ->Increment(17);
+    (*(*requests)->Add({{"model", model},
+                        {"version", ""},
+                        {"method", "Predict"},
+                        {"code", "NOT_FOUND"}}))
+        ->Increment();
+    Histogram* h = *(*latency)->Add({{"model", model}, {"method", "Predict"}});
+    for (double seconds : {0.00004, 0.0003, 0.0021, 0.05, 7.0}) {
+      h->Observe(seconds);
+    }
+    (*(*batch)->Add({{"model", model}}))->Observe(8);
+    (*(*info)->Add({{"model", model}, {"version", "3"}, {"state", "available"}}))
+        ->Set(1);
+  }
+  ASSERT_TRUE(registry
+                  ->AddCallbackFamily(
+                      MetricType::kGauge,
+                      {.name = kQueueDepth,
+                       .help = "Requests waiting in the batcher's queue.",
+                       .label_names = {"model"}},
+                      [] {
+                        return std::vector<MetricSample>{
+                            {.labels = {{"model", "mnist_cnn"}}, .value = 2}};
+                      })
+                  .ok());
+  ASSERT_TRUE(
+      registry->AddCollector(std::make_unique<ProcessCollector>()).ok());
+}
+
+TEST(MetricsHttpServerTest, PromtoolAcceptsTheServedMetrics) {
+  const std::string promtool = FindPromtool();
+  if (promtool.empty()) {
+    GTEST_SKIP() << "promtool is not on PATH (Debian package `prometheus`); "
+                    "cannot check the exposition with it";
+  }
+  Registry registry;
+  PopulateLikeTheServer(&registry);
+  std::unique_ptr<MetricsHttpServer> server = StartOrDie(&registry);
+  ASSERT_NE(server, nullptr);
+  const HttpResponse response = Get(server->port(), "/metrics");
+  ASSERT_EQ(response.status, 200);
+  // The test is only meaningful if the awkward parts were served.
+  ASSERT_NE(response.body.find("# TYPE nnserve_request_duration_seconds "
+                               "histogram\n"),
+            std::string::npos);
+  ASSERT_NE(response.body.find("model=\"odd \\\"model\\\" \\\\ name\\nhere\""),
+            std::string::npos);
+  ASSERT_NE(response.body.find("process_cpu_seconds_total "), std::string::npos);
+
+  char path[] = "/tmp/nnserve_metrics_XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, response.body.data(), response.body.size()),
+            static_cast<ssize_t>(response.body.size()));
+  close(fd);
+  const std::string command =
+      absl::StrCat(promtool, " check metrics < ", path, " 2>&1");
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buffer[512];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
+  const int status = pclose(pipe);
+  unlink(path);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "promtool said:\n" << output << "\non:\n" << response.body;
+  EXPECT_EQ(output, "") << "promtool lint findings on:\n" << response.body;
+}
+
+TEST(MetricsHttpServerTest, PromtoolRejectsBrokenExposition) {
+  // Proves the check above can fail: the same command on a broken text.
+  const std::string promtool = FindPromtool();
+  if (promtool.empty()) GTEST_SKIP() << "promtool is not on PATH";
+  const std::string command = absl::StrCat(
+      "printf '# TYPE x counter\\nx{a=\"unterminated} 1\\n' | ", promtool,
+      " check metrics >/dev/null 2>&1");
+  const int status = system(command.c_str());
+  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+}  // namespace
+}  // namespace nn::metrics
