@@ -21,13 +21,13 @@
 #include "server/metrics/process_collector.h"
 #include "server/metrics/registry.h"
 #include "server/metrics/text_format.h"
-#include "tests/server/metrics/http_test_client.h"
+#include "tests/support/http_client.h"
 
 namespace nn::metrics {
 namespace {
 
-using testing::HttpRequest;
-using testing::HttpResponse;
+using ::nn::testing::HttpRequest;
+using ::nn::testing::HttpResponse;
 
 MetricsHttpServer::Options LoopbackEphemeral() {
   return {.listen_address = "127.0.0.1", .port = 0};

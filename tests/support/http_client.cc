@@ -1,4 +1,4 @@
-#include "tests/server/metrics/http_test_client.h"
+#include "tests/support/http_client.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,7 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
-namespace nn::metrics::testing {
+namespace nn::testing {
 
 absl::StatusOr<HttpResponse> HttpRequest(int port, const std::string& method,
                                          const std::string& path) {
@@ -75,4 +75,4 @@ absl::StatusOr<HttpResponse> HttpRequest(int port, const std::string& method,
   return response;
 }
 
-}  // namespace nn::metrics::testing
+}  // namespace nn::testing

@@ -1,14 +1,14 @@
 // A minimal HTTP/1.0 client over a loopback TCP socket, for tests only: one
 // request per connection, the whole response read until the server closes.
-#ifndef NNSERVE_TESTS_SERVER_METRICS_HTTP_TEST_CLIENT_H_
-#define NNSERVE_TESTS_SERVER_METRICS_HTTP_TEST_CLIENT_H_
+#ifndef NNSERVE_TESTS_SUPPORT_HTTP_CLIENT_H_
+#define NNSERVE_TESTS_SUPPORT_HTTP_CLIENT_H_
 
 #include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
 
-namespace nn::metrics::testing {
+namespace nn::testing {
 
 struct HttpResponse {
   int status = 0;
@@ -21,6 +21,6 @@ struct HttpResponse {
 absl::StatusOr<HttpResponse> HttpRequest(int port, const std::string& method,
                                          const std::string& path);
 
-}  // namespace nn::metrics::testing
+}  // namespace nn::testing
 
-#endif  // NNSERVE_TESTS_SERVER_METRICS_HTTP_TEST_CLIENT_H_
+#endif  // NNSERVE_TESTS_SUPPORT_HTTP_CLIENT_H_
