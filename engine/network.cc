@@ -1,0 +1,343 @@
+#include "engine/network.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/initializers.h"
+#include "engine/onednn.h"
+
+namespace nn {
+
+using nnserve::v1::LayerSpec;
+
+namespace {
+
+std::string Label(const Layer& layer, int index) {
+  return absl::StrCat("layer ", index, " \"", layer.name(), "\" (",
+                      layer.kind(), ")");
+}
+
+bool HasSoftmax(const LayerSpec& spec) {
+  return (spec.has_dense() &&
+          spec.dense().activation() == nnserve::v1::ACTIVATION_SOFTMAX) ||
+         (spec.has_conv2d() &&
+          spec.conv2d().activation() == nnserve::v1::ACTIVATION_SOFTMAX) ||
+         (spec.has_activation() &&
+          spec.activation().activation() == nnserve::v1::ACTIVATION_SOFTMAX);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Network>> Network::Create(
+    const Shape& input_shape,
+    google::protobuf::RepeatedPtrField<LayerSpec> layers) {
+  RETURN_IF_ERROR(ResolveLayerNames(&layers));
+  std::unique_ptr<Network> network(new Network());
+  ASSIGN_OR_RETURN(network->layers_, BuildLayers(input_shape, layers));
+  network->input_shape_ = input_shape;
+  for (int i = 0; i < network->num_layers(); ++i) {
+    const Layer& layer = *network->layers_[i];
+    network->first_parameter_.push_back(
+        static_cast<int>(network->slots_.size()));
+    for (size_t p = 0; p < layer.parameters().size(); ++p) {
+      network->slots_.push_back(
+          {i, static_cast<int>(p),
+           absl::StrCat(layer.name(), "/", layer.parameters()[p].name)});
+      network->parameters_.emplace_back(layer.parameters()[p].shape);
+    }
+  }
+  network->specs_ = std::move(layers);
+  return network;
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<Layer>>> Network::BuildLayers(
+    const Shape& input_shape,
+    google::protobuf::RepeatedPtrField<LayerSpec> layers) {
+  if (input_shape.empty() || input_shape.size() > 3) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the input shape must have 1 to 3 dimensions, got ",
+                     ShapeToString(input_shape)));
+  }
+  for (int64_t dim : input_shape) {
+    if (dim < 1 || dim > kMaxInputDimension) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input dimensions must be in [1, ", kMaxInputDimension,
+                       "], got ", ShapeToString(input_shape)));
+    }
+  }
+  if (NumElements(input_shape) > kMaxSampleElements) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the input ", ShapeToString(input_shape), " is too large"));
+  }
+  if (layers.empty()) return absl::InvalidArgumentError("no layers");
+  if (layers.size() > kMaxLayers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        layers.size(), " layers; at most ", kMaxLayers, " are allowed"));
+  }
+  RETURN_IF_ERROR(ResolveLayerNames(&layers));
+
+  std::vector<std::unique_ptr<Layer>> result;
+  Shape shape = input_shape;
+  int64_t total_parameters = 0;
+  for (int i = 0; i < layers.size(); ++i) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Layer> layer,
+                     CreateLayer(layers[i], i, shape));
+    if (NumElements(layer->output_shape()) > kMaxSampleElements) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Label(*layer, i), ": output ", ShapeToString(layer->output_shape()),
+          " is too large (more than ", kMaxSampleElements, " elements)"));
+    }
+    total_parameters += layer->parameter_count();
+    if (total_parameters > kMaxNetworkParameters) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Label(*layer, i), ": the network exceeds ",
+                       kMaxNetworkParameters, " parameters"));
+    }
+    if (HasSoftmax(layers[i])) {
+      if (i + 1 != layers.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Label(*layer, i),
+            ": softmax is only allowed in the last layer, this is layer ", i,
+            " of ", layers.size()));
+      }
+      if (layer->output_shape().size() != 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Label(*layer, i), ": softmax needs a 1-D output, got ",
+            ShapeToString(layer->output_shape()), "; add a Flatten layer"));
+      }
+    }
+    shape = layer->output_shape();
+    result.push_back(std::move(layer));
+  }
+  return result;
+}
+
+const Shape& Network::output_shape() const {
+  return layers_.back()->output_shape();
+}
+
+int64_t Network::forward_flops() const {
+  int64_t flops = 0;
+  for (const std::unique_ptr<Layer>& layer : layers_) {
+    flops += layer->forward_flops();
+  }
+  return flops;
+}
+
+const ParameterSpec& Network::parameter_spec(int id) const {
+  return layers_[slots_[id].layer]->parameters()[slots_[id].index_in_layer];
+}
+
+Tensor* Network::mutable_parameter(int id) {
+  weight_cache_.Clear();
+  return &parameters_[id];
+}
+
+int64_t Network::total_parameters() const {
+  int64_t total = 0;
+  for (const Tensor& tensor : parameters_) total += tensor.size();
+  return total;
+}
+
+void Network::InitializeParameters(uint64_t seed) {
+  weight_cache_.Clear();
+  for (int id = 0; id < num_parameter_tensors(); ++id) {
+    Random random(MixSeed(seed, static_cast<uint64_t>(id)));
+    parameters_[id] = InitialValue(parameter_spec(id), random);
+  }
+}
+
+absl::Status Network::SetParameters(
+    const google::protobuf::RepeatedPtrField<nnserve::v1::Parameter>&
+        parameters) {
+  absl::flat_hash_map<std::string, int> ids;
+  for (int id = 0; id < num_parameter_tensors(); ++id) {
+    ids[parameter_name(id)] = id;
+  }
+  std::vector<const nnserve::v1::Parameter*> found(parameters_.size(), nullptr);
+  for (const nnserve::v1::Parameter& parameter : parameters) {
+    auto it = ids.find(parameter.name());
+    if (it == ids.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parameter \"", parameter.name(),
+          "\" does not belong to any layer of the model"));
+    }
+    const int id = it->second;
+    const std::string where =
+        absl::StrCat(Label(*layers_[slots_[id].layer], slots_[id].layer),
+                     ": parameter \"", parameter.name(), "\"");
+    if (found[id] != nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(where, " appears twice"));
+    }
+    const Shape& expected = parameter_spec(id).shape;
+    const Shape shape(parameter.shape().begin(), parameter.shape().end());
+    if (shape != expected) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, " has shape ", ShapeToString(shape),
+                       ", the spec needs ", ShapeToString(expected)));
+    }
+    if (parameter.values_size() != NumElements(expected)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, " has ", parameter.values_size(), " values, its shape ",
+          ShapeToString(expected), " needs ", NumElements(expected)));
+    }
+    const bool variance = parameter_spec(id).name == "moving_variance";
+    for (int i = 0; i < parameter.values_size(); ++i) {
+      const float value = parameter.values(i);
+      if (!std::isfinite(value)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, " value ", i, " is ", std::isnan(value) ? "NaN" : "infinite"));
+      }
+      if (variance && value < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, " value ", i, " is a negative variance"));
+      }
+    }
+    found[id] = &parameter;
+  }
+  for (int id = 0; id < num_parameter_tensors(); ++id) {
+    if (found[id] == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Label(*layers_[slots_[id].layer], slots_[id].layer), ": parameter \"",
+          parameter_name(id), "\" is missing"));
+    }
+  }
+  weight_cache_.Clear();
+  for (int id = 0; id < num_parameter_tensors(); ++id) {
+    std::copy(found[id]->values().begin(), found[id]->values().end(),
+              parameters_[id].data());
+  }
+  return absl::OkStatus();
+}
+
+void Network::ExportParameters(
+    google::protobuf::RepeatedPtrField<nnserve::v1::Parameter>* out) const {
+  for (int id = 0; id < num_parameter_tensors(); ++id) {
+    nnserve::v1::Parameter* parameter = out->Add();
+    parameter->set_name(parameter_name(id));
+    for (int64_t dim : parameters_[id].shape()) parameter->add_shape(dim);
+    parameter->mutable_values()->Add(parameters_[id].values().begin(),
+                                     parameters_[id].values().end());
+  }
+}
+
+absl::StatusOr<std::unique_ptr<ExecutionPlan>> Network::BuildInferencePlan(
+    int64_t batch_size, dnnl::stream& stream) const {
+  std::unique_ptr<ExecutionPlan> plan;
+  RETURN_IF_ERROR(CatchOneDnn(
+      absl::StrCat("building the plan for batch size ", batch_size), [&] {
+        PlanBuilder b(batch_size, PlainDesc(input_shape_, batch_size),
+                      weight_cache_, stream);
+        for (int i = 0; i < num_layers();) {
+          const Layer& layer = *layers_[i];
+          // Fold the element-wise Activation layers that follow into this
+          // layer's primitive where it can take them as post-ops.
+          std::vector<Activation> fused;
+          int next = i + 1;
+          for (; next < num_layers(); ++next) {
+            const auto* activation =
+                dynamic_cast<const ActivationLayer*>(layers_[next].get());
+            if (activation == nullptr) break;
+            const Activation a = activation->activation();
+            if (!EltwiseAlgorithm(a).has_value()) {
+              if (a == nnserve::v1::ACTIVATION_SOFTMAX) break;
+              continue;  // linear: the identity
+            }
+            if (!layer.CanFuse(fused, a)) break;
+            fused.push_back(a);
+          }
+          const LayerParameters params = {
+              first_parameter_[i],
+              absl::MakeConstSpan(parameters_)
+                  .subspan(first_parameter_[i], layer.parameters().size())};
+          RETURN_IF_ERROR(layer.AppendInference(b, params, fused));
+          i = next;
+        }
+        ASSIGN_OR_RETURN(plan, b.Finish(PlainDesc(output_shape(), batch_size)));
+        return absl::OkStatus();
+      }));
+  return plan;
+}
+
+NetworkContext::NetworkContext(std::shared_ptr<const Network> network,
+                               Options options)
+    : network_(std::move(network)),
+      options_(options),
+      owner_(std::this_thread::get_id()) {}
+
+std::unique_ptr<NetworkContext> NetworkContext::Create(
+    std::shared_ptr<const Network> network, Options options) {
+  options.max_cached_plans = std::max(options.max_cached_plans, 1);
+  return std::unique_ptr<NetworkContext>(
+      new NetworkContext(std::move(network), options));
+}
+
+absl::StatusOr<ExecutionPlan*> NetworkContext::PlanFor(int64_t n) {
+  if (std::this_thread::get_id() != owner_) {
+    return absl::FailedPreconditionError(
+        "an inference context is used on a thread other than the one that "
+        "created it");
+  }
+  if (n < 1 || n > options_.max_batch_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch size ", n, " is outside [1, ",
+                     options_.max_batch_size, "]"));
+  }
+  ++uses_;
+  for (CachedPlan& cached : plans_) {
+    if (cached.plan->batch_size() == n) {
+      cached.last_use = uses_;
+      return cached.plan.get();
+    }
+  }
+  if (!stream_.has_value()) {
+    RETURN_IF_ERROR(CatchOneDnn("creating a stream", [&] {
+      stream_.emplace(CpuEngine());
+      return absl::OkStatus();
+    }));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<ExecutionPlan> plan,
+                   network_->BuildInferencePlan(n, *stream_));
+  if (plan->arena_bytes() > arena_.bytes()) {
+    try {
+      arena_ = AlignedBuffer(plan->arena_bytes());
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "cannot allocate ", plan->arena_bytes(),
+          " bytes of activations for batch size ", n));
+    }
+  }
+  if (static_cast<int>(plans_.size()) >= options_.max_cached_plans) {
+    auto oldest = std::min_element(
+        plans_.begin(), plans_.end(),
+        [](const CachedPlan& a, const CachedPlan& b) {
+          return a.last_use < b.last_use;
+        });
+    plans_.erase(oldest);
+  }
+  plans_.push_back({std::move(plan), uses_});
+  return plans_.back().plan.get();
+}
+
+absl::Status NetworkContext::Prepare(int64_t n) { return PlanFor(n).status(); }
+
+absl::Status NetworkContext::Run(absl::Span<const float> input, int64_t n,
+                                 absl::Span<float> output) {
+  const int64_t in_size = NumElements(network_->input_shape());
+  const int64_t out_size = NumElements(network_->output_shape());
+  if (n >= 1 && n <= options_.max_batch_size &&
+      (static_cast<int64_t>(input.size()) != n * in_size ||
+       static_cast<int64_t>(output.size()) != n * out_size)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch of ", n, " needs ", n * in_size, " input and ", n * out_size,
+        " output floats, got ", input.size(), " and ", output.size()));
+  }
+  ASSIGN_OR_RETURN(ExecutionPlan * plan, PlanFor(n));
+  return plan->Execute(input.data(), output.data(), arena_.data(), *stream_);
+}
+
+}  // namespace nn

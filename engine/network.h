@@ -1,0 +1,191 @@
+// A validated sequential network (layers, shapes, parameter values) and the
+// per-thread context that runs it.
+//
+// Network is the engine's core below Model: it has no classifier rules (any
+// output shape, no labels), so tests and training can run any layer stack.
+// Parameters are held in Keras layout; plans read them through a WeightCache
+// that packs each once into the layout its primitive prefers.
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<Network> net, Network::Create({28, 28}, layers));
+//   net->InitializeParameters(seed);                 // or SetParameters(...)
+//   std::shared_ptr<const Network> shared = std::move(net);
+//   auto context = NetworkContext::Create(shared);   // one per thread
+//   RETURN_IF_ERROR(context->Run(input, n, output));
+#ifndef NNSERVE_ENGINE_NETWORK_H_
+#define NNSERVE_ENGINE_NETWORK_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/layers/layers.h"
+#include "engine/plan.h"
+#include "engine/tensor.h"
+#include "nnserve/v1/model.pb.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace nn {
+
+// Limits that keep a hostile or mistaken spec from asking for absurd sizes.
+inline constexpr int kMaxLayers = 1000;
+// Each dimension of a network's input shape is in [1, kMaxInputDimension].
+inline constexpr int64_t kMaxInputDimension = 4096;
+// Elements of any layer's per-sample output (and of the input).
+inline constexpr int64_t kMaxSampleElements = int64_t{1} << 24;
+// Scalar parameters of a whole network (1 GiB of floats).
+inline constexpr int64_t kMaxNetworkParameters = int64_t{1} << 28;
+
+class Network {
+ public:
+  // Builds `layers` on per-sample input `input_shape` (rank 1 to 3) and
+  // checks them as a whole: names (ResolveLayerNames fills empty ones), each
+  // layer's fields and shape rule (CreateLayer), the limits above, and that
+  // softmax appears only in the last layer, on a 1-D output. Parameters start
+  // at zero. INVALID_ARGUMENT naming the layer otherwise.
+  static absl::StatusOr<std::unique_ptr<Network>> Create(
+      const Shape& input_shape,
+      google::protobuf::RepeatedPtrField<nnserve::v1::LayerSpec> layers);
+
+  // The layers Create would build, with all its checks, without a network
+  // or parameter storage (e.g. to validate a spec cheaply).
+  static absl::StatusOr<std::vector<std::unique_ptr<Layer>>> BuildLayers(
+      const Shape& input_shape,
+      google::protobuf::RepeatedPtrField<nnserve::v1::LayerSpec> layers);
+
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+
+  const Shape& input_shape() const { return input_shape_; }
+  const Shape& output_shape() const;
+  int num_layers() const { return static_cast<int>(layers_.size()); }
+  const Layer& layer(int index) const { return *layers_[index]; }
+  absl::Span<const std::unique_ptr<Layer>> layers() const { return layers_; }
+  // The layer specs with every name filled in.
+  const google::protobuf::RepeatedPtrField<nnserve::v1::LayerSpec>&
+  layer_specs() const {
+    return specs_;
+  }
+  // Per-sample forward floating-point operations (see Layer::forward_flops).
+  int64_t forward_flops() const;
+
+  // Parameter tensors of all layers in layer order (ids 0, 1, ...).
+  int num_parameter_tensors() const {
+    return static_cast<int>(parameters_.size());
+  }
+  // "<layer>/<param>", e.g. "dense/kernel".
+  const std::string& parameter_name(int id) const { return slots_[id].name; }
+  int parameter_layer(int id) const { return slots_[id].layer; }
+  const ParameterSpec& parameter_spec(int id) const;
+  const Tensor& parameter(int id) const { return parameters_[id]; }
+  // Mutable access for initialisation and training; drops the packed copies.
+  // Never while a context of this network exists.
+  Tensor* mutable_parameter(int id);
+  // Number of scalar parameters.
+  int64_t total_parameters() const;
+
+  // Keras initialisation (see ParameterSpec::initializer), deterministic for a
+  // given seed: parameter `id` draws from its own stream MixSeed(seed, id).
+  void InitializeParameters(uint64_t seed);
+  // Sets every parameter from `parameters` (any order, matched by name).
+  // INVALID_ARGUMENT naming the layer and parameter for a missing, unknown
+  // or repeated name, a shape other than the spec's, a value count that
+  // does not match the shape, a NaN or infinity, or a negative variance.
+  // On error nothing is changed.
+  absl::Status SetParameters(
+      const google::protobuf::RepeatedPtrField<nnserve::v1::Parameter>&
+          parameters);
+  // Appends every parameter, in id order, in Keras layout.
+  void ExportParameters(
+      google::protobuf::RepeatedPtrField<nnserve::v1::Parameter>* out) const;
+
+  // Builds the inference plan for `batch_size` samples on the calling thread
+  // (whose oneDNN thread count the primitives adopt); `stream` runs the
+  // one-time parameter packing. A plan's input is {batch_size, input_shape}
+  // and its output {batch_size, output_shape}, both dense row-major.
+  absl::StatusOr<std::unique_ptr<ExecutionPlan>> BuildInferencePlan(
+      int64_t batch_size, dnnl::stream& stream) const;
+
+  const WeightCache& weight_cache() const { return weight_cache_; }
+
+ private:
+  struct Slot {
+    int layer;
+    int index_in_layer;
+    std::string name;
+  };
+  Network() = default;
+
+  Shape input_shape_;
+  google::protobuf::RepeatedPtrField<nnserve::v1::LayerSpec> specs_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<int> first_parameter_;  // per layer
+  std::vector<Slot> slots_;           // per parameter id
+  std::vector<Tensor> parameters_;    // per parameter id
+  WeightCache weight_cache_;
+};
+
+// Runs one network on one thread, caching one plan per batch size.
+// Not thread-safe and thread-confined: use it only on the thread that
+// created it (Run from another thread is FAILED_PRECONDITION). Set that
+// thread's oneDNN thread count first (engine/threading.h).
+class NetworkContext {
+ public:
+  struct Options {
+    // Plans kept; the least recently used is dropped beyond this. A plan
+    // holds primitives only: activations share one arena per context, as
+    // large as the largest batch size's need.
+    int max_cached_plans = 16;
+    // Largest n Run accepts (bounds the arena); larger is INVALID_ARGUMENT.
+    int64_t max_batch_size = 4096;
+  };
+
+  static std::unique_ptr<NetworkContext> Create(
+      std::shared_ptr<const Network> network, Options options);
+  static std::unique_ptr<NetworkContext> Create(
+      std::shared_ptr<const Network> network) {
+    return Create(std::move(network), Options());
+  }
+  NetworkContext(const NetworkContext&) = delete;
+  NetworkContext& operator=(const NetworkContext&) = delete;
+
+  const Network& network() const { return *network_; }
+
+  // input: n samples of NumElements(input_shape) floats, row-major; output:
+  // n samples of NumElements(output_shape). INVALID_ARGUMENT if n is outside
+  // [1, max_batch_size] or a span's size differs; input and output must not
+  // overlap. The first call for an n builds its plan (milliseconds); later
+  // calls allocate nothing.
+  absl::Status Run(absl::Span<const float> input, int64_t n,
+                   absl::Span<float> output);
+  // Builds (and keeps) the plan for n ahead of the first Run.
+  absl::Status Prepare(int64_t n);
+
+  int cached_plans() const { return static_cast<int>(plans_.size()); }
+  size_t arena_bytes() const { return arena_.bytes(); }
+
+ private:
+  NetworkContext(std::shared_ptr<const Network> network, Options options);
+  absl::StatusOr<ExecutionPlan*> PlanFor(int64_t n);
+
+  struct CachedPlan {
+    std::unique_ptr<ExecutionPlan> plan;
+    uint64_t last_use;
+  };
+  std::shared_ptr<const Network> network_;
+  Options options_;
+  std::thread::id owner_;
+  std::optional<dnnl::stream> stream_;
+  std::vector<CachedPlan> plans_;
+  uint64_t uses_ = 0;
+  AlignedBuffer arena_;
+};
+
+}  // namespace nn
+
+#endif  // NNSERVE_ENGINE_NETWORK_H_

@@ -1,0 +1,218 @@
+// Execution plans: the oneDNN primitives of one network at one batch size,
+// built once and run many times.
+//
+//   PlanBuilder b(batch_size, weight_cache, stream);   // current() = input
+//   for each layer: layer.AppendInference(b, ...);     // steps + memories
+//   ASSIGN_OR_RETURN(auto plan, b.Finish(output_md));
+//   plan->Execute(input, output, arena, stream);       // per call
+//
+// A plan is thread-confined: it runs on the thread that built it, never on
+// two threads at once (oneDNN primitives and memory objects are not shared).
+// What plans share read-only is the packed parameters of a WeightCache.
+//
+// Memory. Activations live in one caller-provided arena (the plan only
+// records offsets), so all plans of a context can share one arena sized for
+// the largest. The plan's input is read in place from the caller's buffer (it
+// is never written), and the last layer writes straight into the caller's
+// output buffer when its layout is the plain output layout. Execute()
+// allocates nothing.
+#ifndef NNSERVE_ENGINE_PLAN_H_
+#define NNSERVE_ENGINE_PLAN_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace nn {
+
+// Bytes of arena alignment; Execute() needs an arena aligned to this.
+inline constexpr size_t kArenaAlignment = 64;
+
+// A zero-initialised heap buffer aligned to kArenaAlignment. Move-only.
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t bytes);
+  AlignedBuffer(AlignedBuffer&& other) noexcept;
+  AlignedBuffer& operator=(AlignedBuffer&& other) noexcept;
+  ~AlignedBuffer();
+
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// Parameters repacked into the layouts primitives ask for (format_tag::any),
+// each made once by a reorder and then shared read-only by every plan of
+// every thread. Which layout a primitive prefers can depend on the batch size,
+// so one parameter may have several packed copies, keyed by memory desc.
+// Thread-safe. Returned pointers stay valid until Clear().
+class WeightCache {
+ public:
+  WeightCache() = default;
+  WeightCache(const WeightCache&) = delete;
+  WeightCache& operator=(const WeightCache&) = delete;
+
+  // Parameter `parameter_id`, whose values `source` are laid out as
+  // `source_md`, in layout `want`: `source` itself when the layouts are equal,
+  // else the packed copy (made now on `stream`'s thread if missing).
+  absl::StatusOr<const void*> Get(int parameter_id, const float* source,
+                                  const dnnl::memory::desc& source_md,
+                                  const dnnl::memory::desc& want,
+                                  dnnl::stream& stream) const;
+
+  // Drops every packed copy. Only while no plan uses them, e.g. after the
+  // parameters changed.
+  void Clear();
+
+  // Number of packed copies held (for tests).
+  int size() const;
+
+ private:
+  struct Entry {
+    int parameter_id;
+    dnnl::memory::desc md;
+    AlignedBuffer buffer;
+  };
+  mutable absl::Mutex mu_;
+  mutable std::vector<std::unique_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
+};
+
+// A built plan. Made by PlanBuilder::Finish.
+class ExecutionPlan {
+ public:
+  ExecutionPlan(const ExecutionPlan&) = delete;
+  ExecutionPlan& operator=(const ExecutionPlan&) = delete;
+
+  int64_t batch_size() const { return batch_size_; }
+  // Bytes of arena Execute() needs.
+  size_t arena_bytes() const { return arena_bytes_; }
+  int num_steps() const { return static_cast<int>(steps_.size()); }
+
+  // Runs every step and waits for the result. `input` holds the batch in the
+  // plan's input layout and is only read; `output` receives the batch in the
+  // plan's output layout; they must not overlap. `arena` is at least
+  // arena_bytes() bytes, aligned to kArenaAlignment; its contents need not be
+  // preserved between calls. INTERNAL if oneDNN reports an error.
+  absl::Status Execute(const float* input, float* output, void* arena,
+                       dnnl::stream& stream);
+
+ private:
+  friend class PlanBuilder;
+  ExecutionPlan() = default;
+
+  enum class Region { kInput, kOutput, kArena };
+  // A memory object whose data handle the plan sets: region base + offset.
+  struct Binding {
+    dnnl::memory memory;
+    Region region;
+    size_t offset;
+  };
+  struct Step {
+    dnnl::primitive primitive;
+    std::vector<dnnl_exec_arg_t> args;  // handles owned by bindings_/fixed_
+  };
+
+  int64_t batch_size_ = 0;
+  size_t arena_bytes_ = 0;
+  std::vector<Step> steps_;
+  std::vector<Binding> bindings_;
+  std::vector<dnnl::memory> fixed_;  // parameters: handles never change
+  const void* bound_input_ = nullptr;
+  void* bound_output_ = nullptr;
+  void* bound_arena_ = nullptr;
+};
+
+// Assembles an ExecutionPlan. Layers call it from AppendInference (see
+// engine/layers/layers.h). Any method may throw dnnl::error; callers wrap the
+// whole build in CatchOneDnn.
+class PlanBuilder {
+ public:
+  // The plan's input is one batch in layout `input_md` (for a network, the
+  // canonical PlainDesc of its input shape). `stream` runs the one-time
+  // weight reorders; it must belong to the calling thread.
+  PlanBuilder(int64_t batch_size, const dnnl::memory::desc& input_md,
+              const WeightCache& weights, dnnl::stream& stream);
+  PlanBuilder(const PlanBuilder&) = delete;
+  PlanBuilder& operator=(const PlanBuilder&) = delete;
+
+  int64_t batch_size() const { return batch_size_; }
+  const dnnl::engine& engine() const;
+
+  // The value the next layer consumes (at first the plan's input).
+  const dnnl::memory& current() const { return current_; }
+  dnnl::memory::desc current_desc() const { return current_.get_desc(); }
+  // Whether current() may be overwritten in place: false while it is (a view
+  // of) the caller's input.
+  bool current_writable() const;
+  // Makes `value` (a memory made by this builder) the current value.
+  void set_current(const dnnl::memory& value) { current_ = value; }
+
+  // A new activation buffer of layout `md` in the arena.
+  dnnl::memory NewMemory(const dnnl::memory::desc& md);
+  // `value` reinterpreted as `md` over the same bytes (no copy). Both layouts
+  // must be plain and `md` no larger than `value`'s.
+  dnnl::memory View(const dnnl::memory& value, const dnnl::memory::desc& md);
+  // `value` in layout `md`: `value` itself if it already is, else a new
+  // buffer filled by an appended reorder step.
+  dnnl::memory Reorder(const dnnl::memory& value, const dnnl::memory::desc& md);
+  dnnl::memory CurrentAs(const dnnl::memory::desc& md) {
+    return Reorder(current_, md);
+  }
+
+  // Read-only memory over parameter `parameter_id` (values `source` in
+  // Keras layout `source_md`) in layout `want`; see WeightCache::Get.
+  absl::StatusOr<dnnl::memory> Parameter(int parameter_id, const float* source,
+                                         const dnnl::memory::desc& source_md,
+                                         const dnnl::memory::desc& want);
+
+  // Appends a step. Every memory in `args` must come from this builder.
+  // `scratchpad_md`, when not empty, is the primitive's user scratchpad
+  // (primitive_attr::set_scratchpad_mode(user)); all steps share one region.
+  void AddStep(const dnnl::primitive& primitive,
+               const std::unordered_map<int, dnnl::memory>& args,
+               const dnnl::memory::desc& scratchpad_md = {});
+
+  // Ends the plan: current() converted to `output_md` becomes the output,
+  // written straight into the caller's output buffer. The builder is spent.
+  absl::StatusOr<std::unique_ptr<ExecutionPlan>> Finish(
+      const dnnl::memory::desc& output_md);
+
+ private:
+  enum class BufferKind { kInput, kArena, kScratchpad };
+  struct Buffer {
+    BufferKind kind;
+    size_t bytes;
+  };
+  struct Alias {
+    dnnl::memory memory;
+    int buffer;
+  };
+  // The buffer that `value` lives in; -1 for parameters.
+  int BufferOf(const dnnl::memory& value) const;
+  dnnl::memory NewAlias(const dnnl::memory::desc& md, int buffer);
+
+  int64_t batch_size_;
+  const WeightCache& weights_;
+  dnnl::stream& stream_;
+  std::vector<Buffer> buffers_;
+  std::vector<Alias> aliases_;
+  std::unique_ptr<ExecutionPlan> plan_;
+  dnnl::memory current_;
+  int scratchpad_buffer_ = -1;
+};
+
+}  // namespace nn
+
+#endif  // NNSERVE_ENGINE_PLAN_H_

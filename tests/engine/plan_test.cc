@@ -1,0 +1,171 @@
+// Execution plans: what is fused, what is shared, and what a call costs.
+#include <vector>
+
+#include "engine/model.h"
+#include "engine/onednn.h"
+#include "gtest/gtest.h"
+#include "tests/engine/allocation_counter.h"
+#include "tests/engine/test_util.h"
+
+namespace nn {
+namespace {
+
+using ::nn::testing::AllocationCount;
+using ::nn::testing::MnistTestImages;
+using ::nn::testing::RandomNetwork;
+using ::nn::testing::TutorialModel;
+
+int Steps(const Network& network, int64_t batch_size) {
+  dnnl::stream stream(CpuEngine());
+  absl::StatusOr<std::unique_ptr<ExecutionPlan>> plan =
+      network.BuildInferencePlan(batch_size, stream);
+  EXPECT_TRUE(plan.ok()) << plan.status();
+  return plan.ok() ? (*plan)->num_steps() : -1;
+}
+
+TEST(PlanTest, FusesActivationLayersIntoTheDensePrimitive) {
+  // inner_product with relu and tanh post-ops: one step.
+  EXPECT_EQ(Steps(*RandomNetwork({20},
+                                 "layers { dense { units: 9 } }"
+                                 "layers { activation { activation: ACTIVATION_RELU } }"
+                                 "layers { activation { activation: ACTIVATION_TANH } }",
+                                 1),
+                  4),
+            1);
+  // Dense with softmax: inner_product + softmax.
+  EXPECT_EQ(Steps(*RandomNetwork({20},
+                                 "layers { dense { units: 9 activation: "
+                                 "ACTIVATION_SOFTMAX } }",
+                                 1),
+                  4),
+            2);
+}
+
+TEST(PlanTest, FusesReluIntoBatchNormalizationButNotASecondActivation) {
+  EXPECT_EQ(Steps(*RandomNetwork({12},
+                                 "layers { batch_normalization {} }"
+                                 "layers { activation { activation: ACTIVATION_RELU } }",
+                                 1),
+                  2),
+            1);
+  EXPECT_EQ(Steps(*RandomNetwork({12},
+                                 "layers { batch_normalization {} }"
+                                 "layers { activation { activation: ACTIVATION_RELU } }"
+                                 "layers { activation { activation: ACTIVATION_TANH } }",
+                                 1),
+                  2),
+            2);
+}
+
+TEST(PlanTest, MlpIsTwoInnerProductsAndASoftmaxWithNoCopies) {
+  std::shared_ptr<const Model> model = TutorialModel("mnist_mlp");
+  ASSERT_NE(model, nullptr);
+  // Flatten is a view of the input; the softmax writes the caller's output.
+  for (int64_t n : {1, 256}) EXPECT_EQ(Steps(*model->network(), n), 3) << n;
+}
+
+TEST(PlanTest, CnnHasOneStepPerLayerPlusAtMostOneReorderAtTheFlatten) {
+  std::shared_ptr<const Model> model = TutorialModel("mnist_cnn");
+  ASSERT_NE(model, nullptr);
+  // conv, pool, conv, pool, [reorder to channels-last], dense, dense, softmax
+  for (int64_t n : {1, 32}) {
+    const int steps = Steps(*model->network(), n);
+    EXPECT_GE(steps, 7) << n;
+    EXPECT_LE(steps, 8) << n;
+  }
+}
+
+TEST(PlanTest, ContextsShareThePackedWeights) {
+  std::shared_ptr<const Model> model = TutorialModel("mnist_cnn");
+  ASSERT_NE(model, nullptr);
+  const std::vector<float> images = MnistTestImages(4);
+  std::vector<float> output(40);
+  auto first = model->NewInferenceContext();
+  ASSERT_TRUE(first->Run(images, 4, absl::MakeSpan(output)).ok());
+  const int packed = model->network()->weight_cache().size();
+  auto second = model->NewInferenceContext();
+  ASSERT_TRUE(second->Run(images, 4, absl::MakeSpan(output)).ok());
+  EXPECT_EQ(model->network()->weight_cache().size(), packed);
+}
+
+TEST(PlanTest, PlansOfOneContextShareOneArena) {
+  std::shared_ptr<const Model> model = TutorialModel("mnist_cnn");
+  ASSERT_NE(model, nullptr);
+  const std::vector<float> images = MnistTestImages(32);
+  std::vector<float> output(320);
+  auto context = NetworkContext::Create(model->network());
+  ASSERT_TRUE(context->Run(images, 32, absl::MakeSpan(output)).ok());
+  const size_t arena = context->arena_bytes();
+  EXPECT_GT(arena, 0u);
+  for (int64_t n : {1, 8, 16}) {
+    ASSERT_TRUE(context
+                    ->Run(absl::MakeConstSpan(images).subspan(0, n * 784), n,
+                          absl::MakeSpan(output).subspan(0, n * 10))
+                    .ok());
+  }
+  EXPECT_EQ(context->arena_bytes(), arena);
+  EXPECT_EQ(context->cached_plans(), 4);
+}
+
+// oneDNN 2.6 allocates inside every primitive execution (its argument
+// maps), so a call cannot be allocation-free; what the engine adds around the
+// primitives (plan lookup, buffer binding, the step loop) must be nothing.
+// A Flatten-only network runs exactly one reorder (input -> output): compare
+// a Run with executing the same reorder directly.
+TEST(PlanTest, RunAllocatesNothingBeyondOneDnnsOwnExecution) {
+  constexpr int64_t kBatch = 8;
+  std::shared_ptr<const Network> network =
+      RandomNetwork({3, 4, 2}, "layers { flatten {} }", 1);
+  ASSERT_EQ(Steps(*network, kBatch), 1);
+  const std::vector<float> input = ::nn::testing::RandomInput(kBatch * 24, 2);
+  std::vector<float> output(kBatch * 24);
+  auto context = NetworkContext::Create(network);
+  ASSERT_TRUE(context->Run(input, kBatch, absl::MakeSpan(output)).ok());
+  int64_t before = AllocationCount();
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(context->Run(input, kBatch, absl::MakeSpan(output)).ok());
+  }
+  const int64_t engine = AllocationCount() - before;
+
+  dnnl::stream stream(CpuEngine());
+  const dnnl::memory::desc md({kBatch, 24}, dnnl::memory::data_type::f32,
+                              dnnl::memory::format_tag::nc);
+  dnnl::memory from(md, CpuEngine(), const_cast<float*>(input.data()));
+  dnnl::memory to(md, CpuEngine(), output.data());
+  dnnl::reorder reorder(from, to);
+  const dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, from.get()},
+                                  {DNNL_ARG_TO, to.get()}};
+  ASSERT_EQ(dnnl_primitive_execute(reorder.get(), stream.get(), 2, args),
+            dnnl_success);
+  before = AllocationCount();
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(dnnl_primitive_execute(reorder.get(), stream.get(), 2, args),
+              dnnl_success);
+    ASSERT_EQ(dnnl_stream_wait(stream.get()), dnnl_success);
+  }
+  const int64_t bare = AllocationCount() - before;
+  EXPECT_EQ(engine, bare);
+}
+
+TEST(PlanTest, SteadyStateAllocationsStayConstantPerCall) {
+  for (const char* name : {"mnist_mlp", "mnist_cnn", "mnist_rnn"}) {
+    std::shared_ptr<const Model> model = TutorialModel(name);
+    ASSERT_NE(model, nullptr);
+    const std::vector<float> images = MnistTestImages(8);
+    std::vector<float> output(80);
+    auto context = model->NewInferenceContext();
+    ASSERT_TRUE(context->Run(images, 8, absl::MakeSpan(output)).ok());
+    int64_t per_call[2];
+    for (int64_t& count : per_call) {
+      const int64_t before = AllocationCount();
+      for (int i = 0; i < 5; ++i) {
+        ASSERT_TRUE(context->Run(images, 8, absl::MakeSpan(output)).ok());
+      }
+      count = AllocationCount() - before;
+    }
+    EXPECT_EQ(per_call[0], per_call[1]) << name;
+  }
+}
+
+}  // namespace
+}  // namespace nn
