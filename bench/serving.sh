@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Serving benchmark: nnserve's Predict against the transport ceiling.
+#
+#   bench/serving.sh [BIN_DIR]            (default: build/bin)
+#
+# Starts grpc_ceiling_server (a bare gRPC server answering Predict with a
+# fixed reply of the real size) and nnserve on ephemeral loopback ports, runs
+# `nnctl bench` against the ceiling once (its reply does not depend on the
+# model) and against nnserve for each model, and prints a Markdown table:
+# requests/s, p50 and p99 latency, and nnserve's throughput as a ratio of the
+# ceiling's. Builds nothing. Client and servers share the machine: run it on
+# a quiet one, or the numbers mean nothing.
+#
+# Environment (defaults in brackets):
+#   MODELS       models to benchmark [mnist_mlp mnist_cnn mnist_rnn]
+#   CONCURRENCY  calls in flight, comma-separated [1,8,64]
+#   DURATION     measured time per level [10s]      WARMUP [2s]
+#   ENCODING     uint8, float or png [uint8]        IMAGES_PER_REQUEST [1]
+#   REPOSITORY   nnserve's model repository [models/repository]
+#   NNSERVE      the nnserve binary [BIN_DIR/nnserve]; if it or the
+#                repository is missing, nnserve is skipped with a message
+#                and the table shows the ceiling alone
+#   NNSERVE_FLAGS  extra nnserve flags (e.g. batching knobs)
+#   OUT_DIR      keep the CSV files and server logs here [a temporary dir]
+# Exit status: 0 when every benchmark ran (failed requests are reported in
+# the table), 1 when a server did not start or nnctl failed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BIN="${1:-build/bin}"
+MODELS="${MODELS:-mnist_mlp mnist_cnn mnist_rnn}"
+CONCURRENCY="${CONCURRENCY:-1,8,64}"
+DURATION="${DURATION:-10s}"
+WARMUP="${WARMUP:-2s}"
+ENCODING="${ENCODING:-uint8}"
+IMAGES_PER_REQUEST="${IMAGES_PER_REQUEST:-1}"
+REPOSITORY="${REPOSITORY:-models/repository}"
+NNSERVE="${NNSERVE:-$BIN/nnserve}"
+NNSERVE_FLAGS="${NNSERVE_FLAGS:-}"
+
+for tool in nnctl grpc_ceiling_server; do
+  if [[ ! -x "$BIN/$tool" ]]; then
+    echo "serving.sh: $BIN/$tool not found; build first (scripts/build.sh)" >&2
+    exit 1
+  fi
+done
+
+if [[ -n "${OUT_DIR:-}" ]]; then
+  WORK="$OUT_DIR"
+  mkdir -p "$WORK"
+else
+  WORK="$(mktemp -d)"
+fi
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  if [[ -z "${OUT_DIR:-}" ]]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+# wait_for_port FILE SECONDS: waits until a server writes its port to FILE.
+wait_for_port() {
+  local file="$1" tries=$(( $2 * 20 ))
+  for (( i = 0; i < tries; i++ )); do
+    if [[ -s "$file" ]]; then cat "$file"; return 0; fi
+    sleep 0.05
+  done
+  return 1
+}
+
+# bench NAME TARGET MODEL: nnctl bench into $WORK/NAME.csv (exit 4, failed
+# requests, still gives a table).
+bench() {
+  local rc=0
+  "$BIN/nnctl" --target="$2" bench --model="$3" --concurrency="$CONCURRENCY" \
+    --duration="$DURATION" --warmup="$WARMUP" --encoding="$ENCODING" \
+    --images_per_request="$IMAGES_PER_REQUEST" --csv >"$WORK/$1.csv" || rc=$?
+  if [[ $rc -ne 0 && $rc -ne 4 ]]; then
+    echo "serving.sh: nnctl bench against $1 failed (exit $rc)" >&2
+    exit 1
+  fi
+}
+
+"$BIN/grpc_ceiling_server" --port=0 --port_file="$WORK/ceiling.port" \
+  2>"$WORK/ceiling.log" &
+PIDS+=($!)
+if ! CEILING_PORT="$(wait_for_port "$WORK/ceiling.port" 10)"; then
+  echo "serving.sh: grpc_ceiling_server did not start:" >&2
+  cat "$WORK/ceiling.log" >&2
+  exit 1
+fi
+echo "ceiling: 127.0.0.1:$CEILING_PORT"
+first_model="${MODELS%% *}"
+bench ceiling "127.0.0.1:$CEILING_PORT" "$first_model"
+
+NNSERVE_MODELS=()
+if [[ ! -x "$NNSERVE" ]]; then
+  echo "nnserve: skipped ($NNSERVE not found); the table shows the ceiling alone"
+elif [[ ! -d "$REPOSITORY" ]]; then
+  echo "nnserve: skipped (no model repository $REPOSITORY; scripts/run.sh trains one)"
+else
+  # shellcheck disable=SC2086  # NNSERVE_FLAGS is a list of flags
+  "$NNSERVE" --port=0 --port_file="$WORK/nnserve.port" --http_port=0 \
+    --model_repository="$REPOSITORY" $NNSERVE_FLAGS 2>"$WORK/nnserve.log" &
+  PIDS+=($!)
+  if ! NNSERVE_PORT="$(wait_for_port "$WORK/nnserve.port" 60)"; then
+    echo "serving.sh: nnserve did not start:" >&2
+    tail -20 "$WORK/nnserve.log" >&2
+    exit 1
+  fi
+  serving=0
+  for (( i = 0; i < 600; i++ )); do
+    if "$BIN/nnctl" --target="127.0.0.1:$NNSERVE_PORT" --timeout=1s health \
+        >/dev/null 2>&1; then
+      serving=1; break
+    fi
+    sleep 0.1
+  done
+  if [[ $serving -ne 1 ]]; then
+    echo "serving.sh: nnserve is not SERVING after 60 s" >&2
+    exit 1
+  fi
+  echo "nnserve: 127.0.0.1:$NNSERVE_PORT ($REPOSITORY)"
+  for model in $MODELS; do
+    bench "nnserve_$model" "127.0.0.1:$NNSERVE_PORT" "$model"
+    NNSERVE_MODELS+=("$model")
+  done
+fi
+
+# The table. CSV columns (nnctl bench --csv): 4 concurrency, 8 failed,
+# 11 requests/s, 13 p50_us, 16 p99_us.
+echo
+echo "$(nproc) cores; encoding $ENCODING, $IMAGES_PER_REQUEST image(s) a request;" \
+  "$DURATION a level after $WARMUP of warm-up"
+echo
+echo "| server | model | concurrency | req/s | p50 µs | p99 µs | failed | req/s vs ceiling |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
+awk -F, 'NR > 1 { printf "| ceiling | - | %d | %.0f | %.1f | %.1f | %d | 1.00 |\n",
+  $4, $11, $13, $16, $8 }' "$WORK/ceiling.csv"
+for model in "${NNSERVE_MODELS[@]}"; do
+  awk -F, -v model="$model" '
+    FNR == 1 { next }
+    NR == FNR { ceiling[$4] = $11; next }
+    { ratio = ($4 in ceiling && ceiling[$4] > 0) ? $11 / ceiling[$4] : 0
+      printf "| nnserve | %s | %d | %.0f | %.1f | %.1f | %d | %.2f |\n",
+        model, $4, $11, $13, $16, $8, ratio }' \
+    "$WORK/ceiling.csv" "$WORK/nnserve_$model.csv"
+done

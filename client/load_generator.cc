@@ -1,0 +1,278 @@
+#include "client/load_generator.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include <grpcpp/client_context.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "common/status_macros.h"
+#include "nnserve/v1/inference.grpc.pb.h"
+
+namespace nn {
+namespace {
+
+namespace v1 = ::nnserve::v1;
+using SteadyClock = std::chrono::steady_clock;
+
+class LevelRun;
+
+// One of the N call loops of a level. A slot has at most one call in flight
+// and starts its next call from the previous one's completion, so its fields
+// are touched by one thread at a time, each call's completion
+// happening-before the next call's start (no lock needed).
+struct Slot {
+  LevelRun* run = nullptr;
+  v1::InferenceService::Stub* stub = nullptr;
+  std::unique_ptr<grpc::ClientContext> context;
+  v1::PredictResponse response;
+  SteadyClock::time_point started;
+  bool measured = false;
+
+  int64_t requests = 0;
+  int64_t ok_requests = 0;
+  int64_t warmup_requests = 0;
+  std::map<std::string, int64_t> errors_by_code;
+  std::string first_error;
+  LogLinearHistogram latency_nanos;
+  SteadyClock::time_point last_end;
+};
+
+// Starts a slot's call. A completion can run on the thread that starts a
+// call (gRPC may fail a call inline); instead of recursing, such a nested
+// start is queued here and run by the outermost Issue on the thread.
+thread_local std::vector<Slot*>* tl_pending_starts = nullptr;
+
+class LevelRun {
+ public:
+  LevelRun(const LoadOptions& options, int concurrency,
+           std::vector<std::unique_ptr<v1::InferenceService::Stub>> stubs)
+      : options_(options), stubs_(std::move(stubs)) {
+    for (int i = 0; i < concurrency; ++i) {
+      auto slot = std::make_unique<Slot>();
+      slot->run = this;
+      slot->stub = stubs_[i / options_.calls_per_channel].get();
+      slots_.push_back(std::move(slot));
+    }
+  }
+
+  LevelResult Run() {
+    const SteadyClock::time_point start = SteadyClock::now();
+    measure_start_ =
+        start + absl::ToChronoNanoseconds(options_.warmup);
+    end_ = measure_start_ + absl::ToChronoNanoseconds(options_.duration);
+    active_slots_.store(static_cast<int>(slots_.size()));
+    for (const auto& slot : slots_) Issue(slot.get());
+    all_done_.WaitForNotification();
+
+    LevelResult result;
+    result.concurrency = static_cast<int>(slots_.size());
+    result.channels = static_cast<int>(stubs_.size());
+    result.images_per_request = options_.images_per_request;
+    SteadyClock::time_point last_end = measure_start_;
+    for (const auto& slot : slots_) {
+      result.requests += slot->requests;
+      result.ok_requests += slot->ok_requests;
+      result.warmup_requests += slot->warmup_requests;
+      for (const auto& [code, count] : slot->errors_by_code) {
+        result.errors_by_code[code] += count;
+      }
+      if (result.first_error.empty()) result.first_error = slot->first_error;
+      result.latency_nanos.Merge(slot->latency_nanos);
+      if (slot->requests > 0) last_end = std::max(last_end, slot->last_end);
+    }
+    result.elapsed = absl::FromChrono(last_end - measure_start_);
+    return result;
+  }
+
+ private:
+  void Issue(Slot* slot) {
+    if (tl_pending_starts != nullptr) {
+      tl_pending_starts->push_back(slot);
+      return;
+    }
+    std::vector<Slot*> pending = {slot};
+    tl_pending_starts = &pending;
+    while (!pending.empty()) {
+      Slot* next = pending.back();
+      pending.pop_back();
+      StartOrRetire(next);
+    }
+    tl_pending_starts = nullptr;
+  }
+
+  // Starts the slot's next call, or retires the slot when the level is over.
+  // Touches no member after the last slot retires: Run() may then return.
+  void StartOrRetire(Slot* slot) {
+    const SteadyClock::time_point now = SteadyClock::now();
+    const bool measured = now >= measure_start_;
+    if (now >= end_ ||
+        (measured && options_.max_requests > 0 &&
+         measured_started_.fetch_add(1) >= options_.max_requests)) {
+      if (active_slots_.fetch_sub(1) == 1) all_done_.Notify();
+      return;
+    }
+    slot->measured = measured;
+    slot->started = now;
+    // The previous call's context is done with: its completion is running.
+    slot->context = std::make_unique<grpc::ClientContext>();
+    slot->context->set_deadline(std::chrono::system_clock::now() +
+                                absl::ToChronoNanoseconds(
+                                    options_.request_timeout));
+    slot->response.Clear();
+    const v1::PredictRequest& request =
+        options_.requests[next_request_.fetch_add(1) % options_.requests.size()];
+    slot->stub->async()->Predict(
+        slot->context.get(), &request, &slot->response,
+        [this, slot](grpc::Status status) { OnDone(slot, status); });
+  }
+
+  void OnDone(Slot* slot, const grpc::Status& status) {
+    const SteadyClock::time_point now = SteadyClock::now();
+    if (!slot->measured) {
+      ++slot->warmup_requests;
+    } else {
+      ++slot->requests;
+      slot->last_end = now;
+      if (status.ok()) {
+        ++slot->ok_requests;
+        slot->latency_nanos.Record(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(
+                now - slot->started)
+                .count());
+      } else {
+        ++slot->errors_by_code[StatusCodeName(status.error_code())];
+        if (slot->first_error.empty()) {
+          slot->first_error = absl::StrCat(
+              StatusCodeName(status.error_code()), ": ", status.error_message());
+        }
+      }
+    }
+    Issue(slot);
+  }
+
+  const LoadOptions& options_;
+  std::vector<std::unique_ptr<v1::InferenceService::Stub>> stubs_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  // Set by Run() before the first call starts; read-only afterwards.
+  SteadyClock::time_point measure_start_;
+  SteadyClock::time_point end_;
+  std::atomic<int64_t> measured_started_{0};
+  std::atomic<uint64_t> next_request_{0};
+  std::atomic<int> active_slots_{0};
+  absl::Notification all_done_;
+};
+
+absl::Status ValidateOptions(const LoadOptions& options) {
+  if (options.requests.empty()) {
+    return absl::InvalidArgumentError("no requests to send");
+  }
+  if (options.concurrency_levels.empty()) {
+    return absl::InvalidArgumentError("no concurrency levels");
+  }
+  for (int level : options.concurrency_levels) {
+    if (level < 1 || level > 100000) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "concurrency ", level, " is out of range [1, 100000]"));
+    }
+  }
+  if (options.duration <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("the duration must be positive");
+  }
+  if (options.warmup < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("the warm-up must not be negative");
+  }
+  if (options.request_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("the request timeout must be positive");
+  }
+  if (options.max_requests < 0) {
+    return absl::InvalidArgumentError("max_requests must not be negative");
+  }
+  if (options.calls_per_channel < 1) {
+    return absl::InvalidArgumentError("calls_per_channel must be at least 1");
+  }
+  if (options.images_per_request < 1) {
+    return absl::InvalidArgumentError("images_per_request must be at least 1");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+double LevelResult::requests_per_second() const {
+  const double seconds = absl::ToDoubleSeconds(elapsed);
+  return seconds > 0 ? static_cast<double>(ok_requests) / seconds : 0.0;
+}
+
+double LevelResult::images_per_second() const {
+  return requests_per_second() * images_per_request;
+}
+
+absl::StatusOr<std::vector<LevelResult>> RunLoad(const LoadOptions& options) {
+  RETURN_IF_ERROR(ValidateOptions(options));
+  // Every call serializes its request; compute the (cached) sizes once here
+  // rather than racing to cache them from many threads.
+  for (const v1::PredictRequest& request : options.requests) {
+    request.ByteSizeLong();
+  }
+  std::vector<LevelResult> results;
+  for (int concurrency : options.concurrency_levels) {
+    const int channel_count =
+        (concurrency + options.calls_per_channel - 1) /
+        options.calls_per_channel;
+    std::vector<std::unique_ptr<v1::InferenceService::Stub>> stubs;
+    for (int i = 0; i < channel_count; ++i) {
+      ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
+                       CreateChannel(options.channel, i));
+      // Connect before the clock starts, waiting at most a second: a
+      // server that cannot be reached shows in the calls' errors.
+      channel->WaitForConnected(
+          std::chrono::system_clock::now() +
+          absl::ToChronoNanoseconds(
+              std::min(options.request_timeout, absl::Seconds(1))));
+      stubs.push_back(v1::InferenceService::NewStub(channel));
+    }
+    LevelRun run(options, concurrency, std::move(stubs));
+    results.push_back(run.Run());
+  }
+  return results;
+}
+
+absl::StatusOr<std::vector<v1::PredictRequest>> BuildPredictRequests(
+    const std::vector<InputImage>& images, const std::string& model,
+    int64_t version, int images_per_request, ImageEncoding encoding,
+    int count) {
+  if (images.empty()) {
+    return absl::InvalidArgumentError("no images to build requests from");
+  }
+  if (images_per_request < 1 || count < 1) {
+    return absl::InvalidArgumentError(
+        "images_per_request and count must be at least 1");
+  }
+  const int64_t available = static_cast<int64_t>(images.size()) /
+                            images_per_request;
+  const int64_t request_count =
+      std::max<int64_t>(1, std::min<int64_t>(count, available));
+  std::vector<v1::PredictRequest> requests;
+  requests.reserve(request_count);
+  size_t next = 0;
+  std::vector<const InputImage*> batch(images_per_request);
+  for (int64_t r = 0; r < request_count; ++r) {
+    for (const InputImage*& image : batch) {
+      image = &images[next];
+      next = (next + 1) % images.size();
+    }
+    v1::PredictRequest request;
+    request.set_model(model);
+    request.set_version(version);
+    ASSIGN_OR_RETURN(*request.mutable_images(), EncodeImages(batch, encoding));
+    requests.push_back(std::move(request));
+  }
+  return requests;
+}
+
+}  // namespace nn
