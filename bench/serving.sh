@@ -106,8 +106,11 @@ elif [[ ! -d "$REPOSITORY" ]]; then
   echo "nnserve: skipped (no model repository $REPOSITORY; scripts/run.sh trains one)"
 else
   # shellcheck disable=SC2086  # NNSERVE_FLAGS is a list of flags
-  "$NNSERVE" --port=0 --port_file="$WORK/nnserve.port" --http_port=0 \
-    --model_repository="$REPOSITORY" $NNSERVE_FLAGS 2>"$WORK/nnserve.log" &
+  # Loopback only; no drain grace, so that the clean-up is quick.
+  "$NNSERVE" --listen_address=127.0.0.1 --http_listen_address=127.0.0.1 \
+    --port=0 --port_file="$WORK/nnserve.port" --http_port=0 \
+    --drain_grace=0s --model_repository="$REPOSITORY" $NNSERVE_FLAGS \
+    2>"$WORK/nnserve.log" &
   PIDS+=($!)
   if ! NNSERVE_PORT="$(wait_for_port "$WORK/nnserve.port" 60)"; then
     echo "serving.sh: nnserve did not start:" >&2
