@@ -19,6 +19,7 @@
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/client/local_server.h"
 #include "tests/client/subprocess.h"
 
 namespace nn {
@@ -208,15 +209,10 @@ class ClientTest : public ::testing::Test {
   static void SetUpTestSuite() { grpc::EnableDefaultHealthCheckService(true); }
 
   void SetUp() override {
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port);
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
+    LocalServer local = StartLocalServer(&service_);
+    server_ = std::move(local.server);
     ASSERT_NE(server_, nullptr);
-    target_ = absl::StrCat("127.0.0.1:", port);
+    target_ = local.target;
   }
   void TearDown() override { server_->Shutdown(); }
 

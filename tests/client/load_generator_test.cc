@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/client/local_server.h"
 #include "nnserve/v1/inference.grpc.pb.h"
 
 namespace nn {
@@ -48,15 +49,10 @@ class LoadGeneratorTest : public ::testing::Test {
  protected:
   void StartServer(int fail_every = 0) {
     service_ = std::make_unique<CountingService>(fail_every);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port);
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
+    LocalServer local = StartLocalServer(service_.get());
+    server_ = std::move(local.server);
     ASSERT_NE(server_, nullptr);
-    target_ = absl::StrCat("127.0.0.1:", port);
+    target_ = local.target;
   }
   void TearDown() override {
     if (server_) server_->Shutdown();

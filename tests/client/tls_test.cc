@@ -14,6 +14,7 @@
 #include "client/client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/client/local_server.h"
 #include "tests/client/subprocess.h"
 
 namespace nn {
@@ -96,15 +97,11 @@ class TlsTest : public ::testing::Test {
     ssl.pem_root_certs = ReadFileOrEmpty(File("ca.pem"));
     ssl.pem_key_cert_pairs.push_back({ReadFileOrEmpty(File("server.key")),
                                       ReadFileOrEmpty(File("server.pem"))});
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(ssl),
-                             &port);
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
+    LocalServer local =
+        StartLocalServer(&service_, grpc::SslServerCredentials(ssl));
+    server_ = std::move(local.server);
     ASSERT_NE(server_, nullptr);
-    target_ = absl::StrCat("127.0.0.1:", port);
+    target_ = local.target;
   }
   void TearDown() override {
     if (server_) server_->Shutdown();
