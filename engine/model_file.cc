@@ -109,8 +109,8 @@ absl::StatusOr<std::string> SerializeModelFile(
   char* header = bytes.data();
   std::memcpy(header, kModelFileMagic.data(), kModelFileMagic.size());
   StoreLittleEndian(kSavedModelFormatVersion, 4, header + 8);
-  StoreLittleEndian(Crc32(payload), 4, header + 12);
-  StoreLittleEndian(payload.size(), 8, header + 16);
+  StoreLittleEndian(payload.size(), 8, header + 12);
+  StoreLittleEndian(Crc32(payload), 4, header + 20);
   return bytes;
 }
 
@@ -132,8 +132,8 @@ absl::StatusOr<nnserve::v1::SavedModel> ParseModelFile(absl::string_view bytes) 
         "unsupported model file format version ", version,
         " (this engine reads version ", kSavedModelFormatVersion, ")"));
   }
-  const uint64_t crc = LoadLittleEndian(bytes.data() + 12, 4);
-  const uint64_t length = LoadLittleEndian(bytes.data() + 16, 8);
+  const uint64_t length = LoadLittleEndian(bytes.data() + 12, 8);
+  const uint64_t crc = LoadLittleEndian(bytes.data() + 20, 4);
   const absl::string_view payload = bytes.substr(kModelFileHeaderBytes);
   if (length > payload.size()) {
     return absl::DataLossError(absl::StrCat(

@@ -4,8 +4,8 @@
 //   offset  size  field
 //   0       8     magic "NNSMODEL"
 //   8       4     format version (kSavedModelFormatVersion, currently 1)
-//   12      4     CRC-32 (zlib/IEEE) of the payload
-//   16      8     payload length in bytes
+//   12      8     payload length in bytes
+//   20      4     CRC-32 (zlib/IEEE) of the payload
 //   24      ...   payload: a serialized nnserve.v1.SavedModel
 // The file ends right after the payload.
 //

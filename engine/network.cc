@@ -288,11 +288,9 @@ absl::StatusOr<ExecutionPlan*> NetworkContext::PlanFor(int64_t n) {
                      options_.max_batch_size, "]"));
   }
   ++uses_;
-  for (CachedPlan& cached : plans_) {
-    if (cached.plan->batch_size() == n) {
-      cached.last_use = uses_;
-      return cached.plan.get();
-    }
+  if (auto it = plans_.find(n); it != plans_.end()) {
+    it->second.last_use = uses_;
+    return it->second.plan.get();
   }
   if (!stream_.has_value()) {
     RETURN_IF_ERROR(CatchOneDnn("creating a stream", [&] {
@@ -312,15 +310,15 @@ absl::StatusOr<ExecutionPlan*> NetworkContext::PlanFor(int64_t n) {
     }
   }
   if (static_cast<int>(plans_.size()) >= options_.max_cached_plans) {
-    auto oldest = std::min_element(
-        plans_.begin(), plans_.end(),
-        [](const CachedPlan& a, const CachedPlan& b) {
-          return a.last_use < b.last_use;
-        });
+    auto oldest = plans_.begin();
+    for (auto it = plans_.begin(); it != plans_.end(); ++it) {
+      if (it->second.last_use < oldest->second.last_use) oldest = it;
+    }
     plans_.erase(oldest);
   }
-  plans_.push_back({std::move(plan), uses_});
-  return plans_.back().plan.get();
+  ExecutionPlan* result = plan.get();
+  plans_[n] = {std::move(plan), uses_};
+  return result;
 }
 
 absl::Status NetworkContext::Prepare(int64_t n) { return PlanFor(n).status(); }

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -137,10 +138,13 @@ class Network {
 class NetworkContext {
  public:
   struct Options {
-    // Plans kept; the least recently used is dropped beyond this. A plan
-    // holds primitives only: activations share one arena per context, as
-    // large as the largest batch size's need.
-    int max_cached_plans = 16;
+    // Plans kept; the least recently used is dropped beyond this (and
+    // rebuilt, in milliseconds, when its batch size comes back). A plan
+    // holds only primitives, which oneDNN's own primitive cache shares
+    // between contexts: activations and scratchpads live in one arena per
+    // context, as large as the largest batch size needs. The default covers
+    // every size a batcher with max_batch_size <= 256 can produce.
+    int max_cached_plans = 256;
     // Largest n Run accepts (bounds the arena); larger is INVALID_ARGUMENT.
     int64_t max_batch_size = 4096;
   };
@@ -159,8 +163,9 @@ class NetworkContext {
   // input: n samples of NumElements(input_shape) floats, row-major; output:
   // n samples of NumElements(output_shape). INVALID_ARGUMENT if n is outside
   // [1, max_batch_size] or a span's size differs; input and output must not
-  // overlap. The first call for an n builds its plan (milliseconds); later
-  // calls allocate nothing.
+  // overlap. The first call for an n builds its plan (milliseconds: oneDNN
+  // generates kernels); later calls add no allocation to oneDNN's own (see
+  // plan.h).
   absl::Status Run(absl::Span<const float> input, int64_t n,
                    absl::Span<float> output);
   // Builds (and keeps) the plan for n ahead of the first Run.
@@ -181,7 +186,7 @@ class NetworkContext {
   Options options_;
   std::thread::id owner_;
   std::optional<dnnl::stream> stream_;
-  std::vector<CachedPlan> plans_;
+  absl::flat_hash_map<int64_t, CachedPlan> plans_;  // by batch size
   uint64_t uses_ = 0;
   AlignedBuffer arena_;
 };

@@ -14,8 +14,9 @@
 // records offsets), so all plans of a context can share one arena sized for
 // the largest. The plan's input is read in place from the caller's buffer (it
 // is never written), and the last layer writes straight into the caller's
-// output buffer when its layout is the plain output layout. Execute()
-// allocates nothing.
+// output buffer when its layout is the plain output layout. Execute() itself
+// allocates nothing (oneDNN 2.6 allocates a little inside each primitive
+// execution, which no caller can avoid).
 #ifndef NNSERVE_ENGINE_PLAN_H_
 #define NNSERVE_ENGINE_PLAN_H_
 

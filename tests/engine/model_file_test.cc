@@ -96,8 +96,8 @@ class ModelFileTest : public ::testing::Test {
       }
     };
     append(version, 4);
-    append(crc, 4);
     append(payload.size(), 8);
+    append(crc, 4);
     return file + payload;
   }
 
