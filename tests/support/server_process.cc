@@ -60,6 +60,9 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     ::_exit(127);
   }
   process->pid_ = pid;
+  // Without port flags there is no port file to wait for: the caller polls
+  // the program's own readiness.
+  if (!options.add_port_flags) return process;
 
   const absl::Time deadline = absl::Now() + options.startup_timeout;
   while (absl::Now() < deadline) {

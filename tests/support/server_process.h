@@ -27,7 +27,8 @@ class ServerProcess {
     std::string binary = "nnserve";  // a name in BinDir(), or a path
     // Extra flags; --port=0, --port_file, --http_port=0, --http_port_file
     // and the loopback listen addresses are added unless `add_port_flags`
-    // is false.
+    // is false (then Start() returns as soon as the child runs, and port()
+    // is 0: for programs such as Prometheus that write no port file).
     std::vector<std::string> args;
     bool add_port_flags = true;
     absl::Duration startup_timeout = absl::Seconds(60);

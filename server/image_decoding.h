@@ -1,0 +1,46 @@
+// Turns the images of a request (nnserve.v1.Images: float tensor, raw uint8
+// pixels or PNG files) into the engine's input: N * height * width floats in
+// [0, 1], row-major.
+//
+// Errors name the offending field:
+//   INVALID_ARGUMENT    no encoding set; no images; a shape other than
+//                       [N, H, W] or [N, H*W]; a value count that disagrees
+//                       with the shape; NaN, Inf or a value outside [0, 1]
+//                       (the models expect pixel/255; send uint8 pixels to
+//                       avoid scaling mistakes); a pixel byte count that is
+//                       not a multiple of H*W; a PNG that does not decode or
+//                       whose size is not H x W (never resized).
+//   RESOURCE_EXHAUSTED  more than `max_images` images (checked before any
+//                       pixel is converted).
+#ifndef NNSERVE_SERVER_IMAGE_DECODING_H_
+#define NNSERVE_SERVER_IMAGE_DECODING_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nnserve/v1/inference.pb.h"
+
+namespace nn {
+
+struct ImageDecodingOptions {
+  int height = 28;
+  int width = 28;
+  // Most images one request may carry.
+  int64_t max_images = 1024;
+};
+
+// Decodes `images` into `out` (resized to N*H*W) and returns N >= 1.
+absl::StatusOr<int64_t> DecodeImages(const nnserve::v1::Images& images,
+                                     const ImageDecodingOptions& options,
+                                     std::vector<float>* out);
+
+// Number of images `images` carries, without decoding pixels: for the tensor
+// its first dimension, for pixels bytes / (H*W), for PNGs the file count.
+// Used for limits and metrics before decoding.
+int64_t CountImages(const nnserve::v1::Images& images,
+                    const ImageDecodingOptions& options);
+
+}  // namespace nn
+
+#endif  // NNSERVE_SERVER_IMAGE_DECODING_H_

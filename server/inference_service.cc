@@ -1,0 +1,303 @@
+#include "server/inference_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "server/grpc_status.h"
+#include "server/image_decoding.h"
+#include "server/metrics/metric_names.h"
+#include "server/serving_metrics.h"
+
+namespace nn {
+namespace {
+
+using ::nnserve::v1::PredictRequest;
+using ::nnserve::v1::PredictResponse;
+using ::nnserve::v1::TrainProgress;
+
+// A streaming reply that fails at once (training disabled, ...).
+class FailedWriteReactor final
+    : public grpc::ServerWriteReactor<TrainProgress> {
+ public:
+  explicit FailedWriteReactor(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
+                                    const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+absl::Status TrainingDisabled() {
+  return absl::FailedPreconditionError(
+      "training is disabled on this server (start nnserve with "
+      "--enable_training)");
+}
+
+absl::Status ValidateModelName(const std::string& model) {
+  if (model.empty()) {
+    return absl::InvalidArgumentError("model: empty; name the model to use");
+  }
+  if (!IsValidModelName(model)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model: '", absl::CHexEscape(model),
+        "' is not a valid model name (letters, digits, '_', '-', '.'; not "
+        "starting with '.')"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Time ToAbslDeadline(std::chrono::system_clock::time_point deadline) {
+  if (deadline == std::chrono::system_clock::time_point::max()) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(deadline);
+}
+
+// One Predict in flight: owns its decoded input, the output buffer and the
+// handle that keeps its model version alive until the reply is finished.
+struct PredictCall {
+  grpc::ServerUnaryReactor* reactor = nullptr;
+  PredictResponse* response = nullptr;
+  std::shared_ptr<ServableVersion> servable;
+  std::vector<float> input;
+  std::vector<float> output;
+  int64_t num_images = 0;
+  int top_k = 0;
+  absl::Time start;
+};
+
+// Fills the reply from the probabilities: argmax (lowest index on ties),
+// probabilities, and top-k by descending probability.
+void FillPredictions(const PredictCall& call) {
+  const std::vector<std::string>& labels = call.servable->labels();
+  const int num_classes = static_cast<int>(labels.size());
+  call.response->set_model(call.servable->model_name());
+  call.response->set_version(call.servable->version());
+  std::vector<int> order(num_classes);
+  for (int64_t i = 0; i < call.num_images; ++i) {
+    const float* p = call.output.data() + i * num_classes;
+    nnserve::v1::Prediction* prediction = call.response->add_predictions();
+    const int best =
+        static_cast<int>(std::max_element(p, p + num_classes) - p);
+    prediction->set_class_index(best);
+    prediction->set_label(labels[best]);
+    prediction->set_confidence(p[best]);
+    prediction->mutable_probabilities()->Add(p, p + num_classes);
+    if (call.top_k > 0) {
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(),
+                       [p](int a, int b) { return p[a] > p[b]; });
+      for (int k = 0; k < call.top_k; ++k) {
+        nnserve::v1::ClassScore* score = prediction->add_top_k();
+        score->set_class_index(order[k]);
+        score->set_label(labels[order[k]]);
+        score->set_probability(p[order[k]]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+InferenceServiceImpl::InferenceServiceImpl(Options options,
+                                           ModelRepository* repository,
+                                           TrainingService* training,
+                                           ServingMetrics* metrics)
+    : options_(options),
+      repository_(repository),
+      training_(training),
+      metrics_(metrics) {}
+
+grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
+    grpc::CallbackServerContext* context, const PredictRequest* request,
+    PredictResponse* response) {
+  const absl::Time start = absl::Now();
+  predicts_accepted_.fetch_add(1, std::memory_order_relaxed);
+  // Finishes a call that never reached a model version.
+  auto fail = [&](const absl::Status& status) {
+    predicts_finished_.fetch_add(1, std::memory_order_relaxed);
+    if (metrics_ != nullptr) {
+      const std::string model =
+          repository_->HasModel(request->model()) ? request->model() : "";
+      metrics_->RecordRequest(model, "", "Predict", status.code(),
+                              absl::Now() - start);
+    }
+    return FinishNow(context, status);
+  };
+  if (!ready_.load()) {
+    return fail(absl::UnavailableError("server is starting: models are loading"));
+  }
+  if (absl::Status s = ValidateModelName(request->model()); !s.ok()) {
+    return fail(s);
+  }
+  if (request->version() < 0) {
+    return fail(absl::InvalidArgumentError(absl::StrCat(
+        "version: ", request->version(), " is negative; use 0 for the newest")));
+  }
+  absl::StatusOr<std::shared_ptr<ServableVersion>> servable =
+      repository_->Get(request->model(), request->version());
+  if (!servable.ok()) return fail(servable.status());
+
+  auto call = std::make_unique<PredictCall>();
+  call->servable = *std::move(servable);
+  call->response = response;
+  call->start = start;
+  VersionMetrics* version_metrics = call->servable->metrics();
+  // Finishes a call that reached a version but was not queued.
+  auto reject = [&](const absl::Status& status, const char* reason) {
+    predicts_finished_.fetch_add(1, std::memory_order_relaxed);
+    if (version_metrics != nullptr) {
+      if (reason != nullptr) version_metrics->RecordRejected(reason);
+      version_metrics->RecordPredict(status.code(), absl::Now() - start);
+    }
+    return FinishNow(context, status);
+  };
+  const Model& model = call->servable->model();
+  const int num_classes = static_cast<int>(call->servable->labels().size());
+  if (request->top_k() < 0 || request->top_k() > num_classes) {
+    return reject(absl::InvalidArgumentError(absl::StrCat(
+                      "top_k: ", request->top_k(), " is outside [0, ",
+                      num_classes, "]")),
+                  nullptr);
+  }
+  call->top_k = request->top_k();
+
+  ImageDecodingOptions decoding;
+  decoding.height = model.input_height();
+  decoding.width = model.input_width();
+  decoding.max_images = options_.max_images_per_request;
+  absl::StatusOr<int64_t> n =
+      DecodeImages(request->images(), decoding, &call->input);
+  if (!n.ok()) {
+    return reject(n.status(), n.status().code() ==
+                                      absl::StatusCode::kResourceExhausted
+                                  ? metrics::kRejectReasonTooLarge
+                                  : nullptr);
+  }
+  call->num_images = *n;
+  call->output.resize(*n * num_classes);
+
+  const absl::Time deadline = ToAbslDeadline(context->deadline());
+  if (deadline <= absl::Now()) {
+    return reject(absl::DeadlineExceededError(
+                      "deadline expired before the request was queued"),
+                  metrics::kRejectReasonDeadlineExceeded);
+  }
+  if (context->IsCancelled()) {
+    return reject(absl::CancelledError("call cancelled"),
+                  metrics::kRejectReasonCancelled);
+  }
+
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  call->reactor = reactor;
+  PredictCall* raw = call.get();
+  BatchTask task;
+  task.num_images = raw->num_images;
+  task.input = absl::MakeConstSpan(raw->input);
+  task.output = absl::MakeSpan(raw->output);
+  task.deadline = deadline;
+  task.is_cancelled = [context] { return context->IsCancelled(); };
+  task.done = [this, raw](absl::Status status) {
+    std::unique_ptr<PredictCall> owned(raw);
+    if (status.ok()) FillPredictions(*owned);
+    if (VersionMetrics* m = owned->servable->metrics()) {
+      m->RecordPredict(status.code(), absl::Now() - owned->start);
+    }
+    owned->reactor->Finish(ToGrpcStatus(status));
+    predicts_finished_.fetch_add(1, std::memory_order_relaxed);
+    // `owned` (and with it the model version handle) goes here, after the
+    // reply is finished.
+  };
+  absl::Status scheduled = raw->servable->batcher().Schedule(std::move(task));
+  if (!scheduled.ok()) {
+    // Not queued: `done` will never run, so the call is still ours.
+    const char* reason =
+        scheduled.code() == absl::StatusCode::kResourceExhausted
+            ? metrics::kRejectReasonTooLarge
+        : absl::StrContains(scheduled.message(), "queue full")
+            ? metrics::kRejectReasonQueueFull
+            : metrics::kRejectReasonDraining;
+    return reject(scheduled, reason);
+  }
+  call.release();  // owned by the task's `done` now
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InferenceServiceImpl::ListModels(
+    grpc::CallbackServerContext* context,
+    const nnserve::v1::ListModelsRequest* /*request*/,
+    nnserve::v1::ListModelsResponse* response) {
+  const absl::Time start = absl::Now();
+  for (nnserve::v1::ModelStatus& status : repository_->ListModels()) {
+    *response->add_models() = std::move(status);
+  }
+  if (metrics_ != nullptr) {
+    metrics_->RecordRequest("", "", "ListModels", absl::StatusCode::kOk,
+                            absl::Now() - start);
+  }
+  return FinishNow(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfo(
+    grpc::CallbackServerContext* context,
+    const nnserve::v1::ModelInfoRequest* request,
+    nnserve::v1::ModelInfoResponse* response) {
+  const absl::Time start = absl::Now();
+  absl::Status result = ValidateModelName(request->model());
+  if (result.ok()) {
+    absl::StatusOr<nnserve::v1::ModelStatus> status =
+        repository_->ModelInfo(request->model(), request->version());
+    if (status.ok()) {
+      *response->mutable_model() = *std::move(status);
+    } else {
+      result = status.status();
+    }
+  }
+  if (metrics_ != nullptr) {
+    metrics_->RecordRequest(
+        repository_->HasModel(request->model()) ? request->model() : "", "",
+        "ModelInfo", result.code(), absl::Now() - start);
+  }
+  return FinishNow(context, result);
+}
+
+grpc::ServerWriteReactor<TrainProgress>* InferenceServiceImpl::Train(
+    grpc::CallbackServerContext* /*context*/,
+    const nnserve::v1::TrainRequest* /*request*/) {
+  return new FailedWriteReactor(ToGrpcStatus(TrainingDisabled()));
+}
+
+grpc::ServerWriteReactor<TrainProgress>* InferenceServiceImpl::WatchTraining(
+    grpc::CallbackServerContext* /*context*/,
+    const nnserve::v1::WatchTrainingRequest* /*request*/) {
+  return new FailedWriteReactor(ToGrpcStatus(TrainingDisabled()));
+}
+
+grpc::ServerUnaryReactor* InferenceServiceImpl::CancelTraining(
+    grpc::CallbackServerContext* context,
+    const nnserve::v1::CancelTrainingRequest* /*request*/,
+    nnserve::v1::CancelTrainingResponse* /*response*/) {
+  return FinishNow(context, TrainingDisabled());
+}
+
+grpc::ServerUnaryReactor* InferenceServiceImpl::ListTrainingJobs(
+    grpc::CallbackServerContext* context,
+    const nnserve::v1::ListTrainingJobsRequest* /*request*/,
+    nnserve::v1::ListTrainingJobsResponse* /*response*/) {
+  return FinishNow(context, TrainingDisabled());
+}
+
+}  // namespace nn

@@ -1,0 +1,80 @@
+// The gRPC front of nnserve (callback API): validates a request, hands it to
+// the right model version's batcher and returns; the batch worker finishes
+// the reply. No thread is parked per request. Domain logic lives in the
+// repository, the batcher and the engine; this class only adapts them to the
+// wire.
+#ifndef NNSERVE_SERVER_INFERENCE_SERVICE_H_
+#define NNSERVE_SERVER_INFERENCE_SERVICE_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "nnserve/v1/inference.grpc.pb.h"
+#include "server/model_repository.h"
+
+namespace nn {
+
+class TrainingService;  // server/training_service.h
+class ServingMetrics;   // server/serving_metrics.h
+
+class InferenceServiceImpl final
+    : public nnserve::v1::InferenceService::CallbackService {
+ public:
+  struct Options {
+    // Most images one Predict may carry; more: RESOURCE_EXHAUSTED.
+    int64_t max_images_per_request = 1024;
+  };
+
+  // `repository` must outlive the service; `training` and `metrics` may be
+  // null (training disabled / no metrics).
+  InferenceServiceImpl(Options options, ModelRepository* repository,
+                       TrainingService* training, ServingMetrics* metrics);
+
+  // Until SetReady(true), Predict answers UNAVAILABLE ("starting").
+  void SetReady(bool ready) { ready_.store(ready); }
+
+  // Predict calls whose handler ran, and those whose reply was finished
+  // (equal when none is in flight). For the drain report.
+  int64_t predicts_accepted() const { return predicts_accepted_.load(); }
+  int64_t predicts_finished() const { return predicts_finished_.load(); }
+
+  grpc::ServerUnaryReactor* Predict(
+      grpc::CallbackServerContext* context,
+      const nnserve::v1::PredictRequest* request,
+      nnserve::v1::PredictResponse* response) override;
+  grpc::ServerUnaryReactor* ListModels(
+      grpc::CallbackServerContext* context,
+      const nnserve::v1::ListModelsRequest* request,
+      nnserve::v1::ListModelsResponse* response) override;
+  grpc::ServerUnaryReactor* ModelInfo(
+      grpc::CallbackServerContext* context,
+      const nnserve::v1::ModelInfoRequest* request,
+      nnserve::v1::ModelInfoResponse* response) override;
+  grpc::ServerWriteReactor<nnserve::v1::TrainProgress>* Train(
+      grpc::CallbackServerContext* context,
+      const nnserve::v1::TrainRequest* request) override;
+  grpc::ServerWriteReactor<nnserve::v1::TrainProgress>* WatchTraining(
+      grpc::CallbackServerContext* context,
+      const nnserve::v1::WatchTrainingRequest* request) override;
+  grpc::ServerUnaryReactor* CancelTraining(
+      grpc::CallbackServerContext* context,
+      const nnserve::v1::CancelTrainingRequest* request,
+      nnserve::v1::CancelTrainingResponse* response) override;
+  grpc::ServerUnaryReactor* ListTrainingJobs(
+      grpc::CallbackServerContext* context,
+      const nnserve::v1::ListTrainingJobsRequest* request,
+      nnserve::v1::ListTrainingJobsResponse* response) override;
+
+ private:
+  const Options options_;
+  ModelRepository* const repository_;
+  TrainingService* const training_;
+  ServingMetrics* const metrics_;
+  std::atomic<bool> ready_{false};
+  std::atomic<int64_t> predicts_accepted_{0};
+  std::atomic<int64_t> predicts_finished_{0};
+};
+
+}  // namespace nn
+
+#endif  // NNSERVE_SERVER_INFERENCE_SERVICE_H_

@@ -1,0 +1,151 @@
+// nnserve: serves (and trains) small image classifiers over gRPC.
+// Run `nnserve --help` for the flags; the README documents them.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/logging.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, listen_address, "0.0.0.0",
+          "Address the gRPC server binds (0.0.0.0: all interfaces; "
+          "127.0.0.1: this machine only).");
+ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free one (see --port_file).");
+ABSL_FLAG(std::string, port_file, "",
+          "If set, write the bound gRPC port to this file once serving.");
+ABSL_FLAG(int, http_port, 8080,
+          "HTTP port for /metrics (Prometheus), /healthz and /readyz; 0 picks "
+          "a free one (see --http_port_file); -1 disables HTTP.");
+ABSL_FLAG(std::string, http_listen_address, "0.0.0.0",
+          "IPv4 address the HTTP endpoint binds.");
+ABSL_FLAG(std::string, http_port_file, "",
+          "If set, write the bound HTTP port to this file once serving.");
+ABSL_FLAG(std::string, model_repository, "models/repository",
+          "Model repository: DIR/<model>/<version>/model.nnm plus optional "
+          "DIR/<model>/config.textproto.");
+ABSL_FLAG(absl::Duration, repository_poll_interval, absl::Seconds(2),
+          "How often to rescan the repository for new or removed versions; "
+          "0 disables polling.");
+ABSL_FLAG(int, max_batch_size, 64,
+          "Default most images in one computed batch (per model: "
+          "config.textproto batching.max_batch_size).");
+ABSL_FLAG(absl::Duration, max_queue_delay, absl::ZeroDuration(),
+          "While every worker is busy, a forming batch takes new requests "
+          "until full or until its oldest has waited this long; 0 = until "
+          "full. Nothing waits for it: an idle worker takes what is queued.");
+ABSL_FLAG(int, max_queue_size, 4096,
+          "Default most images queued per model version; more are rejected "
+          "with UNAVAILABLE.");
+ABSL_FLAG(int, workers, 0,
+          "Default batch workers per model version; 0 = number of CPU cores.");
+ABSL_FLAG(int, threads_per_worker, 1,
+          "oneDNN (OpenMP) threads each worker uses for one batch.");
+ABSL_FLAG(int64_t, max_images_per_request, 1024,
+          "Most images one Predict may carry; more: RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_message_bytes, 16 << 20,
+          "Largest request accepted, in bytes; larger: RESOURCE_EXHAUSTED.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate (enables TLS).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle; if set, clients must present a certificate it "
+          "signed (mTLS).");
+ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(5),
+          "On SIGTERM/SIGINT: keep serving this long after health turns "
+          "NOT_SERVING, before refusing new calls.");
+ABSL_FLAG(absl::Duration, shutdown_timeout, absl::Seconds(30),
+          "After the grace period: the longest to wait for accepted calls "
+          "before cancelling them.");
+
+namespace {
+
+bool WritePortFile(const std::string& path, int port) {
+  const std::string tmp = absl::StrCat(path, ".tmp");
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return false;
+  std::fprintf(f, "%d\n", port);
+  if (std::fclose(f) != 0) return false;
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "serves (and trains) image classifiers over gRPC.\n"
+      "  nnserve --model_repository=DIR [--port=50051] [flags]");
+  absl::ParseCommandLine(argc, argv);
+
+  // Block the stop signals in every thread; the main thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  nn::NnServer::Options options;
+  options.listen_address = absl::GetFlag(FLAGS_listen_address);
+  options.port = absl::GetFlag(FLAGS_port);
+  options.model_repository = absl::GetFlag(FLAGS_model_repository);
+  options.http_port = absl::GetFlag(FLAGS_http_port);
+  options.http_listen_address = absl::GetFlag(FLAGS_http_listen_address);
+  options.repository_poll_interval =
+      absl::GetFlag(FLAGS_repository_poll_interval);
+  nnserve::v1::BatchingConfig& batching = options.default_batching;
+  batching.set_max_batch_size(absl::GetFlag(FLAGS_max_batch_size));
+  batching.set_max_queue_delay_micros(
+      absl::ToInt64Microseconds(absl::GetFlag(FLAGS_max_queue_delay)));
+  batching.set_max_queue_size(absl::GetFlag(FLAGS_max_queue_size));
+  int workers = absl::GetFlag(FLAGS_workers);
+  if (workers <= 0) {
+    workers = static_cast<int>(std::thread::hardware_concurrency());
+  }
+  batching.set_workers(workers > 0 ? workers : 1);
+  batching.set_threads_per_worker(absl::GetFlag(FLAGS_threads_per_worker));
+  options.max_images_per_request = absl::GetFlag(FLAGS_max_images_per_request);
+  options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.drain_grace = absl::GetFlag(FLAGS_drain_grace);
+  options.shutdown_timeout = absl::GetFlag(FLAGS_shutdown_timeout);
+
+  absl::StatusOr<std::unique_ptr<nn::NnServer>> server =
+      nn::NnServer::Create(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "nnserve: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  // The gRPC port file is written last: its presence means "serving".
+  const std::string http_port_file = absl::GetFlag(FLAGS_http_port_file);
+  if (!http_port_file.empty() &&
+      !WritePortFile(http_port_file, (*server)->http_port())) {
+    std::fprintf(stderr, "nnserve: cannot write --http_port_file %s\n",
+                 http_port_file.c_str());
+    return 1;
+  }
+
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  if (!port_file.empty() && !WritePortFile(port_file, (*server)->port())) {
+    std::fprintf(stderr, "nnserve: cannot write --port_file %s\n",
+                 port_file.c_str());
+    return 1;
+  }
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  NN_LOG(INFO) << "received " << (signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  const bool clean = (*server)->Drain();
+  server->reset();
+  NN_LOG(INFO) << "exiting";
+  return clean ? 0 : 1;
+}

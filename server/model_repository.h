@@ -1,0 +1,181 @@
+// The model repository: a directory of models and their versions, loaded into
+// servables and kept in sync with the disk.
+//
+//   <root>/<model>/config.textproto        optional, nnserve.v1.ModelConfig
+//   <root>/<model>/<version>/model.nnm     version: a positive integer
+//
+// Model names are directory names: letters, digits, '_', '-', '.', not
+// starting with '.'; anything else is ignored (so are version directories
+// that are not positive integers or have no model.nnm yet, and hidden or
+// temporary entries: writers create files under temporary names and rename
+// them into place, so a half-written file is never seen as model.nnm).
+//
+// Loading: Start() loads every version the version policy selects before it
+// returns (health reports SERVING after that). Then a poll thread rescans the
+// directory every `poll_interval`: a new version is loaded, validated and
+// warmed up while the old one keeps serving, then swapped in atomically; a
+// version that fails to load is recorded as FAILED with its error (and
+// retried only when its file changes) while the previous one keeps serving;
+// a removed version (or one the policy no longer selects) is taken out of
+// service at once and unloaded once its in-flight requests have finished.
+// An unreadable or vanished repository directory keeps the loaded versions
+// serving and is reported (LastPollError, logs).
+#ifndef NNSERVE_SERVER_MODEL_REPOSITORY_H_
+#define NNSERVE_SERVER_MODEL_REPOSITORY_H_
+
+#include <cstdint>
+#include <functional>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "nnserve/v1/config.pb.h"
+#include "nnserve/v1/inference.pb.h"
+#include "server/servable.h"
+
+namespace nn {
+
+class VersionMetrics;  // server/serving_metrics.h
+
+// Receives repository events, for metrics. Called from the loading thread.
+class RepositoryObserver {
+ public:
+  virtual ~RepositoryObserver() = default;
+  // A version changed state (LOADING, AVAILABLE, FAILED, UNLOADING, or
+  // UNSPECIFIED when it is gone for good).
+  virtual void OnVersionState(const std::string& /*model*/,
+                              int64_t /*version*/,
+                              nnserve::v1::VersionState /*state*/) {}
+  virtual void OnVersionLoaded(const std::string& /*model*/,
+                               absl::Duration /*load_time*/) {}
+  // The metrics (and batch observer) for a new servable; may return null.
+  // Must stay valid until the servable is destroyed.
+  virtual VersionMetrics* MetricsFor(const std::string& /*model*/,
+                                     int64_t /*version*/) {
+    return nullptr;
+  }
+};
+
+class ModelRepository {
+ public:
+  struct Options {
+    std::string root;
+    // Rescan period; zero disables the poll thread (PollOnce() still works).
+    absl::Duration poll_interval = absl::Seconds(2);
+    // Defaults for every model; a model's config.textproto overrides fields.
+    nnserve::v1::BatchingConfig default_batching;
+    RepositoryObserver* observer = nullptr;  // optional, not owned
+  };
+
+  static absl::StatusOr<std::unique_ptr<ModelRepository>> Create(
+      Options options, Clock* clock);
+  ~ModelRepository();
+
+  // Loads the initial versions (blocking) and starts the poll thread.
+  // Fails only if the root directory cannot be read or created.
+  absl::Status Start();
+
+  // Rescans the directory once and applies the changes (blocking).
+  absl::Status PollOnce();
+
+  // A handle to `version` of `model` (0: the newest AVAILABLE version).
+  // NOT_FOUND for an unknown model or version, or one that is not AVAILABLE
+  // (message says its state).
+  absl::StatusOr<std::shared_ptr<ServableVersion>> Get(const std::string& model,
+                                                       int64_t version) const;
+
+  // Status of every model (versions newest first, without layer details).
+  std::vector<nnserve::v1::ModelStatus> ListModels() const;
+  // One model's status with layer summaries and training histories;
+  // `version` 0 = all versions. NOT_FOUND if unknown.
+  absl::StatusOr<nnserve::v1::ModelStatus> ModelInfo(const std::string& model,
+                                                     int64_t version) const;
+
+  // True if `model` has a directory in the repository (or had one).
+  bool HasModel(const std::string& model) const;
+
+  // Newest version number present on disk or loaded for `model` (0: none);
+  // the Train RPC publishes as this + 1.
+  int64_t HighestVersion(const std::string& model) const;
+
+  // Error of the last poll (OK if it worked).
+  absl::Status LastPollError() const;
+
+  // Stops polling, takes every version out of service and waits until their
+  // in-flight requests finish (or `timeout` passes). Idempotent.
+  void Shutdown(absl::Duration timeout = absl::Seconds(30));
+
+  const std::string& root() const { return options_.root; }
+
+  // The effective batching for a model: defaults overridden by `config`.
+  static nnserve::v1::BatchingConfig ResolveBatching(
+      const nnserve::v1::BatchingConfig& defaults,
+      const nnserve::v1::BatchingConfig& config);
+
+ private:
+  struct FileId {
+    int64_t size = -1;
+    int64_t mtime_nanos = -1;
+    bool operator==(const FileId&) const = default;
+  };
+  struct VersionEntry {
+    nnserve::v1::VersionInfo info;     // state, error, path, load time
+    FileId file;                       // of the file that was loaded/failed
+    std::shared_ptr<ServableVersion> servable;  // set when AVAILABLE
+  };
+  struct ModelEntry {
+    nnserve::v1::ModelConfig config;
+    nnserve::v1::BatchingConfig batching;  // resolved
+    std::map<int64_t, VersionEntry> versions;
+    int64_t highest_on_disk = 0;
+  };
+
+  ModelRepository(Options options, Clock* clock);
+
+  void PollLoop();
+  // Loads one version (no lock held while loading).
+  absl::StatusOr<std::shared_ptr<ServableVersion>> LoadVersion(
+      const std::string& model, int64_t version, const std::string& path,
+      const nnserve::v1::ModelConfig& config,
+      const nnserve::v1::BatchingConfig& batching);
+  void Retire(std::shared_ptr<ServableVersion> servable);
+  void ReapRetired(absl::Duration wait);
+  void SetState(const std::string& model, int64_t version,
+                nnserve::v1::VersionState state);
+
+  const Options options_;
+  Clock* const clock_;
+
+  // std::mutex rather than absl::Mutex throughout: Debian's libabsl has no
+  // ThreadSanitizer annotations (see common/clock.h).
+  // Serializes PollOnce (the poll thread vs. callers); taken before mu_.
+  std::mutex poll_mu_;
+  // Guards the model table; Get() (every Predict) takes it shared.
+  mutable std::shared_mutex mu_;
+  std::map<std::string, ModelEntry> models_ ABSL_GUARDED_BY(mu_);
+  absl::Status last_poll_error_ ABSL_GUARDED_BY(mu_);
+  // Out of service, waiting for their last handles to be released.
+  std::vector<std::shared_ptr<ServableVersion>> retired_ ABSL_GUARDED_BY(mu_);
+  // Wakes the poll thread early for shutdown.
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
+  std::thread poll_thread_;
+};
+
+// True for names the repository accepts as model names.
+bool IsValidModelName(const std::string& name);
+
+}  // namespace nn
+
+#endif  // NNSERVE_SERVER_MODEL_REPOSITORY_H_

@@ -1,0 +1,75 @@
+// A loaded model version ready to serve: the immutable engine model, its
+// dynamic batcher (whose workers each own an inference context), and what
+// ModelInfo reports about it.
+//
+// Lifetime: the repository owns each ServableVersion through a shared_ptr and
+// hands copies to requests (the "handle"). A request keeps its handle until
+// its reply is finished, so a version that is swapped out finishes every
+// request that reached it. The repository shuts the batcher down only after
+// every handle is gone (see ModelRepository).
+#ifndef NNSERVE_SERVER_SERVABLE_H_
+#define NNSERVE_SERVER_SERVABLE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/model.h"
+#include "nnserve/v1/inference.pb.h"
+#include "server/batching/batcher.h"
+
+namespace nn {
+
+class VersionMetrics;  // server/serving_metrics.h
+
+class ServableVersion {
+ public:
+  struct Options {
+    std::string model_name;
+    int64_t version = 0;
+    std::string path;
+    nnserve::v1::BatchingConfig batching;  // fully resolved, no zero fields
+    // Replace the model's labels (size must equal the class count).
+    std::vector<std::string> labels;
+    // The version's metrics, also the batcher's observer (queue depth, batch
+    // sizes, drops); may be null. Must outlive the servable.
+    VersionMetrics* metrics = nullptr;
+  };
+
+  // Builds the batcher; each worker creates its inference context on its own
+  // thread and warms it up (batch 1 and max_batch_size) before Create returns.
+  static absl::StatusOr<std::shared_ptr<ServableVersion>> Create(
+      Options options, std::shared_ptr<const Model> model, Clock* clock);
+
+  ~ServableVersion();
+
+  const std::string& model_name() const { return options_.model_name; }
+  int64_t version() const { return options_.version; }
+  const std::string& path() const { return options_.path; }
+  const Model& model() const { return *model_; }
+  const std::vector<std::string>& labels() const { return labels_; }
+  const nnserve::v1::BatchingConfig& batching() const {
+    return options_.batching;
+  }
+  Batcher& batcher() { return *batcher_; }
+  // Null when metrics are off.
+  VersionMetrics* metrics() const { return options_.metrics; }
+
+  // Stops accepting, finishes accepted work, joins the workers. Idempotent.
+  void Shutdown();
+
+ private:
+  ServableVersion(Options options, std::shared_ptr<const Model> model);
+
+  Options options_;
+  std::shared_ptr<const Model> model_;
+  std::vector<std::string> labels_;
+  std::unique_ptr<Batcher> batcher_;
+};
+
+}  // namespace nn
+
+#endif  // NNSERVE_SERVER_SERVABLE_H_

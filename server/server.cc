@@ -1,0 +1,187 @@
+#include "server/server.h"
+
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "grpc/health/v1/health.pb.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "server/inference_service.h"
+#include "server/metrics/http_server.h"
+#include "server/metrics/registry.h"
+#include "server/model_repository.h"
+#include "server/serving_metrics.h"
+
+namespace nn {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
+    const NnServer::Options& options) {
+  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
+    if (!options.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls_client_ca needs --tls_cert and --tls_key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS needs both --tls_cert and --tls_key");
+  }
+  grpc::SslServerCredentialsOptions ssl(
+      options.tls_client_ca_file.empty()
+          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.private_key, ReadFile(options.tls_key_file));
+  ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(options.tls_cert_file));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!options.tls_client_ca_file.empty()) {
+    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(options.tls_client_ca_file));
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
+
+NnServer::NnServer(Options options) : options_(std::move(options)) {}
+
+NnServer::~NnServer() {
+  if (!drained_) {
+    options_.drain_grace = absl::ZeroDuration();
+    Drain();
+  }
+}
+
+absl::StatusOr<std::unique_ptr<NnServer>> NnServer::Create(Options options) {
+  std::unique_ptr<NnServer> server(new NnServer(std::move(options)));
+  RETURN_IF_ERROR(server->Start());
+  return server;
+}
+
+int NnServer::http_port() const { return http_ ? http_->port() : -1; }
+
+absl::Status NnServer::Start() {
+  registry_ = std::make_unique<metrics::Registry>();
+  ASSIGN_OR_RETURN(metrics_, ServingMetrics::Create(registry_.get()));
+  if (options_.http_port >= 0) {
+    metrics::MetricsHttpServer::Options http_options;
+    http_options.listen_address = options_.http_listen_address;
+    http_options.port = options_.http_port;
+    ASSIGN_OR_RETURN(
+        http_, metrics::MetricsHttpServer::Create(
+                   http_options, registry_.get(), [this]() -> absl::Status {
+                     if (draining_.load()) {
+                       return absl::UnavailableError("draining");
+                     }
+                     if (!ready_.load()) {
+                       return absl::UnavailableError("loading models");
+                     }
+                     return absl::OkStatus();
+                   }));
+    NN_LOG(INFO) << "metrics and probes on http://"
+                 << options_.http_listen_address << ":" << http_->port()
+                 << "/metrics (/healthz, /readyz)";
+  }
+
+  ModelRepository::Options repo_options;
+  repo_options.root = options_.model_repository;
+  repo_options.observer = metrics_.get();
+  repo_options.poll_interval = options_.repository_poll_interval;
+  repo_options.default_batching = options_.default_batching;
+  ASSIGN_OR_RETURN(repository_,
+                   ModelRepository::Create(repo_options, Clock::Real()));
+
+  InferenceServiceImpl::Options service_options;
+  service_options.max_images_per_request = options_.max_images_per_request;
+  service_ = std::make_unique<InferenceServiceImpl>(
+      service_options, repository_.get(), /*training=*/nullptr,
+      metrics_.get());
+
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                   MakeCredentials(options_));
+  // Reflection describes services from the generated descriptor pool; the
+  // default health service registers none, so make sure the health messages
+  // generated in nnproto_service are linked in.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  const std::string address =
+      absl::StrCat(options_.listen_address.find(':') != std::string::npos
+                       ? absl::StrCat("[", options_.listen_address, "]")
+                       : options_.listen_address,
+                   ":", options_.port);
+  builder.AddListeningPort(address, credentials, &port_);
+  builder.RegisterService(service_.get());
+  builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
+  // Two servers must never share a port silently (SO_REUSEPORT).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", address,
+                     " (port in use, or bad address?)"));
+  }
+  SetServing(false);
+  NN_LOG(INFO) << "listening on " << address << " (port " << port_
+               << "); loading models from " << options_.model_repository;
+
+  RETURN_IF_ERROR(repository_->Start());
+  service_->SetReady(true);
+  ready_.store(true);
+  SetServing(true);
+  NN_LOG(INFO) << "serving";
+  return absl::OkStatus();
+}
+
+void NnServer::SetServing(bool serving) {
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus("", serving);
+  health->SetServingStatus(kInferenceServiceName, serving);
+}
+
+bool NnServer::Drain() {
+  if (drained_) return true;
+  drained_ = true;
+  if (server_ == nullptr) return true;
+  NN_LOG(INFO) << "draining: health NOT_SERVING, serving on for "
+               << absl::FormatDuration(options_.drain_grace);
+  draining_.store(true);
+  SetServing(false);
+  absl::SleepFor(options_.drain_grace);
+  const absl::Time deadline = absl::Now() + options_.shutdown_timeout;
+  // Stops accepting calls, waits for the accepted ones until `deadline`, then
+  // cancels the rest.
+  server_->Shutdown(absl::ToChronoTime(deadline));
+  const bool in_time = absl::Now() < deadline;
+  repository_->Shutdown(std::max(absl::ZeroDuration(), deadline - absl::Now()));
+  const int64_t accepted = service_->predicts_accepted();
+  const int64_t finished = service_->predicts_finished();
+  if (in_time && accepted == finished) {
+    NN_LOG(INFO) << "drained: all " << accepted
+                 << " accepted Predict calls finished";
+  } else {
+    NN_LOG(WARNING) << "shutdown timeout: " << finished << " of " << accepted
+                    << " accepted Predict calls finished, the rest cancelled";
+  }
+  http_.reset();
+  return in_time && accepted == finished;
+}
+
+}  // namespace nn

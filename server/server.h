@@ -1,0 +1,104 @@
+// NnServer assembles the running service: the gRPC server (inference
+// service, health, reflection), the model repository and, when enabled, the
+// training service and the metrics endpoint. main.cc maps flags to Options.
+//
+// Lifecycle:
+//   Create()  binds the port, answers health NOT_SERVING, loads the initial
+//             models, then reports SERVING (overall "" and
+//             "nnserve.v1.InferenceService").
+//   Drain()   health -> NOT_SERVING at once; keeps serving for `drain_grace`
+//             (load balancers and Kubernetes remove the endpoint with a
+//             lag); then stops accepting calls, finishes every accepted call
+//             (cancelling what is left after `shutdown_timeout`), and
+//             unloads the models. Returns true if nothing had to be
+//             cancelled.
+#ifndef NNSERVE_SERVER_SERVER_H_
+#define NNSERVE_SERVER_SERVER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "nnserve/v1/inference.pb.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace nn {
+
+class InferenceServiceImpl;
+class ModelRepository;
+class ServingMetrics;
+namespace metrics {
+class MetricsHttpServer;
+class Registry;
+}  // namespace metrics
+
+class NnServer {
+ public:
+  struct Options {
+    // gRPC listen address and port (0: pick a free port, see port()).
+    std::string listen_address = "0.0.0.0";
+    int port = 50051;
+    std::string model_repository = "models/repository";
+    absl::Duration repository_poll_interval = absl::Seconds(2);
+    // Fully specified defaults (all fields > 0, delay >= 0).
+    nnserve::v1::BatchingConfig default_batching;
+    int64_t max_images_per_request = 1024;
+    // Largest request message accepted, in bytes; larger: RESOURCE_EXHAUSTED.
+    int max_receive_message_bytes = 16 << 20;
+    // TLS: PEM files; both empty = plaintext. With tls_client_ca, clients
+    // must present a certificate signed by it (mTLS).
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    std::string tls_client_ca_file;
+    // HTTP endpoint for /metrics, /healthz and /readyz: port (0: pick a free
+    // one, see http_port(); -1: no HTTP endpoint) and IPv4 address.
+    int http_port = 8080;
+    std::string http_listen_address = "0.0.0.0";
+    absl::Duration drain_grace = absl::Seconds(5);
+    absl::Duration shutdown_timeout = absl::Seconds(30);
+  };
+
+  static absl::StatusOr<std::unique_ptr<NnServer>> Create(Options options);
+  ~NnServer();
+
+  // The bound gRPC port.
+  int port() const { return port_; }
+  // The bound HTTP port (-1 without the HTTP endpoint).
+  int http_port() const;
+
+  // See the header comment. Idempotent; safe to call from any thread.
+  bool Drain();
+
+  ModelRepository& repository() { return *repository_; }
+
+ private:
+  explicit NnServer(Options options);
+  absl::Status Start();
+  void SetServing(bool serving);
+
+  Options options_;
+  int port_ = 0;
+  bool drained_ = false;
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> ready_{false};
+  std::unique_ptr<metrics::Registry> registry_;
+  std::unique_ptr<ServingMetrics> metrics_;
+  std::unique_ptr<metrics::MetricsHttpServer> http_;
+  std::unique_ptr<ModelRepository> repository_;
+  std::unique_ptr<InferenceServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+// The service name that health checks report besides the overall "".
+inline constexpr char kInferenceServiceName[] = "nnserve.v1.InferenceService";
+
+}  // namespace nn
+
+#endif  // NNSERVE_SERVER_SERVER_H_

@@ -1,0 +1,270 @@
+// Metrics end to end: nnserve's /metrics moves by exactly what a known
+// workload does, passes promtool, and a real Prometheus (Debian's, on
+// loopback) scrapes it and answers PromQL over it.
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "nnserve/v1/inference.grpc.pb.h"
+#include "tests/support/http_client.h"
+#include "tests/support/model_fixtures.h"
+#include "tests/support/server_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace nn {
+namespace {
+
+using ::nnserve::v1::InferenceService;
+using ::nnserve::v1::PredictRequest;
+using ::nnserve::v1::PredictResponse;
+using ::testing::HasSubstr;
+using testing::HttpRequest;
+using testing::ServerProcess;
+using testing::TempDir;
+
+// series text ("name{a=\"b\"}") -> value, from an exposition.
+std::map<std::string, double> ParseExposition(const std::string& text) {
+  std::map<std::string, double> values;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t space = line.rfind(' ');
+    double value = 0;
+    if (space == absl::string_view::npos ||
+        !absl::SimpleAtod(line.substr(space + 1), &value)) {
+      continue;
+    }
+    values[std::string(line.substr(0, space))] = value;
+  }
+  return values;
+}
+
+std::string Scrape(int http_port) {
+  absl::StatusOr<testing::HttpResponse> response =
+      HttpRequest(http_port, "GET", "/metrics");
+  EXPECT_TRUE(response.ok()) << response.status();
+  if (!response.ok()) return "";
+  EXPECT_EQ(response->status, 200);
+  EXPECT_THAT(response->headers["content-type"],
+              HasSubstr("text/plain; version=0.0.4"));
+  return response->body;
+}
+
+class MetricsE2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto model = testing::MakeModel("mnist_mlp", 5);
+    ASSERT_TRUE(model.ok()) << model.status();
+    ASSERT_TRUE(testing::PublishModel(repo_.path(), "m", 1, **model).ok());
+    auto server = ServerProcess::Start(
+        {.args = {"--model_repository=" + repo_.path(), "--drain_grace=2s"}});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    ASSERT_GT(server_->http_port(), 0);
+    stub_ = InferenceService::NewStub(grpc::CreateChannel(
+        server_->target(), grpc::InsecureChannelCredentials()));
+    auto images = testing::LoadTestDigits(3);
+    ASSERT_TRUE(images.ok());
+    request_.set_model("m");
+    request_.mutable_images()->mutable_pixels()->set_data(
+        std::string(images->pixels.begin(), images->pixels.end()));
+  }
+
+  grpc::Status Predict(const PredictRequest& request) {
+    grpc::ClientContext context;
+    PredictResponse response;
+    return stub_->Predict(&context, request, &response);
+  }
+
+  TempDir repo_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<InferenceService::Stub> stub_;
+  PredictRequest request_;
+};
+
+TEST_F(MetricsE2ETest, CountersAndHistogramsMoveByExactlyTheWorkload) {
+  const auto before = ParseExposition(Scrape(server_->http_port()));
+  constexpr int kOk = 25, kNotFound = 4;
+  for (int i = 0; i < kOk; ++i) ASSERT_TRUE(Predict(request_).ok());
+  PredictRequest missing = request_;
+  missing.set_version(7);
+  for (int i = 0; i < kNotFound; ++i) {
+    ASSERT_EQ(Predict(missing).error_code(), grpc::NOT_FOUND);
+  }
+  const auto after = ParseExposition(Scrape(server_->http_port()));
+  auto delta = [&](const std::string& series) {
+    auto a = after.find(series);
+    EXPECT_NE(a, after.end()) << series;
+    auto b = before.find(series);
+    return (a == after.end() ? 0 : a->second) -
+           (b == before.end() ? 0 : b->second);
+  };
+  EXPECT_EQ(delta(R"(nnserve_requests_total{code="OK",method="Predict",model="m",version="1"})"),
+            kOk);
+  EXPECT_EQ(delta(R"(nnserve_requests_total{code="NOT_FOUND",method="Predict",model="m",version=""})"),
+            kNotFound);
+  EXPECT_EQ(delta(R"(nnserve_request_duration_seconds_count{method="Predict",model="m"})"),
+            kOk + kNotFound);
+  EXPECT_EQ(delta(R"(nnserve_images_total{model="m",version="1"})"), 3 * kOk);
+  EXPECT_EQ(delta(R"(nnserve_batch_size_sum{model="m"})"), 3 * kOk);
+  EXPECT_EQ(delta(R"(nnserve_queue_duration_seconds_count{model="m"})"), kOk);
+  EXPECT_GE(delta(R"(nnserve_compute_duration_seconds_count{model="m"})"), 1);
+  EXPECT_EQ(after.at(R"(nnserve_queue_depth{model="m"})"), 0);
+  EXPECT_EQ(after.at(R"(nnserve_model_info{model="m",state="available",version="1"})"),
+            1);
+  EXPECT_EQ(after.at(R"(nnserve_model_load_duration_seconds_count{model="m"})"),
+            1);
+  EXPECT_GT(after.at("process_resident_memory_bytes"), 1e6);
+  EXPECT_GT(after.at("process_start_time_seconds"), 1.7e9);
+  // A histogram's +Inf bucket equals its count.
+  EXPECT_EQ(after.at(R"(nnserve_request_duration_seconds_bucket{method="Predict",model="m",le="+Inf"})"),
+            after.at(R"(nnserve_request_duration_seconds_count{method="Predict",model="m"})"));
+}
+
+TEST_F(MetricsE2ETest, LiveExpositionPassesPromtool) {
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "promtool not installed (Debian package prometheus)";
+  }
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(Predict(request_).ok());
+  PredictRequest bad = request_;
+  bad.set_model("nope");
+  ASSERT_FALSE(Predict(bad).ok());
+  const std::string text = Scrape(server_->http_port());
+  const std::string file = repo_.Join("metrics.txt");
+  testing::WriteFileOrDie(file, text);
+  const std::string command =
+      absl::StrCat("promtool check metrics < ", file, " 2>&1");
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buffer[512];
+  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) {
+    output.append(buffer, n);
+  }
+  const int status = ::pclose(pipe);
+  EXPECT_EQ(status, 0) << output;
+  EXPECT_EQ(output, "") << "promtool lint findings";
+}
+
+TEST_F(MetricsE2ETest, ProbesFollowReadinessAndDrain) {
+  auto healthz = HttpRequest(server_->http_port(), "GET", "/healthz");
+  ASSERT_TRUE(healthz.ok());
+  EXPECT_EQ(healthz->status, 200);
+  auto readyz = HttpRequest(server_->http_port(), "GET", "/readyz");
+  ASSERT_TRUE(readyz.ok());
+  EXPECT_EQ(readyz->status, 200);
+  server_->Signal(SIGTERM);
+  // During the 2 s grace period: not ready, still live.
+  absl::SleepFor(absl::Milliseconds(300));
+  readyz = HttpRequest(server_->http_port(), "GET", "/readyz");
+  ASSERT_TRUE(readyz.ok());
+  EXPECT_EQ(readyz->status, 503);
+  EXPECT_THAT(readyz->body, HasSubstr("draining"));
+  healthz = HttpRequest(server_->http_port(), "GET", "/healthz");
+  ASSERT_TRUE(healthz.ok());
+  EXPECT_EQ(healthz->status, 200);
+  auto exit_code = server_->Wait(absl::Seconds(20));
+  ASSERT_TRUE(exit_code.ok());
+  EXPECT_EQ(*exit_code, 0);
+}
+
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  const int port = ntohs(address.sin_port);
+  ::close(fd);
+  return port;
+}
+
+std::string UrlEncode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '_' || c == '.' || c == '-') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += absl::StrCat("%", absl::Hex(c, absl::kZeroPad2));
+    }
+  }
+  return out;
+}
+
+TEST_F(MetricsE2ETest, RealPrometheusScrapesAndAnswersQueries) {
+  if (std::system("command -v prometheus >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "prometheus not installed (Debian package prometheus)";
+  }
+  TempDir prometheus_dir;
+  const std::string config = prometheus_dir.Join("prometheus.yml");
+  testing::WriteFileOrDie(
+      config, absl::StrCat("global:\n  scrape_interval: 1s\n"
+                           "scrape_configs:\n  - job_name: nnserve\n"
+                           "    static_configs:\n      - targets: ['127.0.0.1:",
+                           server_->http_port(), "']\n"));
+  const int port = FreePort();
+  auto prometheus = ServerProcess::Start(
+      {.binary = "/usr/bin/prometheus",
+       .args = {"--config.file=" + config,
+                "--storage.tsdb.path=" + prometheus_dir.Join("data"),
+                absl::StrCat("--web.listen-address=127.0.0.1:", port)},
+       .add_port_flags = false});
+  ASSERT_TRUE(prometheus.ok()) << prometheus.status();
+
+  // Keep traffic flowing (bounded) while Prometheus scrapes.
+  std::atomic<bool> stop{false};
+  std::thread traffic([&] {
+    for (int i = 0; i < 20000 && !stop.load(); ++i) {
+      (void)Predict(request_);
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  });
+  auto query = [&](const std::string& promql) -> std::string {
+    auto response = HttpRequest(
+        port, "GET", "/api/v1/query?query=" + UrlEncode(promql));
+    return response.ok() && response->status == 200 ? response->body : "";
+  };
+  auto has_number = [](const std::string& body) {
+    return body.find("\"result\":[{") != std::string::npos &&
+           body.find("NaN") == std::string::npos;
+  };
+  const std::string requests =
+      R"(nnserve_requests_total{method="Predict",code="OK",model="m"})";
+  const std::string p99 =
+      R"(histogram_quantile(0.99, sum by (le) (rate(nnserve_request_duration_seconds_bucket{method="Predict"}[10s]))))";
+  std::string requests_body, p99_body;
+  const absl::Time deadline = absl::Now() + absl::Seconds(40);
+  while (absl::Now() < deadline) {
+    requests_body = query(requests);
+    p99_body = query(p99);
+    if (has_number(requests_body) && has_number(p99_body)) break;
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+  stop.store(true);
+  traffic.join();
+  EXPECT_TRUE(has_number(requests_body)) << requests_body;
+  EXPECT_TRUE(has_number(p99_body)) << p99_body;
+  std::cout << "[ metric ] Prometheus answered p99: " << p99_body << "\n";
+}
+
+}  // namespace
+}  // namespace nn
