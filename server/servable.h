@@ -50,6 +50,8 @@ class ServableVersion {
   int64_t version() const { return options_.version; }
   const std::string& path() const { return options_.path; }
   const Model& model() const { return *model_; }
+  // The model alone, e.g. to fine-tune it without holding the version.
+  std::shared_ptr<const Model> shared_model() const { return model_; }
   const std::vector<std::string>& labels() const { return labels_; }
   const nnserve::v1::BatchingConfig& batching() const {
     return options_.batching;

@@ -38,6 +38,24 @@ T* AddOrNull(metrics::Family<T>* family, const metrics::Labels& labels) {
   return *series;
 }
 
+const char* JobStateLabel(nnserve::v1::JobState state) {
+  switch (state) {
+    case nnserve::v1::JOB_STATE_QUEUED:
+      return metrics::kTrainingStateQueued;
+    case nnserve::v1::JOB_STATE_RUNNING:
+    case nnserve::v1::JOB_STATE_PUBLISHING:
+      return metrics::kTrainingStateRunning;
+    case nnserve::v1::JOB_STATE_SUCCEEDED:
+      return metrics::kTrainingStateSucceeded;
+    case nnserve::v1::JOB_STATE_FAILED:
+      return metrics::kTrainingStateFailed;
+    case nnserve::v1::JOB_STATE_CANCELLED:
+      return metrics::kTrainingStateCancelled;
+    default:
+      return nullptr;
+  }
+}
+
 }  // namespace
 
 const char* StatusCodeName(absl::StatusCode code) {
@@ -113,6 +131,37 @@ absl::StatusOr<std::unique_ptr<ServingMetrics>> ServingMetrics::Create(
                         "Time to read, validate and warm up a model version.",
                         {"model"}},
                        metrics::LoadBucketsSeconds()));
+  ASSIGN_OR_RETURN(m->training_jobs_,
+                   registry->AddGaugeFamily(
+                       {metrics::kTrainingJobs,
+                        "Training jobs the server knows, by state (queued, "
+                        "running, succeeded, failed, cancelled).",
+                        {"state"}}));
+  ASSIGN_OR_RETURN(m->training_progress_,
+                   registry->AddGaugeFamily(
+                       {metrics::kTrainingProgressRatio,
+                        "Fraction of a training job's batches done, 0..1.",
+                        {"job", "model"}}));
+  ASSIGN_OR_RETURN(m->training_loss_,
+                   registry->AddGaugeFamily(
+                       {metrics::kTrainingLoss,
+                        "Running training loss of a job's current epoch.",
+                        {"job", "model"}}));
+  ASSIGN_OR_RETURN(m->training_accuracy_,
+                   registry->AddGaugeFamily(
+                       {metrics::kTrainingAccuracy,
+                        "Running training accuracy of a job's current epoch, "
+                        "0..1.",
+                        {"job", "model"}}));
+  // Every state present from the start, so dashboards show zeros.
+  for (const char* state :
+       {metrics::kTrainingStateQueued, metrics::kTrainingStateRunning,
+        metrics::kTrainingStateSucceeded, metrics::kTrainingStateFailed,
+        metrics::kTrainingStateCancelled}) {
+    ASSIGN_OR_RETURN(metrics::Gauge * g,
+                     m->training_jobs_->Add({{"state", state}}));
+    g->Set(0);
+  }
   RETURN_IF_ERROR(
       registry->AddCollector(std::make_unique<metrics::ProcessCollector>()));
   return m;
@@ -188,6 +237,49 @@ VersionMetrics* ServingMetrics::ForVersion(const std::string& model,
     slot.reset(new VersionMetrics(this, model, absl::StrCat(version)));
   }
   return slot.get();
+}
+
+void ServingMetrics::OnTrainingJobState(const std::string& /*job*/,
+                                        const std::string& /*model*/,
+                                        nnserve::v1::JobState old_state,
+                                        nnserve::v1::JobState new_state) {
+  const char* old_label = JobStateLabel(old_state);
+  const char* new_label = JobStateLabel(new_state);
+  if (old_label == new_label) return;
+  if (old_label != nullptr) {
+    if (metrics::Gauge* g = AddOrNull(training_jobs_, {{"state", old_label}})) {
+      g->Decrement();
+    }
+  }
+  if (new_label != nullptr) {
+    if (metrics::Gauge* g = AddOrNull(training_jobs_, {{"state", new_label}})) {
+      g->Increment();
+    }
+  }
+}
+
+void ServingMetrics::OnTrainingProgress(const std::string& job,
+                                        const std::string& model,
+                                        double progress_ratio, double loss,
+                                        double accuracy) {
+  const metrics::Labels labels = {{"job", job}, {"model", model}};
+  if (metrics::Gauge* g = AddOrNull(training_progress_, labels)) {
+    g->Set(progress_ratio);
+  }
+  if (metrics::Gauge* g = AddOrNull(training_loss_, labels)) g->Set(loss);
+  if (metrics::Gauge* g = AddOrNull(training_accuracy_, labels)) {
+    g->Set(accuracy);
+  }
+}
+
+void ServingMetrics::ForgetTrainingJob(const std::string& job,
+                                       const std::string& model,
+                                       nnserve::v1::JobState state) {
+  OnTrainingJobState(job, model, state, nnserve::v1::JOB_STATE_UNSPECIFIED);
+  const metrics::Labels labels = {{"job", job}, {"model", model}};
+  training_progress_->Remove(labels);
+  training_loss_->Remove(labels);
+  training_accuracy_->Remove(labels);
 }
 
 VersionMetrics::VersionMetrics(ServingMetrics* owner, std::string model,

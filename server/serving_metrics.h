@@ -93,6 +93,18 @@ class ServingMetrics final : public RepositoryObserver {
   VersionMetrics* MetricsFor(const std::string& model,
                              int64_t version) override;
 
+  // Training jobs: nnserve_training_jobs{state} counts the jobs the server
+  // knows per state (running and remembered finished ones);
+  // nnserve_training_{progress_ratio,loss,accuracy}{job,model} follow each
+  // job until it is forgotten.
+  void OnTrainingJobState(const std::string& job, const std::string& model,
+                          nnserve::v1::JobState old_state,
+                          nnserve::v1::JobState new_state);
+  void OnTrainingProgress(const std::string& job, const std::string& model,
+                          double progress_ratio, double loss, double accuracy);
+  void ForgetTrainingJob(const std::string& job, const std::string& model,
+                         nnserve::v1::JobState state);
+
   // The VersionMetrics of a version, created on first use, never destroyed
   // (versions are few over a process's life).
   VersionMetrics* ForVersion(const std::string& model, int64_t version);
@@ -118,6 +130,10 @@ class ServingMetrics final : public RepositoryObserver {
   metrics::Family<metrics::Counter>* rejected_ = nullptr;
   metrics::Family<metrics::Gauge>* model_info_ = nullptr;
   metrics::Family<metrics::Histogram>* load_duration_ = nullptr;
+  metrics::Family<metrics::Gauge>* training_jobs_ = nullptr;
+  metrics::Family<metrics::Gauge>* training_progress_ = nullptr;
+  metrics::Family<metrics::Gauge>* training_loss_ = nullptr;
+  metrics::Family<metrics::Gauge>* training_accuracy_ = nullptr;
 
   std::mutex mu_;
   std::map<std::pair<std::string, int64_t>, std::unique_ptr<VersionMetrics>>
