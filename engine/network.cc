@@ -147,7 +147,10 @@ void Network::InitializeParameters(uint64_t seed) {
   weight_cache_.Clear();
   for (int id = 0; id < num_parameter_tensors(); ++id) {
     Random random(MixSeed(seed, static_cast<uint64_t>(id)));
-    parameters_[id] = InitialValue(parameter_spec(id), random);
+    // Copied into the existing storage: its address never changes.
+    const Tensor value = InitialValue(parameter_spec(id), random);
+    std::copy(value.values().begin(), value.values().end(),
+              parameters_[id].data());
   }
 }
 

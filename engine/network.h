@@ -85,8 +85,13 @@ class Network {
   const ParameterSpec& parameter_spec(int id) const;
   const Tensor& parameter(int id) const { return parameters_[id]; }
   // Mutable access for initialisation and training; drops the packed copies.
-  // Never while a context of this network exists.
+  // Never while a context of this network exists. The tensor itself stays
+  // at its address for the network's life (training keeps pointers to it).
   Tensor* mutable_parameter(int id);
+  // Drops the packed copies after values changed through pointers kept from
+  // mutable_parameter (a training plan's optimiser steps), so that contexts
+  // created afterwards see the new values. Never while a context exists.
+  void ParametersChanged() { weight_cache_.Clear(); }
   // Number of scalar parameters.
   int64_t total_parameters() const;
 

@@ -84,7 +84,7 @@ absl::Status BatchNormalization::AppendInference(
   if (!fused.empty()) flags |= dnnl::normalization_flags::fuse_norm_relu;
   const dnnl::batch_normalization_forward::primitive_desc pd(
       {dnnl::prop_kind::forward_inference, src.get_desc(), epsilon(), flags},
-      InferenceAttr({}), b.engine());
+      PrimitiveAttr({}), b.engine());
   const dnnl::memory::desc vector_md({features}, dt::f32, tag::x);
   static constexpr int kArgs[] = {DNNL_ARG_SCALE, DNNL_ARG_SHIFT,
                                   DNNL_ARG_MEAN, DNNL_ARG_VARIANCE};
@@ -103,6 +103,106 @@ absl::Status BatchNormalization::AppendInference(
                     ? dst
                     : b.View(dst, PlainDesc(input_shape(), n)));
   return absl::OkStatus();
+}
+
+}  // namespace nn
+
+namespace nn {
+
+absl::StatusOr<BackwardAppender> BatchNormalization::AppendTraining(
+    TrainingPlanBuilder& b, int first_parameter_id) const {
+  const int64_t n = b.batch_size();
+  const int64_t features = input_shape().back();
+  const bool image = input_shape().size() == 3;
+  // Rows normalised together: N, N*T or N*H*W.
+  const int64_t rows = n * NumElements(input_shape()) / features;
+  // Data as in AppendInference: {rows,features} for {F} and {T,F}, the
+  // image {N,C,H,W} in its layout otherwise.
+  const dnnl::memory::desc rows_md({rows, features}, dt::f32, tag::nc);
+  const dnnl::memory src =
+      image ? b.current()
+            : b.View(b.CurrentAs(PlainDesc(input_shape(), n)), rows_md);
+  const dnnl::normalization_flags flags =
+      dnnl::normalization_flags::use_scale |
+      dnnl::normalization_flags::use_shift;
+  // Training mode: normalise with the batch's mean and (biased) variance,
+  // which the primitive outputs for the backward pass and the moving stats.
+  const dnnl::batch_normalization_forward::primitive_desc pd(
+      {dnnl::prop_kind::forward_training, src.get_desc(), epsilon(), flags},
+      PrimitiveAttr({}), b.engine());
+  const dnnl::memory::desc vector_md({features}, dt::f32, tag::x);
+  const dnnl::memory gamma =
+      b.ParameterAs(first_parameter_id, vector_md, vector_md);
+  const dnnl::memory beta =
+      b.ParameterAs(first_parameter_id + 1, vector_md, vector_md);
+  const dnnl::memory mean = b.NewMemory(pd.mean_desc());
+  const dnnl::memory variance = b.NewMemory(pd.variance_desc());
+  const dnnl::memory dst = b.NewMemory(pd.dst_desc());
+  b.AddStep(dnnl::batch_normalization_forward(pd),
+            {{DNNL_ARG_SRC, src},
+             {DNNL_ARG_SCALE, gamma},
+             {DNNL_ARG_SHIFT, beta},
+             {DNNL_ARG_MEAN, mean},
+             {DNNL_ARG_VARIANCE, variance},
+             {DNNL_ARG_DST, dst}},
+            pd.scratchpad_desc());
+  // Keras' moving averages: moving = moving * momentum + batch * (1 -
+  // momentum). The variance is made unbiased (x rows / (rows - 1)) first,
+  // as TensorFlow's fused batch norm and PyTorch do.
+  {
+    const float* batch_mean = static_cast<const float*>(mean.get_data_handle());
+    const float* batch_variance =
+        static_cast<const float*>(variance.get_data_handle());
+    float* moving_mean = b.parameter_data(first_parameter_id + 2);
+    float* moving_variance = b.parameter_data(first_parameter_id + 3);
+    const float momentum = this->momentum();
+    const float unbias =
+        rows > 1 ? static_cast<float>(rows) / static_cast<float>(rows - 1)
+                 : 1.0f;
+    b.AddHostStep([=] {
+      for (int64_t f = 0; f < features; ++f) {
+        moving_mean[f] =
+            moving_mean[f] * momentum + batch_mean[f] * (1.0f - momentum);
+        moving_variance[f] = moving_variance[f] * momentum +
+                             batch_variance[f] * unbias * (1.0f - momentum);
+      }
+    });
+  }
+  b.set_current(image ? dst : b.View(dst, PlainDesc(input_shape(), n)));
+
+  return BackwardAppender([=, this](TrainingPlanBuilder& b) {
+    const dnnl::memory diff_dst =
+        image ? b.DiffAs(pd.dst_desc())
+              : b.View(b.DiffAs(PlainDesc(input_shape(), n)), rows_md);
+    // prop_kind::backward: d src, d gamma and d beta, through the batch
+    // statistics.
+    const dnnl::batch_normalization_backward::primitive_desc backward_pd(
+        {dnnl::prop_kind::backward, pd.dst_desc(), src.get_desc(), epsilon(),
+         flags},
+        PrimitiveAttr({}), b.engine(), pd);
+    const dnnl::memory diff_gamma =
+        b.GradientAs(first_parameter_id, vector_md, vector_md);
+    const dnnl::memory diff_beta =
+        b.GradientAs(first_parameter_id + 1, vector_md, vector_md);
+    const dnnl::memory diff_src = b.NewMemory(backward_pd.diff_src_desc());
+    b.AddStep(dnnl::batch_normalization_backward(backward_pd),
+              {{DNNL_ARG_SRC, src},
+               {DNNL_ARG_MEAN, mean},
+               {DNNL_ARG_VARIANCE, variance},
+               {DNNL_ARG_SCALE, gamma},
+               {DNNL_ARG_SHIFT, beta},
+               {DNNL_ARG_DIFF_DST,
+                b.Reorder(diff_dst, backward_pd.diff_dst_desc())},
+               {DNNL_ARG_DIFF_SRC, diff_src},
+               {DNNL_ARG_DIFF_SCALE, diff_gamma},
+               {DNNL_ARG_DIFF_SHIFT, diff_beta}},
+              backward_pd.scratchpad_desc());
+    if (b.needs_input_diff()) {
+      b.set_current_diff(
+          image ? diff_src : b.View(diff_src, PlainDesc(input_shape(), n)));
+    }
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace nn

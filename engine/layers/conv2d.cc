@@ -93,11 +93,96 @@ absl::Status Conv2D::AppendInference(PlanBuilder& b,
        dnnl::memory::desc(weights_dims, dt::f32, tag::any), bias_md,
        ImageDesc(output_shape(), n, tag::any), window.strides,
        window.pad_before, window.pad_after},
-      InferenceAttr(activations), b.engine());
+      PrimitiveAttr(activations), b.engine());
   const dnnl::memory src = b.Reorder(ImageInput(b, input_shape()),
                                      pd.src_desc());
   return AppendWeightedForward<dnnl::convolution_forward>(b, pd, src, params,
                                                          kernel_md);
+}
+
+}  // namespace nn
+
+namespace nn {
+
+absl::StatusOr<BackwardAppender> Conv2D::AppendTraining(
+    TrainingPlanBuilder& b, int first_parameter_id) const {
+  using namespace layers_internal;  // NOLINT(build/namespaces)
+  const nnserve::v1::Conv2DLayer& conv = spec().conv2d();
+  const int64_t n = b.batch_size();
+  const int64_t channels = input_shape().size() == 3 ? input_shape()[2] : 1;
+  const int64_t filters = conv.filters();
+  const Activation act = TrainingActivation(conv.activation());
+  ASSIGN_OR_RETURN(const Window2D window, ConvWindow(conv, input_shape()));
+  // {N,C,H,W} (x) {filters,C,kh,kw} -> {N,filters,H',W'} in the layouts the
+  // primitives pick (format_tag::any); the Keras kernel {kh,kw,C,filters}
+  // (`hwio`) is reordered into them once per batch (it is small).
+  const dnnl::memory::dims weights_dims = {filters, channels,
+                                           conv.kernel_height(),
+                                           conv.kernel_width()};
+  const dnnl::memory::desc kernel_md(weights_dims, dt::f32, tag::hwio);
+  const dnnl::memory::desc weights_any_md(weights_dims, dt::f32, tag::any);
+  const dnnl::memory::desc bias_md({filters}, dt::f32, tag::x);
+  const dnnl::memory::desc src_any_md = ImageDesc(input_shape(), n, tag::any);
+  const dnnl::memory::desc dst_any_md = ImageDesc(output_shape(), n, tag::any);
+  const dnnl::convolution_forward::primitive_desc pd(
+      {dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+       src_any_md, weights_any_md, bias_md, dst_any_md, window.strides,
+       window.pad_before, window.pad_after},
+      PrimitiveAttr({act}), b.engine());
+  const dnnl::memory src =
+      b.Reorder(ImageInput(b, input_shape()), pd.src_desc());
+  const dnnl::memory weights =
+      b.ParameterAs(first_parameter_id, kernel_md, pd.weights_desc());
+  const dnnl::memory dst = b.NewMemory(pd.dst_desc());
+  b.AddStep(dnnl::convolution_forward(pd),
+            {{DNNL_ARG_SRC, src},
+             {DNNL_ARG_WEIGHTS, weights},
+             {DNNL_ARG_BIAS,
+              b.ParameterAs(first_parameter_id + 1, bias_md, pd.bias_desc())},
+             {DNNL_ARG_DST, dst}},
+            pd.scratchpad_desc());
+  b.set_current(dst);
+
+  return BackwardAppender([=, this](TrainingPlanBuilder& b) {
+    AppendActivationBackward(b, act, dst);
+    const dnnl::memory diff_dst = b.DiffAs(pd.dst_desc());
+    const dnnl::convolution_backward_weights::primitive_desc weights_pd(
+        {dnnl::algorithm::convolution_direct, src_any_md, weights_any_md,
+         bias_md, dst_any_md, window.strides, window.pad_before,
+         window.pad_after},
+        PrimitiveAttr({}), b.engine(), pd);
+    const dnnl::memory diff_dst_for_weights =
+        b.Reorder(diff_dst, weights_pd.diff_dst_desc());
+    const dnnl::memory diff_kernel = b.GradientAs(
+        first_parameter_id, kernel_md, weights_pd.diff_weights_desc());
+    const dnnl::memory diff_bias = b.GradientAs(
+        first_parameter_id + 1, bias_md, weights_pd.diff_bias_desc());
+    b.AddStep(dnnl::convolution_backward_weights(weights_pd),
+              {{DNNL_ARG_SRC, b.Reorder(src, weights_pd.src_desc())},
+               {DNNL_ARG_DIFF_DST, diff_dst_for_weights},
+               {DNNL_ARG_DIFF_WEIGHTS, diff_kernel},
+               {DNNL_ARG_DIFF_BIAS, diff_bias}},
+              weights_pd.scratchpad_desc());
+    b.FinishGradient(first_parameter_id, kernel_md, diff_kernel);
+    b.FinishGradient(first_parameter_id + 1, bias_md, diff_bias);
+    if (b.needs_input_diff()) {
+      const dnnl::convolution_backward_data::primitive_desc data_pd(
+          {dnnl::algorithm::convolution_direct, src_any_md, weights_any_md,
+           dst_any_md, window.strides, window.pad_before, window.pad_after},
+          PrimitiveAttr({}), b.engine(), pd);
+      const dnnl::memory diff_src = b.NewMemory(data_pd.diff_src_desc());
+      b.AddStep(dnnl::convolution_backward_data(data_pd),
+                {{DNNL_ARG_DIFF_DST,
+                  b.Reorder(diff_dst_for_weights, data_pd.diff_dst_desc())},
+                 // The forward's copy, reordered again only if
+                 // backward_data wants another layout.
+                 {DNNL_ARG_WEIGHTS, b.Reorder(weights, data_pd.weights_desc())},
+                 {DNNL_ARG_DIFF_SRC, diff_src}},
+                data_pd.scratchpad_desc());
+      b.set_current_diff(ImageDiffForInput(b, diff_src, input_shape()));
+    }
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace nn

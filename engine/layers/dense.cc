@@ -60,13 +60,85 @@ absl::Status Dense::AppendInference(PlanBuilder& b,
   const dnnl::inner_product_forward::primitive_desc pd(
       {dnnl::prop_kind::forward_inference, src.get_desc(), weights_any_md,
        bias_md, PlainDesc(output_shape(), n)},
-      InferenceAttr(activations), b.engine());
+      PrimitiveAttr(activations), b.engine());
   RETURN_IF_ERROR(AppendWeightedForward<dnnl::inner_product_forward>(
       b, pd, src, params, kernel_md));
   if (activation() == nnserve::v1::ACTIVATION_SOFTMAX) {
     AppendActivation(b, activation());
   }
   return absl::OkStatus();
+}
+
+}  // namespace nn
+
+namespace nn {
+
+absl::StatusOr<BackwardAppender> Dense::AppendTraining(
+    TrainingPlanBuilder& b, int first_parameter_id) const {
+  using namespace layers_internal;  // NOLINT(build/namespaces)
+  const int64_t n = b.batch_size();
+  const int64_t features = input_shape()[0];
+  const int64_t units = output_shape()[0];
+  const Activation act = TrainingActivation(activation());
+  // {N,F} (x) {units,F} -> {N,units}. The Keras kernel {F,units} is oneDNN's
+  // weights in `io` order, used in place by all three primitives (gemm-based
+  // inner products take either order): no weight reorder per batch.
+  const dnnl::memory src = b.CurrentAs(PlainDesc(input_shape(), n));
+  const dnnl::memory::desc src_md = src.get_desc();
+  const dnnl::memory::desc kernel_md({units, features}, dt::f32, tag::io);
+  const dnnl::memory::desc bias_md({units}, dt::f32, tag::x);
+  const dnnl::memory::desc dst_md = PlainDesc(output_shape(), n);
+  const dnnl::inner_product_forward::primitive_desc pd(
+      {dnnl::prop_kind::forward_training, src_md, kernel_md, bias_md, dst_md},
+      PrimitiveAttr({act}), b.engine());
+  const dnnl::memory dst = b.NewMemory(pd.dst_desc());
+  b.AddStep(dnnl::inner_product_forward(pd),
+            {{DNNL_ARG_SRC, src},
+             {DNNL_ARG_WEIGHTS,
+              b.ParameterAs(first_parameter_id, kernel_md, pd.weights_desc())},
+             {DNNL_ARG_BIAS,
+              b.ParameterAs(first_parameter_id + 1, bias_md, pd.bias_desc())},
+             {DNNL_ARG_DST, dst}},
+            pd.scratchpad_desc());
+  b.set_current(dst);
+
+  return BackwardAppender([=](TrainingPlanBuilder& b) {
+    AppendActivationBackward(b, act, dst);
+    const dnnl::memory diff_dst = b.DiffAs(dst_md);
+    // d kernel = src^T . diff_dst, d bias = column sums of diff_dst.
+    const dnnl::inner_product_backward_weights::primitive_desc weights_pd(
+        {src_md, kernel_md, bias_md, dst_md}, PrimitiveAttr({}), b.engine(),
+        pd);
+    const dnnl::memory diff_kernel = b.GradientAs(
+        first_parameter_id, kernel_md, weights_pd.diff_weights_desc());
+    const dnnl::memory diff_bias = b.GradientAs(
+        first_parameter_id + 1, bias_md, weights_pd.diff_bias_desc());
+    b.AddStep(dnnl::inner_product_backward_weights(weights_pd),
+              {{DNNL_ARG_SRC, b.Reorder(src, weights_pd.src_desc())},
+               {DNNL_ARG_DIFF_DST,
+                b.Reorder(diff_dst, weights_pd.diff_dst_desc())},
+               {DNNL_ARG_DIFF_WEIGHTS, diff_kernel},
+               {DNNL_ARG_DIFF_BIAS, diff_bias}},
+              weights_pd.scratchpad_desc());
+    b.FinishGradient(first_parameter_id, kernel_md, diff_kernel);
+    b.FinishGradient(first_parameter_id + 1, bias_md, diff_bias);
+    if (b.needs_input_diff()) {
+      // d src = diff_dst . kernel^T
+      const dnnl::inner_product_backward_data::primitive_desc data_pd(
+          {src_md, kernel_md, dst_md}, PrimitiveAttr({}), b.engine(), pd);
+      const dnnl::memory diff_src = b.NewMemory(data_pd.diff_src_desc());
+      b.AddStep(dnnl::inner_product_backward_data(data_pd),
+                {{DNNL_ARG_DIFF_DST,
+                  b.Reorder(diff_dst, data_pd.diff_dst_desc())},
+                 {DNNL_ARG_WEIGHTS,
+                  b.ParameterAs(first_parameter_id, kernel_md,
+                                data_pd.weights_desc())},
+                 {DNNL_ARG_DIFF_SRC, diff_src}},
+                data_pd.scratchpad_desc());
+      b.set_current_diff(diff_src);
+    }
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace nn

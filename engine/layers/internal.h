@@ -9,7 +9,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "engine/layers/layers.h"
+#include "engine/onednn.h"
 #include "engine/plan.h"
+#include "engine/training/training_plan.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace nn::layers_internal {
@@ -59,8 +61,9 @@ absl::StatusOr<Window2D> ComputeWindow2D(const Shape& input, int64_t window_h,
                                          nnserve::v1::Padding padding);
 
 // A primitive attribute with the user scratchpad and `activations` (each
-// element-wise, see EltwiseAlgorithm) as eltwise post-ops, in order.
-dnnl::primitive_attr InferenceAttr(absl::Span<const Activation> activations);
+// element-wise, see EltwiseAlgorithm; others are ignored) as eltwise
+// post-ops, in order. For inference and training primitives alike.
+dnnl::primitive_attr PrimitiveAttr(absl::Span<const Activation> activations);
 
 // Appends `activation` applied to b.current(): nothing for linear, an eltwise
 // step, or a softmax over dimension 1 of a {N, F} value. In place when the
@@ -100,7 +103,33 @@ absl::Status AppendWeightedForward(PlanBuilder& b,
 
 // b.current() as oneDNN's 4-D image {N, C, H, W} for a per-sample input
 // `sample` of {H, W} (a no-copy view, C = 1) or {H, W, C} (as it is).
-dnnl::memory ImageInput(PlanBuilder& b, const Shape& sample);
+// `Builder` is PlanBuilder or TrainingPlanBuilder.
+template <typename Builder>
+dnnl::memory ImageInput(Builder& b, const Shape& sample) {
+  if (sample.size() == 3) return b.current();
+  const dnnl::memory plain = b.CurrentAs(PlainDesc(sample, b.batch_size()));
+  return b.View(plain, ImageDesc(sample, b.batch_size(),
+                                 dnnl::memory::format_tag::nhwc));
+}
+
+// --- Training helpers ---
+
+// `activation` as applied in a training forward pass: softmax is left to the
+// loss (the identity here), everything else as given.
+Activation TrainingActivation(Activation activation);
+
+// Appends the backward of element-wise `activation` whose forward output is
+// `dst`: turns b.current_diff() (d loss / d dst, reordered to dst's layout)
+// into d loss / d (its input), in place, with oneDNN's eltwise backward that
+// reads dst (relu, tanh, logistic "use_dst_for_bwd"). Nothing for linear.
+void AppendActivationBackward(TrainingPlanBuilder& b, Activation activation,
+                              const dnnl::memory& dst);
+
+// The gradient `diff` ({N, C, H, W}, any layout) of an image-consuming
+// layer's input, in the form the layer before expects: as it is for a
+// {H, W, C} input, the canonical PlainDesc bytes for a {H, W} one.
+dnnl::memory ImageDiffForInput(TrainingPlanBuilder& b,
+                               const dnnl::memory& diff, const Shape& sample);
 
 }  // namespace nn::layers_internal
 

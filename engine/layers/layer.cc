@@ -219,7 +219,7 @@ absl::StatusOr<Window2D> ComputeWindow2D(const Shape& input, int64_t window_h,
   return window;
 }
 
-dnnl::primitive_attr InferenceAttr(absl::Span<const Activation> activations) {
+dnnl::primitive_attr PrimitiveAttr(absl::Span<const Activation> activations) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   dnnl::post_ops ops;
@@ -262,11 +262,50 @@ void AppendActivation(PlanBuilder& b, Activation activation) {
   b.set_current(dst);
 }
 
-dnnl::memory ImageInput(PlanBuilder& b, const Shape& sample) {
-  if (sample.size() == 3) return b.current();
-  const dnnl::memory plain = b.CurrentAs(PlainDesc(sample, b.batch_size()));
-  return b.View(plain, ImageDesc(sample, b.batch_size(),
-                                 dnnl::memory::format_tag::nhwc));
+Activation TrainingActivation(Activation activation) {
+  return activation == nnserve::v1::ACTIVATION_SOFTMAX
+             ? nnserve::v1::ACTIVATION_LINEAR
+             : activation;
+}
+
+void AppendActivationBackward(TrainingPlanBuilder& b, Activation activation,
+                              const dnnl::memory& dst) {
+  dnnl::algorithm algorithm;
+  switch (activation) {
+    case nnserve::v1::ACTIVATION_RELU:
+      algorithm = dnnl::algorithm::eltwise_relu_use_dst_for_bwd;
+      break;
+    case nnserve::v1::ACTIVATION_SIGMOID:
+      algorithm = dnnl::algorithm::eltwise_logistic_use_dst_for_bwd;
+      break;
+    case nnserve::v1::ACTIVATION_TANH:
+      algorithm = dnnl::algorithm::eltwise_tanh_use_dst_for_bwd;
+      break;
+    default:
+      return;  // linear; softmax is part of the loss
+  }
+  const dnnl::memory::desc md = dst.get_desc();
+  // The forward descriptor is only the backward's hint: the forward ran as
+  // a post-op or a separate eltwise step computing the same function.
+  const dnnl::eltwise_forward::primitive_desc hint(
+      {dnnl::prop_kind::forward_training, algorithm, md, 0.0f, 0.0f},
+      b.engine());
+  const dnnl::eltwise_backward::primitive_desc pd(
+      {algorithm, md, md, 0.0f, 0.0f}, PrimitiveAttr({}), b.engine(), hint);
+  const dnnl::memory diff = b.DiffAs(md);
+  b.AddStep(dnnl::eltwise_backward(pd),
+            {{DNNL_ARG_DST, dst}, {DNNL_ARG_DIFF_DST, diff},
+             {DNNL_ARG_DIFF_SRC, diff}},
+            pd.scratchpad_desc());
+  b.set_current_diff(diff);
+}
+
+dnnl::memory ImageDiffForInput(TrainingPlanBuilder& b,
+                               const dnnl::memory& diff, const Shape& sample) {
+  if (sample.size() == 3) return diff;
+  const dnnl::memory nhwc = b.Reorder(
+      diff, ImageDesc(sample, b.batch_size(), dnnl::memory::format_tag::nhwc));
+  return b.View(nhwc, PlainDesc(sample, b.batch_size()));
 }
 
 }  // namespace layers_internal

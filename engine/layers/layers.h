@@ -7,8 +7,10 @@
 // oneDNN state: values live in the Network, primitives in per-batch-size
 // plans, so one Layer serves every plan and thread.
 //
-// Training (forward_training, backward_data, backward_weights) is meant to be
-// added per layer next to AppendInference, with the same parameter layout.
+// Training sits next to inference in each layer: AppendTraining appends the
+// layer's forward_training steps to a TrainingPlanBuilder and returns the
+// function that later appends its backward_data / backward_weights steps
+// (engine/training/training_plan.h), with the same parameter layout.
 //
 // Shapes are per sample, Keras-style: {F}, {T, F}, {H, W} or {H, W, C}.
 // Activations between layers use the layouts of PlainDesc (engine/onednn.h),
@@ -18,6 +20,7 @@
 #define NNSERVE_ENGINE_LAYERS_LAYERS_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +36,11 @@
 namespace nn {
 
 using ::nnserve::v1::Activation;
+
+class TrainingPlanBuilder;  // engine/training/training_plan.h
+
+// The backward half of a layer's training steps (see Layer::AppendTraining).
+using BackwardAppender = std::function<absl::Status(TrainingPlanBuilder&)>;
 
 // How a parameter starts in a new model, as Keras initialises it.
 enum class Initializer {
@@ -95,6 +103,21 @@ class Layer {
                                        absl::Span<const Activation> fused)
       const = 0;
 
+  // Appends the training-mode forward steps (oneDNN forward_training, with
+  // workspaces kept for the backward pass): consumes b.current() and leaves
+  // the output as b.current(). A softmax is left out (only the classifier's
+  // last layer has one): its output is then the logits, which the plan's
+  // fused softmax cross-entropy consumes. `first_parameter_id` is the
+  // network-wide id of the layer's first parameter (see
+  // TrainingPlanBuilder::ParameterAs). Returns the function that appends the
+  // backward steps; the plan calls it after every later layer's, with
+  // b.current_diff() = d loss / d output: it writes the gradients of the
+  // layer's trainable parameters and, when b.needs_input_diff(), sets
+  // b.current_diff() to d loss / d input. Either half throws dnnl::error on
+  // a oneDNN failure.
+  virtual absl::StatusOr<BackwardAppender> AppendTraining(
+      TrainingPlanBuilder& b, int first_parameter_id) const = 0;
+
  protected:
   Layer(nnserve::v1::LayerSpec spec, Shape input_shape, Shape output_shape,
         std::vector<ParameterSpec> parameters);
@@ -143,6 +166,8 @@ class Dense final : public Layer {
   absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
                                absl::Span<const Activation> fused)
       const override;
+  absl::StatusOr<BackwardAppender> AppendTraining(
+      TrainingPlanBuilder& b, int first_parameter_id) const override;
   Activation activation() const { return spec().dense().activation(); }
 
  private:
@@ -164,6 +189,8 @@ class Conv2D final : public Layer {
   absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
                                absl::Span<const Activation> fused)
       const override;
+  absl::StatusOr<BackwardAppender> AppendTraining(
+      TrainingPlanBuilder& b, int first_parameter_id) const override;
 
  private:
   using Layer::Layer;
@@ -181,6 +208,8 @@ class MaxPooling2D final : public Layer {
   absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
                                absl::Span<const Activation> fused)
       const override;
+  absl::StatusOr<BackwardAppender> AppendTraining(
+      TrainingPlanBuilder& b, int first_parameter_id) const override;
 
  private:
   using Layer::Layer;
@@ -198,6 +227,8 @@ class Flatten final : public Layer {
   absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
                                absl::Span<const Activation> fused)
       const override;
+  absl::StatusOr<BackwardAppender> AppendTraining(
+      TrainingPlanBuilder& b, int first_parameter_id) const override;
 
  private:
   using Layer::Layer;
@@ -216,6 +247,8 @@ class SimpleRNN final : public Layer {
   absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
                                absl::Span<const Activation> fused)
       const override;
+  absl::StatusOr<BackwardAppender> AppendTraining(
+      TrainingPlanBuilder& b, int first_parameter_id) const override;
 
  private:
   using Layer::Layer;
@@ -231,6 +264,8 @@ class Dropout final : public Layer {
   absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
                                absl::Span<const Activation> fused)
       const override;
+  absl::StatusOr<BackwardAppender> AppendTraining(
+      TrainingPlanBuilder& b, int first_parameter_id) const override;
   float rate() const { return spec().dropout().rate(); }
 
  private:
@@ -254,6 +289,8 @@ class BatchNormalization final : public Layer {
   absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
                                absl::Span<const Activation> fused)
       const override;
+  absl::StatusOr<BackwardAppender> AppendTraining(
+      TrainingPlanBuilder& b, int first_parameter_id) const override;
   // With Keras' defaults applied (0.99 and 0.001 for zero).
   float momentum() const;
   float epsilon() const;
@@ -274,6 +311,8 @@ class ActivationLayer final : public Layer {
   absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
                                absl::Span<const Activation> fused)
       const override;
+  absl::StatusOr<BackwardAppender> AppendTraining(
+      TrainingPlanBuilder& b, int first_parameter_id) const override;
   Activation activation() const { return spec().activation().activation(); }
 
  private:

@@ -62,12 +62,57 @@ absl::Status MaxPooling2D::AppendInference(PlanBuilder& b,
        src.get_desc(), ImageDesc(output_shape(), b.batch_size(), tag::any),
        window.strides, {pool.pool_height(), pool.pool_width()},
        window.pad_before, window.pad_after},
-      InferenceAttr({}), b.engine());
+      PrimitiveAttr({}), b.engine());
   const dnnl::memory dst = b.NewMemory(pd.dst_desc());
   b.AddStep(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}},
             pd.scratchpad_desc());
   b.set_current(dst);
   return absl::OkStatus();
+}
+
+}  // namespace nn
+
+namespace nn {
+
+absl::StatusOr<BackwardAppender> MaxPooling2D::AppendTraining(
+    TrainingPlanBuilder& b, int) const {
+  using namespace layers_internal;  // NOLINT(build/namespaces)
+  const nnserve::v1::MaxPooling2DLayer& pool = spec().max_pooling2d();
+  ASSIGN_OR_RETURN(const Window2D window, PoolWindow(pool, input_shape()));
+  const dnnl::memory::dims kernel = {pool.pool_height(), pool.pool_width()};
+  // {N,C,H,W} -> {N,C,H',W'} in the input's layout; the workspace records
+  // where each maximum came from, for the backward pass.
+  const dnnl::memory src = ImageInput(b, input_shape());
+  const dnnl::pooling_forward::primitive_desc pd(
+      {dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max,
+       src.get_desc(), ImageDesc(output_shape(), b.batch_size(), tag::any),
+       window.strides, kernel, window.pad_before, window.pad_after},
+      PrimitiveAttr({}), b.engine());
+  const dnnl::memory dst = b.NewMemory(pd.dst_desc());
+  const dnnl::memory workspace = b.NewMemory(pd.workspace_desc());
+  b.AddStep(dnnl::pooling_forward(pd),
+            {{DNNL_ARG_SRC, src},
+             {DNNL_ARG_DST, dst},
+             {DNNL_ARG_WORKSPACE, workspace}},
+            pd.scratchpad_desc());
+  b.set_current(dst);
+
+  return BackwardAppender([=, this](TrainingPlanBuilder& b) {
+    if (!b.needs_input_diff()) return absl::OkStatus();
+    // Each output's gradient goes to the input position that won the max.
+    const dnnl::pooling_backward::primitive_desc backward_pd(
+        {dnnl::algorithm::pooling_max, src.get_desc(), pd.dst_desc(),
+         window.strides, kernel, window.pad_before, window.pad_after},
+        PrimitiveAttr({}), b.engine(), pd);
+    const dnnl::memory diff_src = b.NewMemory(backward_pd.diff_src_desc());
+    b.AddStep(dnnl::pooling_backward(backward_pd),
+              {{DNNL_ARG_DIFF_DST, b.DiffAs(backward_pd.diff_dst_desc())},
+               {DNNL_ARG_WORKSPACE, workspace},
+               {DNNL_ARG_DIFF_SRC, diff_src}},
+              backward_pd.scratchpad_desc());
+    b.set_current_diff(ImageDiffForInput(b, diff_src, input_shape()));
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace nn

@@ -82,7 +82,7 @@ absl::Status SimpleRNN::AppendInference(PlanBuilder& b,
        dnnl::memory::desc(), dnnl::memory::desc(kernel_dims, dt::f32, tag::any),
        dnnl::memory::desc(recurrent_dims, dt::f32, tag::any), bias_md,
        dst_layer_md, dst_iter_md},
-      InferenceAttr({}), b.engine());
+      PrimitiveAttr({}), b.engine());
   ASSIGN_OR_RETURN(
       dnnl::memory kernel,
       b.Parameter(params.first_id, params.values[0].data(),
@@ -113,6 +113,126 @@ absl::Status SimpleRNN::AppendInference(PlanBuilder& b,
     b.set_current(b.View(dst_iter, PlainDesc(output_shape(), n)));
   }
   return absl::OkStatus();
+}
+
+}  // namespace nn
+
+namespace nn {
+
+absl::StatusOr<BackwardAppender> SimpleRNN::AppendTraining(
+    TrainingPlanBuilder& b, int first_parameter_id) const {
+  const int64_t n = b.batch_size();
+  const int64_t steps = input_shape()[0];
+  const int64_t features = input_shape()[1];
+  const int64_t units = spec().simple_rnn().units();
+  const bool sequences = spec().simple_rnn().return_sequences();
+  // As AppendInference, in forward_training (which keeps the workspace that
+  // backward reads): src_layer {T,N,F} ntc, Keras kernel {F,units} =
+  // weights_layer {1,1,F,1,units} ldigo, recurrent_kernel weights_iter
+  // {1,1,units,1,units} ldigo, bias {1,1,1,units} ldgo; dst_layer {T,N,units}
+  // ntc and, without return_sequences, the last state dst_iter {1,1,N,units}.
+  const dnnl::memory src = b.CurrentAs(PlainDesc(input_shape(), n));
+  const dnnl::memory::desc src_md = src.get_desc();
+  const dnnl::memory::dims kernel_dims = {1, 1, features, 1, units};
+  const dnnl::memory::dims recurrent_dims = {1, 1, units, 1, units};
+  const dnnl::memory::desc kernel_md(kernel_dims, dt::f32, tag::ldigo);
+  const dnnl::memory::desc recurrent_md(recurrent_dims, dt::f32, tag::ldigo);
+  const dnnl::memory::desc kernel_any_md(kernel_dims, dt::f32, tag::any);
+  const dnnl::memory::desc recurrent_any_md(recurrent_dims, dt::f32, tag::any);
+  const dnnl::memory::desc bias_md({1, 1, 1, units}, dt::f32, tag::ldgo);
+  const dnnl::memory::desc dst_layer_md({steps, n, units}, dt::f32, tag::ntc);
+  const dnnl::memory::desc dst_iter_md =
+      sequences ? dnnl::memory::desc()
+                : dnnl::memory::desc({1, 1, n, units}, dt::f32, tag::ldnc);
+  const dnnl::vanilla_rnn_forward::primitive_desc pd(
+      {dnnl::prop_kind::forward_training, dnnl::algorithm::eltwise_tanh,
+       dnnl::rnn_direction::unidirectional_left2right, src_md,
+       dnnl::memory::desc(), kernel_any_md, recurrent_any_md, bias_md,
+       dst_layer_md, dst_iter_md},
+      PrimitiveAttr({}), b.engine());
+  const dnnl::memory workspace = b.NewMemory(pd.workspace_desc());
+  const dnnl::memory dst_layer = b.NewMemory(pd.dst_layer_desc());
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_SRC_LAYER, src},
+      {DNNL_ARG_WEIGHTS_LAYER,
+       b.ParameterAs(first_parameter_id, kernel_md, pd.weights_layer_desc())},
+      {DNNL_ARG_WEIGHTS_ITER,
+       b.ParameterAs(first_parameter_id + 1, recurrent_md,
+                     pd.weights_iter_desc())},
+      {DNNL_ARG_BIAS,
+       b.ParameterAs(first_parameter_id + 2, bias_md, pd.bias_desc())},
+      {DNNL_ARG_DST_LAYER, dst_layer},
+      {DNNL_ARG_WORKSPACE, workspace}};
+  dnnl::memory dst_iter;
+  if (!sequences) {
+    dst_iter = b.NewMemory(pd.dst_iter_desc());
+    args[DNNL_ARG_DST_ITER] = dst_iter;
+  }
+  b.AddStep(dnnl::vanilla_rnn_forward(pd), args, pd.scratchpad_desc());
+  b.set_current(sequences ? dst_layer
+                          : b.View(dst_iter, PlainDesc(output_shape(), n)));
+
+  return BackwardAppender([=, this](TrainingPlanBuilder& b) {
+    // Back-propagation through time over the whole sequence in one
+    // primitive. Without return_sequences only the last state received a
+    // gradient: diff_dst_iter is it, diff_dst_layer zeros (set once, never
+    // written).
+    const dnnl::vanilla_rnn_backward::primitive_desc backward_pd(
+        {dnnl::prop_kind::backward, dnnl::algorithm::eltwise_tanh,
+         dnnl::rnn_direction::unidirectional_left2right, src_md,
+         dnnl::memory::desc(), kernel_any_md, recurrent_any_md, bias_md,
+         dst_layer_md, dst_iter_md, src_md, dnnl::memory::desc(),
+         kernel_any_md, recurrent_any_md, bias_md, dst_layer_md, dst_iter_md},
+        PrimitiveAttr({}), b.engine(), pd);
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC_LAYER, src},
+        {DNNL_ARG_DST_LAYER, dst_layer},
+        {DNNL_ARG_WORKSPACE, workspace},
+        {DNNL_ARG_WEIGHTS_LAYER,
+         b.ParameterAs(first_parameter_id, kernel_md,
+                       backward_pd.weights_layer_desc())},
+        {DNNL_ARG_WEIGHTS_ITER,
+         b.ParameterAs(first_parameter_id + 1, recurrent_md,
+                       backward_pd.weights_iter_desc())},
+        {DNNL_ARG_BIAS, b.ParameterAs(first_parameter_id + 2, bias_md,
+                                      backward_pd.bias_desc())}};
+    if (sequences) {
+      args[DNNL_ARG_DIFF_DST_LAYER] =
+          b.DiffAs(backward_pd.diff_dst_layer_desc());
+    } else {
+      args[DNNL_ARG_DST_ITER] = dst_iter;
+      args[DNNL_ARG_DIFF_DST_LAYER] =
+          b.NewMemory(backward_pd.diff_dst_layer_desc());
+      args[DNNL_ARG_DIFF_DST_ITER] =
+          b.View(b.DiffAs(PlainDesc(output_shape(), n)),
+                 backward_pd.diff_dst_iter_desc());
+    }
+    const dnnl::memory diff_src = b.NewMemory(backward_pd.diff_src_layer_desc());
+    args[DNNL_ARG_DIFF_SRC_LAYER] = diff_src;
+    // oneDNN 2.6 adds the weight gradients to what the buffers hold: zero
+    // them first.
+    const dnnl::memory diff_kernel =
+        b.GradientAs(first_parameter_id, kernel_md,
+                     backward_pd.diff_weights_layer_desc());
+    const dnnl::memory diff_recurrent =
+        b.GradientAs(first_parameter_id + 1, recurrent_md,
+                     backward_pd.diff_weights_iter_desc());
+    const dnnl::memory diff_bias = b.GradientAs(
+        first_parameter_id + 2, bias_md, backward_pd.diff_bias_desc());
+    for (const dnnl::memory& diff : {diff_kernel, diff_recurrent, diff_bias}) {
+      b.AddZeroStep(diff);
+    }
+    args[DNNL_ARG_DIFF_WEIGHTS_LAYER] = diff_kernel;
+    args[DNNL_ARG_DIFF_WEIGHTS_ITER] = diff_recurrent;
+    args[DNNL_ARG_DIFF_BIAS] = diff_bias;
+    b.AddStep(dnnl::vanilla_rnn_backward(backward_pd), args,
+              backward_pd.scratchpad_desc());
+    b.FinishGradient(first_parameter_id, kernel_md, diff_kernel);
+    b.FinishGradient(first_parameter_id + 1, recurrent_md, diff_recurrent);
+    b.FinishGradient(first_parameter_id + 2, bias_md, diff_bias);
+    b.set_current_diff(diff_src);
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace nn

@@ -62,7 +62,7 @@ Image AsImage(const Shape& shape, Vector v) {
 }
 
 Vector Conv(const nnserve::v1::Conv2DLayer& conv, const Image& in,
-            const Tensor& kernel, const Tensor& bias) {
+            const Vector& kernel, const Vector& bias) {
   const int64_t kh = conv.kernel_height(), kw = conv.kernel_width();
   const int64_t sh = conv.stride_height() ? conv.stride_height() : 1;
   const int64_t sw = conv.stride_width() ? conv.stride_width() : 1;
@@ -120,8 +120,8 @@ Vector MaxPool(const nnserve::v1::MaxPooling2DLayer& pool, const Image& in) {
 }
 
 Vector Rnn(const nnserve::v1::SimpleRNNLayer& rnn, const Shape& in_shape,
-           const Vector& in, const Tensor& kernel, const Tensor& recurrent,
-           const Tensor& bias) {
+           const Vector& in, const Vector& kernel, const Vector& recurrent,
+           const Vector& bias) {
   const int64_t steps = in_shape[0], features = in_shape[1];
   const int64_t units = rnn.units();
   Vector h(units, 0.0), out;
@@ -143,12 +143,19 @@ Vector Rnn(const nnserve::v1::SimpleRNNLayer& rnn, const Shape& in_shape,
   return rnn.return_sequences() ? out : h;
 }
 
-Vector Forward(const Network& network, int index, int first_param,
-               const Vector& in) {
+double Epsilon(const LayerSpec& spec) {
+  return spec.batch_normalization().epsilon() == 0
+             ? 0.001
+             : spec.batch_normalization().epsilon();
+}
+
+// One sample through layer `index` (inference semantics).
+Vector Forward(const Network& network, const ReferenceParameters& parameters,
+               int index, int first_param, const Vector& in) {
   const Layer& layer = network.layer(index);
   const LayerSpec& spec = layer.spec();
-  auto param = [&](int k) -> const Tensor& {
-    return network.parameter(first_param + k);
+  auto param = [&](int k) -> const Vector& {
+    return parameters[first_param + k];
   };
   switch (spec.kind_case()) {
     case LayerSpec::kDense: {
@@ -174,9 +181,7 @@ Vector Forward(const Network& network, int index, int first_param,
       return Rnn(spec.simple_rnn(), layer.input_shape(), in, param(0),
                  param(1), param(2));
     case LayerSpec::kBatchNormalization: {
-      const double epsilon = spec.batch_normalization().epsilon() == 0
-                                 ? 0.001
-                                 : spec.batch_normalization().epsilon();
+      const double epsilon = Epsilon(spec);
       const int64_t features = layer.input_shape().back();
       Vector out(in.size());
       for (size_t i = 0; i < in.size(); ++i) {
@@ -197,23 +202,103 @@ Vector Forward(const Network& network, int index, int first_param,
   }
 }
 
+// The whole batch through a BatchNormalization layer in training mode.
+void BatchNormTraining(const Layer& layer, const Vector& gamma,
+                       const Vector& beta, std::vector<Vector>& batch) {
+  const int64_t features = layer.input_shape().back();
+  const double epsilon = Epsilon(layer.spec());
+  Vector mean(features, 0.0), variance(features, 0.0);
+  double rows = 0;
+  for (const Vector& v : batch) {
+    for (size_t i = 0; i < v.size(); ++i) mean[i % features] += v[i];
+    rows += static_cast<double>(v.size()) / features;
+  }
+  for (double& m : mean) m /= rows;
+  for (const Vector& v : batch) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      const double d = v[i] - mean[i % features];
+      variance[i % features] += d * d;
+    }
+  }
+  for (double& var : variance) var /= rows;
+  for (Vector& v : batch) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      const int64_t f = static_cast<int64_t>(i) % features;
+      v[i] = gamma[f] * (v[i] - mean[f]) / std::sqrt(variance[f] + epsilon) +
+             beta[f];
+    }
+  }
+}
+
 }  // namespace
+
+ReferenceParameters ToReferenceParameters(const Network& network) {
+  ReferenceParameters parameters;
+  for (int id = 0; id < network.num_parameter_tensors(); ++id) {
+    const Tensor& tensor = network.parameter(id);
+    parameters.emplace_back(tensor.values().begin(), tensor.values().end());
+  }
+  return parameters;
+}
+
+std::vector<double> ReferenceForward(const Network& network,
+                                     const ReferenceParameters& parameters,
+                                     absl::Span<const double> input, int64_t n,
+                                     bool training) {
+  const int64_t in_size = NumElements(network.input_shape());
+  std::vector<Vector> batch;
+  for (int64_t s = 0; s < n; ++s) {
+    batch.emplace_back(input.begin() + s * in_size,
+                       input.begin() + (s + 1) * in_size);
+  }
+  int first_param = 0;
+  for (int i = 0; i < network.num_layers(); ++i) {
+    const Layer& layer = network.layer(i);
+    if (training && layer.spec().has_batch_normalization()) {
+      BatchNormTraining(layer, parameters[first_param],
+                        parameters[first_param + 1], batch);
+    } else {
+      for (Vector& v : batch) {
+        v = Forward(network, parameters, i, first_param, v);
+      }
+    }
+    first_param += static_cast<int>(layer.parameters().size());
+  }
+  std::vector<double> result;
+  for (const Vector& v : batch) result.insert(result.end(), v.begin(), v.end());
+  return result;
+}
 
 std::vector<double> ReferenceForward(const Network& network,
                                      absl::Span<const float> input,
                                      int64_t n) {
-  const int64_t in_size = NumElements(network.input_shape());
-  std::vector<double> result;
-  for (int64_t s = 0; s < n; ++s) {
-    Vector v(input.begin() + s * in_size, input.begin() + (s + 1) * in_size);
-    int first_param = 0;
-    for (int i = 0; i < network.num_layers(); ++i) {
-      v = Forward(network, i, first_param, v);
-      first_param += static_cast<int>(network.layer(i).parameters().size());
-    }
-    result.insert(result.end(), v.begin(), v.end());
+  const std::vector<double> doubles(input.begin(), input.end());
+  return ReferenceForward(network, ToReferenceParameters(network), doubles, n,
+                          /*training=*/false);
+}
+
+double ReferenceLoss(const Network& network,
+                     const ReferenceParameters& parameters,
+                     absl::Span<const double> input,
+                     absl::Span<const int32_t> labels) {
+  const int64_t n = static_cast<int64_t>(labels.size());
+  const std::vector<double> output =
+      ReferenceForward(network, parameters, input, n, /*training=*/true);
+  const int64_t classes = NumElements(network.output_shape());
+  double loss = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    loss -= std::log(output[i * classes + labels[i]]);
   }
-  return result;
+  loss /= static_cast<double>(n);
+  for (int id = 0; id < network.num_parameter_tensors(); ++id) {
+    const ParameterSpec& spec = network.parameter_spec(id);
+    if (!spec.trainable) continue;
+    for (double w : parameters[id]) {
+      loss += spec.regularizer.l1() * std::abs(w) +
+              spec.regularizer.l2() * w * w;
+    }
+  }
+  return loss;
 }
 
 }  // namespace nn::testing

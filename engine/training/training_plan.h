@@ -1,0 +1,239 @@
+// Training plans: the forward_training and backward primitives of one network
+// at one batch size, built once and run for every mini-batch of that size.
+//
+//   TrainingPlan::Options options{.batch_size = 32};
+//   ASSIGN_OR_RETURN(auto plan, TrainingPlan::Create(network, gradients, options));
+//   // per batch:
+//   fill plan->input() (PixelToUnit) and plan->labels();
+//   ASSIGN_OR_RETURN(TrainingPlan::Result r, plan->Run(step_seed));
+//   optimizer.Apply(...);   // gradients -> parameters, in place
+//
+// What Run computes, for the n samples x_i with labels y_i:
+//   logits z_i = network(x_i) without its final softmax (training mode:
+//   batch statistics in BatchNormalization, seeded masks in Dropout),
+//   loss = (1/n) sum_i [logsumexp(z_i) - z_i[y_i]]           (fused, stable)
+//        + sum over kernels of l1 * sum|w| + l2 * sum w^2     (regularisers)
+//   and writes d loss / d parameter into `gradients` (Keras layout, one
+//   tensor per parameter id; zero for non-trainable ones). Side effect:
+//   BatchNormalization's moving statistics are updated (momentum as Keras).
+//
+// Parameters are read in place from the Network's tensors (Keras layout) at
+// every Run, so the optimiser updates them in place between runs; where a
+// primitive prefers another layout (convolutions, RNN), one reorder step per
+// parameter and direction copies them (small: the weights, not the
+// activations). Activations, workspaces and gradient buffers are allocated
+// once, when the plan is built; Run allocates nothing itself.
+//
+// Thread-confined like inference plans: built and run on one thread, whose
+// oneDNN thread count (SetThreadOneDnnThreads) the primitives adopt.
+#ifndef NNSERVE_ENGINE_TRAINING_TRAINING_PLAN_H_
+#define NNSERVE_ENGINE_TRAINING_TRAINING_PLAN_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/tensor.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace nn {
+
+class Network;
+class TrainingPlan;
+
+// Appends the steps of a TrainingPlan. Layers call it from
+// Layer::AppendTraining (engine/layers/layers.h): forward steps while the
+// layers are appended in order, then each layer's backward steps, in reverse
+// order. Any method may throw dnnl::error; TrainingPlan::Create catches it.
+class TrainingPlanBuilder {
+ public:
+  int64_t batch_size() const { return batch_size_; }
+  const dnnl::engine& engine() const;
+  // Index of the layer being appended (forward) or differentiated.
+  int layer_index() const { return layer_index_; }
+
+  // --- Values (forward) ---
+  // The value the next layer consumes; at first the plan's input, a batch in
+  // PlainDesc(input_shape) layout.
+  const dnnl::memory& current() const { return current_; }
+  void set_current(const dnnl::memory& value) { current_ = value; }
+  // A new zero-filled buffer of layout `md`, owned by the plan.
+  dnnl::memory NewMemory(const dnnl::memory::desc& md);
+  // `value` reinterpreted as `md` over the same bytes (no copy); `md` must
+  // not be larger than `value`'s layout.
+  dnnl::memory View(const dnnl::memory& value, const dnnl::memory::desc& md);
+  // `value` in layout `md`: itself if it already is, else a new buffer filled
+  // by a reorder step appended now (in the current direction).
+  dnnl::memory Reorder(const dnnl::memory& value, const dnnl::memory::desc& md);
+  dnnl::memory CurrentAs(const dnnl::memory::desc& md) {
+    return Reorder(current_, md);
+  }
+
+  // --- Gradients of values (backward) ---
+  // d loss / d (output of the layer being differentiated), in whatever layout
+  // the layer after it produced.
+  const dnnl::memory& current_diff() const { return current_diff_; }
+  // Leaves d loss / d (this layer's input) for the layer before.
+  void set_current_diff(const dnnl::memory& diff) { current_diff_ = diff; }
+  dnnl::memory DiffAs(const dnnl::memory::desc& md) {
+    return Reorder(current_diff_, md);
+  }
+  // Whether the layer being differentiated must set current_diff() to the
+  // gradient of its input: false for the first layer unless the plan was
+  // asked for the input gradient, so the first layer skips backward_data.
+  bool needs_input_diff() const { return needs_input_diff_; }
+
+  // --- Parameters ---
+  // Parameter `id` of the network (values in Keras layout `keras_md`) in
+  // layout `want`: a memory over the Network's tensor itself when the layouts
+  // are equal, else a buffer refreshed by a reorder step appended now (so
+  // every run sees the latest values).
+  dnnl::memory ParameterAs(int id, const dnnl::memory::desc& keras_md,
+                           const dnnl::memory::desc& want);
+  // The Network's values of parameter `id` (e.g. for host-side updates of
+  // BatchNormalization's moving statistics).
+  float* parameter_data(int id);
+  // Where a backward step writes the gradient of parameter `id` when it
+  // produces layout `have`: the gradient tensor itself when `have` equals the
+  // Keras layout `keras_md`, else a new buffer; after adding the step, call
+  // FinishGradient with the returned memory.
+  dnnl::memory GradientAs(int id, const dnnl::memory::desc& keras_md,
+                          const dnnl::memory::desc& have);
+  // Appends the reorder into the gradient tensor if `written` is not it.
+  void FinishGradient(int id, const dnnl::memory::desc& keras_md,
+                      const dnnl::memory& written);
+  // The gradient tensor of parameter `id` (Keras layout).
+  float* gradient_data(int id);
+  // Appends a step that sets `buffer` to zeros (for primitives that add to
+  // their output, such as the RNN's weight gradients).
+  void AddZeroStep(const dnnl::memory& buffer);
+
+  // --- Steps ---
+  // Appends a primitive in the current direction. Every memory in `args`
+  // comes from this builder. `scratchpad_md` (user scratchpad mode): all
+  // steps share one scratchpad buffer.
+  void AddStep(const dnnl::primitive& primitive,
+               const std::unordered_map<int, dnnl::memory>& args,
+               const dnnl::memory::desc& scratchpad_md = {});
+  // Appends host code in the current direction; it runs after every step
+  // before it has finished. It must not throw.
+  void AddHostStep(std::function<void()> step);
+  // The seed Run was given (read it when the step runs, not when built):
+  // layers that draw random numbers (Dropout) mix it with layer_index().
+  const uint64_t* step_seed() const { return step_seed_; }
+
+ private:
+  friend class TrainingPlan;
+  TrainingPlanBuilder(TrainingPlan* plan, Network* network,
+                      absl::Span<Tensor> gradients, int64_t batch_size);
+
+  TrainingPlan* plan_;
+  Network* network_;
+  absl::Span<Tensor> gradients_;
+  int64_t batch_size_;
+  int layer_index_ = 0;
+  bool backward_ = false;
+  bool needs_input_diff_ = false;
+  dnnl::memory current_;
+  dnnl::memory current_diff_;
+  const uint64_t* step_seed_ = nullptr;
+};
+
+class TrainingPlan {
+ public:
+  struct Options {
+    // Images per run; >= 1.
+    int64_t batch_size = 32;
+    // Also compute d loss / d input (input_gradient()); only tests need it.
+    bool input_gradient = false;
+  };
+  // What one Run measured, before the parameters change.
+  struct Result {
+    // Mean cross-entropy over the batch plus the regularisation penalty.
+    double loss = 0;
+    // The penalty alone (included in loss).
+    double regularization = 0;
+    // Samples whose largest logit is at their label (first one on ties).
+    int64_t correct = 0;
+  };
+
+  // Builds the plan for `network`, which must end in a softmax classifier
+  // (a Dense with softmax activation or an Activation softmax layer, on a
+  // 1-D output) and must outlive the plan; its parameter tensors must not be
+  // replaced (only their values change) while the plan exists. `gradients`
+  // has one tensor per parameter id, shaped as the parameter; the plan
+  // writes them and they must outlive it. INVALID_ARGUMENT for a network
+  // without a softmax at the end or a bad option, INTERNAL when oneDNN
+  // refuses a primitive.
+  static absl::StatusOr<std::unique_ptr<TrainingPlan>> Create(
+      Network* network, absl::Span<Tensor> gradients, const Options& options);
+
+  TrainingPlan(const TrainingPlan&) = delete;
+  TrainingPlan& operator=(const TrainingPlan&) = delete;
+  ~TrainingPlan();
+
+  int64_t batch_size() const { return batch_size_; }
+  int num_classes() const { return num_classes_; }
+  // The batch to train on: batch_size() samples of the network's per-sample
+  // input shape, row-major. Filled by the caller before Run.
+  absl::Span<float> input() { return input_; }
+  // One label per sample, each in [0, num_classes()) (checked by Run).
+  absl::Span<int32_t> labels() { return absl::MakeSpan(labels_); }
+  // d loss / d input, row-major like input(); empty unless
+  // Options::input_gradient.
+  absl::Span<const float> input_gradient() const { return input_gradient_; }
+  int num_steps() const {
+    return static_cast<int>(forward_.size() + backward_.size());
+  }
+
+  // Forward (training mode), loss, backward and regularisation on the
+  // current input and labels; writes every gradient. `step_seed` seeds
+  // Dropout's masks (same seed and input: same result).
+  // INVALID_ARGUMENT for a label outside [0, num_classes()); INTERNAL if
+  // oneDNN reports an error.
+  absl::StatusOr<Result> Run(uint64_t step_seed);
+
+ private:
+  friend class TrainingPlanBuilder;
+  TrainingPlan() = default;
+
+  struct Step {
+    dnnl::primitive primitive;            // empty for a host step
+    std::vector<dnnl_exec_arg_t> args;    // handles kept alive by memories_
+    std::function<void()> host;
+  };
+  struct PendingScratchpad {
+    bool backward;
+    size_t step;
+    dnnl::memory::desc md;
+  };
+  absl::Status Build(Network* network, absl::Span<Tensor> gradients,
+                     const Options& options);
+  absl::Status Execute(std::vector<Step>& steps);
+
+  int64_t batch_size_ = 0;
+  int num_classes_ = 0;
+  Network* network_ = nullptr;
+  absl::Span<Tensor> gradients_;
+  std::vector<Step> forward_;
+  std::vector<Step> backward_;
+  std::vector<PendingScratchpad> scratchpads_;
+  std::vector<dnnl::memory> memories_;  // keeps every buffer alive
+  std::optional<dnnl::stream> stream_;
+  absl::Span<float> input_;
+  std::vector<int32_t> labels_;
+  absl::Span<const float> input_gradient_;
+  const float* logits_ = nullptr;       // {batch, classes}
+  float* diff_logits_ = nullptr;        // {batch, classes}
+  uint64_t step_seed_ = 0;
+};
+
+}  // namespace nn
+
+#endif  // NNSERVE_ENGINE_TRAINING_TRAINING_PLAN_H_
