@@ -15,6 +15,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -24,7 +25,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "server/metrics/counter.h"
 #include "server/metrics/gauge.h"
 #include "server/metrics/histogram.h"
@@ -74,7 +74,7 @@ class Family final : public FamilyBase {
       return absl::InvalidArgumentError(absl::StrCat(
           "metric ", descriptor().name, ": ", status.message()));
     }
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = entries_.find(labels);
     if (it == entries_.end()) {
       std::unique_ptr<T> metric;
@@ -96,7 +96,7 @@ class Family final : public FamilyBase {
   // labels exports it again, value included. Returns false if no such series
   // was ever added.
   bool Remove(const Labels& labels) ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = entries_.find(labels);
     if (it == entries_.end()) return false;
     it->second.exported = false;
@@ -108,7 +108,7 @@ class Family final : public FamilyBase {
     family.name = descriptor().name;
     family.help = descriptor().help;
     family.type = T::kType;
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     family.samples.reserve(entries_.size());
     for (const auto& [labels, entry] : entries_) {
       if (!entry.exported) continue;
@@ -138,7 +138,9 @@ class Family final : public FamilyBase {
   };
 
   const std::vector<double> bucket_bounds_;
-  mutable absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: Debian's libabsl carries no ThreadSanitizer
+  // annotations, so TSan would report false races (see common/clock.h).
+  mutable std::mutex mu_;
   std::map<Labels, Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 

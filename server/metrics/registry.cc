@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <set>
 #include <utility>
 
@@ -131,7 +132,7 @@ absl::StatusOr<Family<T>*> Registry::AddFamily(
     return absl::InvalidArgumentError(
         absl::StrCat("metric ", descriptor.name, ": ", status.message()));
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status status = ReserveNames({&descriptor}); !status.ok()) {
     return status;
   }
@@ -170,7 +171,7 @@ absl::Status Registry::AddCollector(std::unique_ptr<Collector> collector) {
     }
   }
   entry->collector = std::move(collector);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   std::vector<const FamilyDescriptor*> descriptors;
   for (const auto& [name, descriptor] : entry->descriptors) {
     descriptors.push_back(&descriptor);
@@ -199,7 +200,7 @@ std::vector<MetricFamily> Registry::Collect() const {
   std::vector<const FamilyBase*> families;
   std::vector<const CollectorEntry*> collectors;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     for (const auto& family : families_) families.push_back(family.get());
     for (const auto& entry : collectors_) collectors.push_back(entry.get());
   }

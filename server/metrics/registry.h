@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,7 +22,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "server/metrics/family.h"
 #include "server/metrics/metric_family.h"
 
@@ -98,7 +98,8 @@ class Registry {
       const std::vector<const FamilyDescriptor*>& descriptors)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  mutable absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: see family.h.
+  mutable std::mutex mu_;
   std::set<std::string> series_names_ ABSL_GUARDED_BY(mu_);
   // Append-only: Collect() reads the elements outside the lock.
   std::vector<std::unique_ptr<FamilyBase>> families_ ABSL_GUARDED_BY(mu_);
