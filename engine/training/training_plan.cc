@@ -222,12 +222,24 @@ absl::Status TrainingPlan::Build(Network* network,
   const dnnl::memory diff_logits = b.NewMemory(logits_md);
   diff_logits_ = DataOf(diff_logits);
 
-  // Backward, in reverse layer order.
+  // Backward, in reverse layer order. A layer computes the gradient of its
+  // input only if a layer before it has trainable parameters (or the caller
+  // asked for the input gradient): below the first such layer nothing needs
+  // it, so e.g. the tutorial MLP's first Dense skips backward_data.
+  std::vector<bool> needs_input_diff(network->num_layers(),
+                                     options.input_gradient);
+  bool trainable_before = false;
+  for (int i = 0; i < network->num_layers(); ++i) {
+    needs_input_diff[i] = needs_input_diff[i] || trainable_before;
+    for (const ParameterSpec& parameter : network->layer(i).parameters()) {
+      trainable_before = trainable_before || parameter.trainable;
+    }
+  }
   b.backward_ = true;
   b.set_current_diff(diff_logits);
   for (int i = network->num_layers() - 1; i >= 0; --i) {
     b.layer_index_ = i;
-    b.needs_input_diff_ = i > 0 || options.input_gradient;
+    b.needs_input_diff_ = needs_input_diff[i];
     RETURN_IF_ERROR(backward[i](b));
   }
   if (options.input_gradient) {

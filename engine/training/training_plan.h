@@ -85,8 +85,9 @@ class TrainingPlanBuilder {
     return Reorder(current_diff_, md);
   }
   // Whether the layer being differentiated must set current_diff() to the
-  // gradient of its input: false for the first layer unless the plan was
-  // asked for the input gradient, so the first layer skips backward_data.
+  // gradient of its input: only when a layer before it has trainable
+  // parameters or the plan was asked for the input gradient (so the first
+  // Dense or Conv2D skips backward_data).
   bool needs_input_diff() const { return needs_input_diff_; }
 
   // --- Parameters ---
