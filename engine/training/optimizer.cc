@@ -62,8 +62,9 @@ namespace {
 
 // The element-wise updates of one chunk [0, n). Compiled for AVX-512, AVX2
 // and baseline x86-64, picked at load time (the build targets baseline
-// x86-64). Only exactly rounded operations (+ - * / sqrt, no contraction
-// into FMA in ISO C++ mode), so every variant gives the same bits.
+// x86-64). Only exactly rounded operations (+ - * / sqrt; the file is built
+// with -ffp-contract=off, so no FMA), so every variant and every alignment
+// of the buffers gives the same bits.
 #define NN_VECTOR_CLONES \
   __attribute__((target_clones("avx512f", "avx2", "default")))
 

@@ -124,7 +124,18 @@ TEST(TrainerTest, SameSeedAndThreadCountGiveBitIdenticalWeights) {
       TrainNewModel(SmallCnnWithEverything(), data, options);
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_TRUE(second.ok()) << second.status();
-  EXPECT_EQ(Weights(*first), Weights(*second));
+  const auto a = Weights(*first), b = Weights(*second);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t t = 0; t < a.size(); ++t) {
+    ASSERT_EQ(a[t].size(), b[t].size());
+    for (size_t i = 0; i < a[t].size(); ++i) {
+      if (a[t][i] != b[t][i]) {
+        ADD_FAILURE() << first->parameters(t).name() << "[" << i << "] "
+                      << a[t][i] << " != " << b[t][i];
+        break;
+      }
+    }
+  }
   EXPECT_EQ(first->history(0).epochs(0).loss(),
             second->history(0).epochs(0).loss());
 
