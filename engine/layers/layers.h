@@ -198,7 +198,8 @@ class Conv2D final : public Layer {
 
 // {H, W} or {H, W, C} -> {H', W', C} (C = 1 for {H, W}); sizes as Conv2D
 // with the pool as kernel, stride 0 meaning the pool size. Padded positions
-// never win the max. No parameters. oneDNN pooling (max).
+// never win the max. No parameters. oneDNN pooling (max) for inference;
+// training uses host kernels (max_pool_kernels.h says why).
 class MaxPooling2D final : public Layer {
  public:
   static absl::StatusOr<std::unique_ptr<Layer>> Create(

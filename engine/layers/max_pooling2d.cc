@@ -1,13 +1,17 @@
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/layers/internal.h"
 #include "engine/layers/layers.h"
+#include "engine/layers/max_pool_kernels.h"
 #include "engine/onednn.h"
 
 namespace nn {
 
 using namespace layers_internal;  // NOLINT(build/namespaces)
 using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
 
 namespace {
 
@@ -79,37 +83,57 @@ absl::StatusOr<BackwardAppender> MaxPooling2D::AppendTraining(
   using namespace layers_internal;  // NOLINT(build/namespaces)
   const nnserve::v1::MaxPooling2DLayer& pool = spec().max_pooling2d();
   ASSIGN_OR_RETURN(const Window2D window, PoolWindow(pool, input_shape()));
-  const dnnl::memory::dims kernel = {pool.pool_height(), pool.pool_width()};
-  // {N,C,H,W} -> {N,C,H',W'} in the input's layout; the workspace records
-  // where each maximum came from, for the backward pass.
-  const dnnl::memory src = ImageInput(b, input_shape());
-  const dnnl::pooling_forward::primitive_desc pd(
-      {dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max,
-       src.get_desc(), ImageDesc(output_shape(), b.batch_size(), tag::any),
-       window.strides, kernel, window.pad_before, window.pad_after},
-      PrimitiveAttr({}), b.engine());
-  const dnnl::memory dst = b.NewMemory(pd.dst_desc());
-  const dnnl::memory workspace = b.NewMemory(pd.workspace_desc());
-  b.AddStep(dnnl::pooling_forward(pd),
-            {{DNNL_ARG_SRC, src},
-             {DNNL_ARG_DST, dst},
-             {DNNL_ARG_WORKSPACE, workspace}},
-            pd.scratchpad_desc());
+  const int64_t n = b.batch_size();
+  const int64_t channels = output_shape()[2];
+  // Host kernels (engine/layers/max_pool_kernels.h says why not oneDNN's
+  // training pooling) on a channels-innermost layout: the input's own when
+  // it is nhwc or nChw<B>c (a convolution's output), else reordered to nhwc.
+  dnnl::memory src = ImageInput(b, input_shape());
+  const dnnl::memory::dims in_dims = src.get_desc().dims();
+  tag layout = tag::nhwc;
+  int64_t inner = channels;
+  for (const auto& [blocked, block] :
+       {std::pair{tag::aBcd16b, 16}, {tag::aBcd8b, 8}, {tag::aBcd4b, 4}}) {
+    if (src.get_desc() == dnnl::memory::desc(in_dims, dt::f32, blocked)) {
+      layout = blocked;
+      inner = block;
+    }
+  }
+  src = b.Reorder(src, dnnl::memory::desc(in_dims, dt::f32, layout));
+  const dnnl::memory::desc dst_md(
+      {n, channels, output_shape()[0], output_shape()[1]}, dt::f32, layout);
+  MaxPoolGeometry g;
+  g.inner = inner;
+  g.outer = n * ((channels + inner - 1) / inner);
+  g.height = input_shape()[0];
+  g.width = input_shape()[1];
+  g.out_height = output_shape()[0];
+  g.out_width = output_shape()[1];
+  g.pool_height = pool.pool_height();
+  g.pool_width = pool.pool_width();
+  g.stride_height = window.strides[0];
+  g.stride_width = window.strides[1];
+  g.pad_top = window.pad_before[0];
+  g.pad_left = window.pad_before[1];
+  const dnnl::memory dst = b.NewMemory(dst_md);
+  // The winning input cell of every output element, as int32.
+  const dnnl::memory argmax = b.NewMemory(dnnl::memory::desc(
+      {static_cast<int64_t>(dst_md.get_size() / sizeof(float))}, dt::s32,
+      tag::x));
+  const float* x = static_cast<const float*>(src.get_data_handle());
+  float* y = static_cast<float*>(dst.get_data_handle());
+  int32_t* index = static_cast<int32_t*>(argmax.get_data_handle());
+  b.AddHostStep([=] { MaxPoolForward(g, x, y, index); });
   b.set_current(dst);
 
   return BackwardAppender([=, this](TrainingPlanBuilder& b) {
     if (!b.needs_input_diff()) return absl::OkStatus();
-    // Each output's gradient goes to the input position that won the max.
-    const dnnl::pooling_backward::primitive_desc backward_pd(
-        {dnnl::algorithm::pooling_max, src.get_desc(), pd.dst_desc(),
-         window.strides, kernel, window.pad_before, window.pad_after},
-        PrimitiveAttr({}), b.engine(), pd);
-    const dnnl::memory diff_src = b.NewMemory(backward_pd.diff_src_desc());
-    b.AddStep(dnnl::pooling_backward(backward_pd),
-              {{DNNL_ARG_DIFF_DST, b.DiffAs(backward_pd.diff_dst_desc())},
-               {DNNL_ARG_WORKSPACE, workspace},
-               {DNNL_ARG_DIFF_SRC, diff_src}},
-              backward_pd.scratchpad_desc());
+    // Each output's gradient goes to the input cell that won the max.
+    const dnnl::memory diff_dst = b.DiffAs(dst_md);
+    const dnnl::memory diff_src = b.NewMemory(src.get_desc());
+    const float* dy = static_cast<const float*>(diff_dst.get_data_handle());
+    float* dx = static_cast<float*>(diff_src.get_data_handle());
+    b.AddHostStep([=] { MaxPoolBackward(g, dy, index, dx); });
     b.set_current_diff(ImageDiffForInput(b, diff_src, input_shape()));
     return absl::OkStatus();
   });
