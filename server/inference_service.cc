@@ -17,6 +17,8 @@
 #include "server/image_decoding.h"
 #include "server/metrics/metric_names.h"
 #include "server/serving_metrics.h"
+#include "server/training_service.h"
+#include "server/training_stream.h"
 
 namespace nn {
 namespace {
@@ -262,6 +264,11 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfo(
         repository_->ModelInfo(request->model(), request->version());
     if (status.ok()) {
       *response->mutable_model() = *std::move(status);
+      if (training_ != nullptr) {
+        for (nnserve::v1::TrainingJob& job : training_->List(request->model())) {
+          *response->add_training_jobs() = std::move(job);
+        }
+      }
     } else {
       result = status.status();
     }
@@ -274,30 +281,92 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfo(
   return FinishNow(context, result);
 }
 
+namespace {
+
+std::string Authorization(const grpc::CallbackServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  return it == metadata.end() ? "" : std::string(it->second.data(),
+                                                 it->second.size());
+}
+
+absl::Duration ProgressInterval(int millis) {
+  return absl::Milliseconds(millis > 0 ? millis : 250);
+}
+
+}  // namespace
+
+absl::Status InferenceServiceImpl::AuthorizeTraining(
+    const grpc::CallbackServerContext* context) const {
+  if (training_ == nullptr) return TrainingDisabled();
+  return training_->Authorize(Authorization(context));
+}
+
 grpc::ServerWriteReactor<TrainProgress>* InferenceServiceImpl::Train(
-    grpc::CallbackServerContext* /*context*/,
-    const nnserve::v1::TrainRequest* /*request*/) {
-  return new FailedWriteReactor(ToGrpcStatus(TrainingDisabled()));
+    grpc::CallbackServerContext* context,
+    const nnserve::v1::TrainRequest* request) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::shared_ptr<TrainingJob>> job =
+      absl::UnknownError("not started");
+  if (absl::Status status = AuthorizeTraining(context); status.ok()) {
+    job = training_->Start(*request);
+  } else {
+    job = status;
+  }
+  if (metrics_ != nullptr) {
+    metrics_->RecordRequest(
+        repository_->HasModel(request->model()) ? request->model() : "", "",
+        "Train", job.status().code(), absl::Now() - start);
+  }
+  if (!job.ok()) return new FailedWriteReactor(ToGrpcStatus(job.status()));
+  return TrainingStream::Start(*std::move(job), /*first_event=*/0,
+                               /*snapshot_first=*/false,
+                               ProgressInterval(request->progress_interval_millis()));
 }
 
 grpc::ServerWriteReactor<TrainProgress>* InferenceServiceImpl::WatchTraining(
-    grpc::CallbackServerContext* /*context*/,
-    const nnserve::v1::WatchTrainingRequest* /*request*/) {
-  return new FailedWriteReactor(ToGrpcStatus(TrainingDisabled()));
+    grpc::CallbackServerContext* context,
+    const nnserve::v1::WatchTrainingRequest* request) {
+  absl::Status status = AuthorizeTraining(context);
+  if (!status.ok()) return new FailedWriteReactor(ToGrpcStatus(status));
+  absl::StatusOr<std::shared_ptr<TrainingJob>> job =
+      training_->Find(request->job_id());
+  if (!job.ok()) return new FailedWriteReactor(ToGrpcStatus(job.status()));
+  // From the current state on: a snapshot first, then new events; a job that
+  // has succeeded also resends its result.
+  std::vector<TrainProgress> events = (*job)->EventsFrom(0);
+  size_t first = events.size();
+  if ((*job)->ended(nullptr) && !events.empty() &&
+      events.back().has_result()) {
+    first = events.size() - 1;
+  }
+  return TrainingStream::Start(*std::move(job), first, /*snapshot_first=*/true,
+                               ProgressInterval(0));
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::CancelTraining(
     grpc::CallbackServerContext* context,
-    const nnserve::v1::CancelTrainingRequest* /*request*/,
-    nnserve::v1::CancelTrainingResponse* /*response*/) {
-  return FinishNow(context, TrainingDisabled());
+    const nnserve::v1::CancelTrainingRequest* request,
+    nnserve::v1::CancelTrainingResponse* response) {
+  absl::Status status = AuthorizeTraining(context);
+  if (!status.ok()) return FinishNow(context, status);
+  absl::StatusOr<nnserve::v1::TrainingJob> job =
+      training_->Cancel(request->job_id());
+  if (!job.ok()) return FinishNow(context, job.status());
+  *response->mutable_job() = *std::move(job);
+  return FinishNow(context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ListTrainingJobs(
     grpc::CallbackServerContext* context,
     const nnserve::v1::ListTrainingJobsRequest* /*request*/,
-    nnserve::v1::ListTrainingJobsResponse* /*response*/) {
-  return FinishNow(context, TrainingDisabled());
+    nnserve::v1::ListTrainingJobsResponse* response) {
+  absl::Status status = AuthorizeTraining(context);
+  if (!status.ok()) return FinishNow(context, status);
+  for (nnserve::v1::TrainingJob& job : training_->List()) {
+    *response->add_jobs() = std::move(job);
+  }
+  return FinishNow(context, absl::OkStatus());
 }
 
 }  // namespace nn

@@ -26,7 +26,9 @@ class InferenceServiceImpl final
   };
 
   // `repository` must outlive the service; `training` and `metrics` may be
-  // null (training disabled / no metrics).
+  // null (training unavailable / no metrics). Training RPCs go through
+  // `training`'s Authorize (disabled: FAILED_PRECONDITION; token missing or
+  // wrong: UNAUTHENTICATED).
   InferenceServiceImpl(Options options, ModelRepository* repository,
                        TrainingService* training, ServingMetrics* metrics);
 
@@ -66,6 +68,9 @@ class InferenceServiceImpl final
       nnserve::v1::ListTrainingJobsResponse* response) override;
 
  private:
+  absl::Status AuthorizeTraining(
+      const grpc::CallbackServerContext* context) const;
+
   const Options options_;
   ModelRepository* const repository_;
   TrainingService* const training_;

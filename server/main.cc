@@ -59,6 +59,25 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA bundle; if set, clients must present a certificate it "
           "signed (mTLS).");
+ABSL_FLAG(bool, enable_training, false,
+          "Accept Train RPCs (training jobs inside the server).");
+ABSL_FLAG(std::string, training_token, "",
+          "If set, training RPCs need metadata 'authorization: Bearer "
+          "<token>'. Without a token, training is only allowed when "
+          "--listen_address is loopback, unless "
+          "--allow_unauthenticated_training.");
+ABSL_FLAG(bool, allow_unauthenticated_training, false,
+          "Allow --enable_training without --training_token on a "
+          "non-loopback address.");
+ABSL_FLAG(int, max_training_jobs, 1,
+          "Training jobs running at once; more are RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, training_threads, 1,
+          "oneDNN threads of each training job (it also runs at nice 10).");
+ABSL_FLAG(std::string, data_dir, "data",
+          "Directory of the server-side data sets (mnist, fashion-mnist).");
+ABSL_FLAG(int, max_training_epochs, 100, "Most epochs one job may ask for.");
+ABSL_FLAG(int64_t, max_inline_examples, 60000,
+          "Most labelled examples one Train request may carry.");
 ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(5),
           "On SIGTERM/SIGINT: keep serving this long after health turns "
           "NOT_SERVING, before refusing new calls.");
@@ -117,6 +136,15 @@ int main(int argc, char** argv) {
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
   options.drain_grace = absl::GetFlag(FLAGS_drain_grace);
+  options.enable_training = absl::GetFlag(FLAGS_enable_training);
+  options.training_token = absl::GetFlag(FLAGS_training_token);
+  options.allow_unauthenticated_training =
+      absl::GetFlag(FLAGS_allow_unauthenticated_training);
+  options.max_training_jobs = absl::GetFlag(FLAGS_max_training_jobs);
+  options.training_threads = absl::GetFlag(FLAGS_training_threads);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.max_training_epochs = absl::GetFlag(FLAGS_max_training_epochs);
+  options.max_inline_examples = absl::GetFlag(FLAGS_max_inline_examples);
   options.shutdown_timeout = absl::GetFlag(FLAGS_shutdown_timeout);
 
   absl::StatusOr<std::unique_ptr<nn::NnServer>> server =

@@ -16,6 +16,7 @@
 #include "server/metrics/registry.h"
 #include "server/model_repository.h"
 #include "server/serving_metrics.h"
+#include "server/training_service.h"
 
 namespace nn {
 namespace {
@@ -53,6 +54,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
     ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(options.tls_client_ca_file));
   }
   return grpc::SslServerCredentials(ssl);
+}
+
+bool IsLoopback(const std::string& address) {
+  return address == "127.0.0.1" || address == "::1" || address == "localhost" ||
+         address.rfind("127.", 0) == 0;
 }
 
 }  // namespace
@@ -105,11 +111,30 @@ absl::Status NnServer::Start() {
   ASSIGN_OR_RETURN(repository_,
                    ModelRepository::Create(repo_options, Clock::Real()));
 
+  if (options_.enable_training && options_.training_token.empty() &&
+      !options_.allow_unauthenticated_training &&
+      !IsLoopback(options_.listen_address)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to expose training without a token on ",
+        options_.listen_address,
+        ": set --training_token, listen on 127.0.0.1, or pass "
+        "--allow_unauthenticated_training"));
+  }
+  TrainingService::Options training_options;
+  training_options.enabled = options_.enable_training;
+  training_options.token = options_.training_token;
+  training_options.max_jobs = options_.max_training_jobs;
+  training_options.threads_per_job = options_.training_threads;
+  training_options.data_dir = options_.data_dir;
+  training_options.max_epochs = options_.max_training_epochs;
+  training_options.max_inline_examples = options_.max_inline_examples;
+  training_ = std::make_unique<TrainingService>(
+      training_options, repository_.get(), metrics_.get());
+
   InferenceServiceImpl::Options service_options;
   service_options.max_images_per_request = options_.max_images_per_request;
   service_ = std::make_unique<InferenceServiceImpl>(
-      service_options, repository_.get(), /*training=*/nullptr,
-      metrics_.get());
+      service_options, repository_.get(), training_.get(), metrics_.get());
 
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                    MakeCredentials(options_));
@@ -165,6 +190,9 @@ bool NnServer::Drain() {
   draining_.store(true);
   SetServing(false);
   absl::SleepFor(options_.drain_grace);
+  // Running training jobs are cancelled (nothing is published); their
+  // streams end with CANCELLED.
+  training_->Shutdown();
   const absl::Time deadline = absl::Now() + options_.shutdown_timeout;
   // Stops accepting calls, waits for the accepted ones until `deadline`, then
   // cancels the rest.

@@ -34,6 +34,7 @@ namespace nn {
 class InferenceServiceImpl;
 class ModelRepository;
 class ServingMetrics;
+class TrainingService;
 namespace metrics {
 class MetricsHttpServer;
 class Registry;
@@ -62,6 +63,17 @@ class NnServer {
     int http_port = 8080;
     std::string http_listen_address = "0.0.0.0";
     absl::Duration drain_grace = absl::Seconds(5);
+    // Training (see server/training_service.h). When enabled without a
+    // token, the server refuses to start unless it listens on loopback only
+    // or allow_unauthenticated_training is set.
+    bool enable_training = false;
+    std::string training_token;
+    bool allow_unauthenticated_training = false;
+    int max_training_jobs = 1;
+    int training_threads = 1;
+    std::string data_dir = "data";
+    int max_training_epochs = 100;
+    int64_t max_inline_examples = 60000;
     absl::Duration shutdown_timeout = absl::Seconds(30);
   };
 
@@ -92,6 +104,7 @@ class NnServer {
   std::unique_ptr<ServingMetrics> metrics_;
   std::unique_ptr<metrics::MetricsHttpServer> http_;
   std::unique_ptr<ModelRepository> repository_;
+  std::unique_ptr<TrainingService> training_;
   std::unique_ptr<InferenceServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
 };

@@ -1,0 +1,188 @@
+// Training jobs inside the server: the domain side of the Train,
+// WatchTraining, CancelTraining and ListTrainingJobs RPCs.
+//
+// A job trains (a new architecture, or fine-tunes an existing version) on a
+// server-side data set or on examples sent with the request, on its own
+// thread with its own oneDNN thread budget and a lowered CPU priority (nice
+// 10), so serving stays responsive. When training ends it publishes the model
+// as the next version of the target model: the file is written atomically
+// into the repository (temp file, fsync, rename), then loaded through the
+// repository like any new version (validated, warmed up, swapped in). A job
+// that fails or is cancelled publishes nothing.
+//
+// Decisions (see README "Training"):
+// - Jobs belong to the server, not to the stream that started them: a client
+//   that disconnects (or cancels its Train stream) only stops watching; the
+//   job runs on and publishes. Reattach with WatchTraining(job_id), or just
+//   watch the new version appear in ListModels. CancelTraining is the only
+//   way to stop a job (it stops between two batches).
+// - At most `max_jobs` jobs run at once; one more is RESOURCE_EXHAUSTED (no
+//   queue: the caller decides when to retry).
+// - Finished jobs are remembered (the newest `max_finished_jobs`) for
+//   WatchTraining, ListTrainingJobs and ModelInfo.
+// - Server shutdown cancels running jobs.
+#ifndef NNSERVE_SERVER_TRAINING_SERVICE_H_
+#define NNSERVE_SERVER_TRAINING_SERVICE_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engine/data/dataset.h"
+#include "nnserve/v1/inference.pb.h"
+#include "server/model_repository.h"
+
+namespace nn {
+
+class ServingMetrics;
+
+// One training job. Thread-safe.
+class TrainingJob {
+ public:
+  using Watcher = std::function<void()>;
+
+  // The job's current state (a copy).
+  nnserve::v1::TrainingJob Snapshot() const;
+  const std::string& id() const { return id_; }
+  const std::string& model() const { return model_; }
+
+  // Every TrainProgress message with an event that must reach a watcher
+  // (started, epoch ends, result), in order; the stream sends these from
+  // `next` on. Batch progress is not logged: watchers read the latest
+  // Snapshot() instead (rate-limited by the stream).
+  std::vector<nnserve::v1::TrainProgress> EventsFrom(size_t next) const;
+  // Monotonic count of Snapshot() changes, for rate-limited progress.
+  int64_t progress_sequence() const;
+  // Set once the job has ended (after its last event is logged): the
+  // stream's final status (OK, CANCELLED, INVALID_ARGUMENT, INTERNAL, ...).
+  bool ended(absl::Status* status) const;
+
+  // Calls `watcher` (with no lock held) whenever something changes; until
+  // RemoveWatcher(id) returns. Returns the id.
+  int AddWatcher(Watcher watcher);
+  void RemoveWatcher(int id);
+
+ private:
+  friend class TrainingService;
+  TrainingJob(std::string id, std::string model);
+
+  // Runs on the job's thread.
+  void Notify();
+
+  const std::string id_;
+  const std::string model_;
+  std::atomic<bool> cancel_requested_{false};
+
+  mutable std::mutex mu_;
+  nnserve::v1::TrainingJob state_ ABSL_GUARDED_BY(mu_);
+  std::vector<nnserve::v1::TrainProgress> events_ ABSL_GUARDED_BY(mu_);
+  int64_t progress_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status final_status_ ABSL_GUARDED_BY(mu_);
+  std::map<int, Watcher> watchers_ ABSL_GUARDED_BY(mu_);
+  int next_watcher_id_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class TrainingService {
+ public:
+  struct Options {
+    // Off: every training RPC answers FAILED_PRECONDITION.
+    bool enabled = false;
+    // If not empty, training RPCs need metadata
+    // "authorization: Bearer <token>"; else UNAUTHENTICATED.
+    std::string token;
+    // Jobs running at once; more: RESOURCE_EXHAUSTED.
+    int max_jobs = 1;
+    // oneDNN threads of each job.
+    int threads_per_job = 1;
+    // Where the named data sets live: <data_dir>/<name>/ (IDX files).
+    std::string data_dir = "data";
+    // Limits on requests: epochs and inline examples per job.
+    int max_epochs = 100;
+    int64_t max_inline_examples = 60000;
+    // Finished jobs remembered.
+    int max_finished_jobs = 32;
+  };
+
+  // `repository` (and `metrics`, which may be null) must outlive the service.
+  TrainingService(Options options, ModelRepository* repository,
+                  ServingMetrics* metrics);
+  ~TrainingService();
+
+  // The data set names Train accepts.
+  static const std::vector<std::string>& DatasetNames();
+
+  // FAILED_PRECONDITION if disabled, UNAUTHENTICATED if the token is
+  // required and `authorization` (the metadata value, "" if absent) does
+  // not carry it.
+  absl::Status Authorize(const std::string& authorization) const;
+
+  // Validates `request` and starts its job. INVALID_ARGUMENT (naming the
+  // field) for a bad request, NOT_FOUND for an unknown base model/version,
+  // FAILED_PRECONDITION for a data set that is not prepared,
+  // RESOURCE_EXHAUSTED when max_jobs are running, UNAVAILABLE after
+  // Shutdown.
+  absl::StatusOr<std::shared_ptr<TrainingJob>> Start(
+      const nnserve::v1::TrainRequest& request);
+
+  // NOT_FOUND if the service does not know `job_id`.
+  absl::StatusOr<std::shared_ptr<TrainingJob>> Find(
+      const std::string& job_id) const;
+
+  // Requests cancellation; returns the job's state after it (CANCELLED, or
+  // its final state if it had ended or was already publishing).
+  absl::StatusOr<nnserve::v1::TrainingJob> Cancel(const std::string& job_id);
+
+  // Running and remembered jobs, newest first; only `model`'s if not empty.
+  std::vector<nnserve::v1::TrainingJob> List(const std::string& model = "") const;
+
+  // Cancels every running job and waits for their threads. Idempotent.
+  void Shutdown();
+
+ private:
+  struct Prepared;  // a validated request, ready to run
+
+  absl::StatusOr<std::shared_ptr<const Dataset>> LoadNamedDataset(
+      const std::string& name);
+  void Run(std::shared_ptr<TrainingJob> job, std::unique_ptr<Prepared> prepared);
+  // Writes and loads the trained model; returns the published version.
+  absl::StatusOr<nnserve::v1::TrainResult> Publish(
+      TrainingJob& job, const nnserve::v1::SavedModel& trained);
+  void Finish(TrainingJob& job, nnserve::v1::JobState state,
+              const absl::Status& status);
+  void SetState(TrainingJob& job, nnserve::v1::JobState state);
+
+  const Options options_;
+  ModelRepository* const repository_;
+  ServingMetrics* const metrics_;
+
+  mutable std::mutex mu_;
+  // Job threads are detached; Shutdown waits on this for running_ == 0.
+  std::condition_variable idle_cv_;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t next_job_number_ ABSL_GUARDED_BY(mu_) = 1;
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  // Newest last.
+  std::deque<std::shared_ptr<TrainingJob>> jobs_ ABSL_GUARDED_BY(mu_);
+  // Versions handed to running jobs, per model, so two jobs never publish
+  // the same number.
+  std::map<std::string, int64_t> reserved_versions_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<const Dataset>> datasets_
+      ABSL_GUARDED_BY(mu_);
+  std::mutex dataset_load_mu_;  // one data set load at a time
+};
+
+}  // namespace nn
+
+#endif  // NNSERVE_SERVER_TRAINING_SERVICE_H_
