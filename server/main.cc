@@ -28,6 +28,9 @@ ABSL_FLAG(std::string, port_file, "",
 ABSL_FLAG(int, http_port, 8080,
           "HTTP port for /metrics (Prometheus), /healthz and /readyz; 0 picks "
           "a free one (see --http_port_file); -1 disables HTTP.");
+ABSL_FLAG(bool, enable_metrics, true,
+          "Record Prometheus metrics (off: /metrics is empty; for measuring "
+          "their cost).");
 ABSL_FLAG(std::string, http_listen_address, "0.0.0.0",
           "IPv4 address the HTTP endpoint binds.");
 ABSL_FLAG(std::string, http_port_file, "",
@@ -127,6 +130,7 @@ int main(int argc, char** argv) {
   options.model_repository = absl::GetFlag(FLAGS_model_repository);
   options.http_port = absl::GetFlag(FLAGS_http_port);
   options.http_listen_address = absl::GetFlag(FLAGS_http_listen_address);
+  options.enable_metrics = absl::GetFlag(FLAGS_enable_metrics);
   options.repository_poll_interval =
       absl::GetFlag(FLAGS_repository_poll_interval);
   nnserve::v1::BatchingConfig& batching = options.default_batching;

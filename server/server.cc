@@ -82,7 +82,9 @@ int NnServer::http_port() const { return http_ ? http_->port() : -1; }
 
 absl::Status NnServer::Start() {
   registry_ = std::make_unique<metrics::Registry>();
-  ASSIGN_OR_RETURN(metrics_, ServingMetrics::Create(registry_.get()));
+  if (options_.enable_metrics) {
+    ASSIGN_OR_RETURN(metrics_, ServingMetrics::Create(registry_.get()));
+  }
   if (options_.http_port >= 0) {
     metrics::MetricsHttpServer::Options http_options;
     http_options.listen_address = options_.http_listen_address;

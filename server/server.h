@@ -61,6 +61,9 @@ class NnServer {
     // HTTP endpoint for /metrics, /healthz and /readyz: port (0: pick a free
     // one, see http_port(); -1: no HTTP endpoint) and IPv4 address.
     int http_port = 8080;
+    // Off: no metric is recorded and /metrics is empty (for measuring what
+    // metrics cost; the probes still work).
+    bool enable_metrics = true;
     std::string http_listen_address = "0.0.0.0";
     absl::Duration drain_grace = absl::Seconds(5);
     // Training (see server/training_service.h). When enabled without a
