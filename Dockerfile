@@ -41,6 +41,10 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
 
 COPY scripts scripts
 COPY models models
+# Optional: a PEM file of extra CA certificates for npm behind a TLS-
+# intercepting proxy, bind-mounted into the build (never stored in a layer);
+# deploy/container-test.sh passes the host's when it has one.
+ARG NODE_EXTRA_CA_CERTS
 RUN scripts/prepare-data.sh \
  && rm -rf data/.cache \
  && scripts/train-default-models.sh /out/models/repository
