@@ -255,8 +255,10 @@ class Reporter {
       absl::StrAppendFormat(&line, ": test_loss %.4f test_accuracy %.4f",
                             h.test_loss(), h.test_accuracy());
     }
-    absl::StrAppendFormat(&line, " (%d epochs in %.1f s, %d threads)",
-                          h.epochs_size(), h.total_seconds(), h.threads());
+    absl::StrAppendFormat(&line, " (%d epoch%s in %.1f s, %d thread%s)",
+                          h.epochs_size(), h.epochs_size() == 1 ? "" : "s",
+                          h.total_seconds(), h.threads(),
+                          h.threads() == 1 ? "" : "s");
     std::cout << line << "\n";
   }
 

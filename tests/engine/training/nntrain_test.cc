@@ -141,6 +141,34 @@ TEST_F(NntrainTest, FineTunesAnExistingModel) {
   EXPECT_EQ((*model)->history().size(), 2);
 }
 
+TEST_F(NntrainTest, TrainDefaultModelsTrainsOnlyWhatIsMissing) {
+  // mnist_cnn and mnist_rnn are there (any bytes: the script only checks
+  // that the files exist), so only the MLP trains (a second on the digits).
+  const std::string repo = dir_.Join("repo");
+  WriteFileOrDie(repo + "/mnist_cnn/1/model.nnm", "cnn");
+  WriteFileOrDie(repo + "/mnist_rnn/1/model.nnm", "rnn");
+  const std::string script = absl::StrCat(
+      "NNTRAIN=", binary_, " scripts/train-default-models.sh ", repo, " >",
+      dir_.Join("script.out"), " 2>&1");
+  ASSERT_EQ(std::system(script.c_str()), 0)
+      << ReadFileOrDie(dir_.Join("script.out"));
+  absl::StatusOr<std::shared_ptr<const Model>> model =
+      LoadModel(repo + "/mnist_mlp/1/model.nnm");
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->labels()[9], "9");
+  EXPECT_EQ((*model)->history()[0].dataset(), "mnist");
+  EXPECT_EQ((*model)->history()[0].epochs_size(), 3);
+  EXPECT_EQ(ReadFileOrDie(repo + "/mnist_cnn/1/model.nnm"), "cnn");
+  // All three there: nothing to do, nothing printed (and no nntrain needed).
+  ASSERT_EQ(std::system(absl::StrCat("NNTRAIN=/nonexistent "
+                                     "scripts/train-default-models.sh ",
+                                     repo, " >", dir_.Join("script.out"),
+                                     " 2>&1")
+                            .c_str()),
+            0);
+  EXPECT_EQ(ReadFileOrDie(dir_.Join("script.out")), "");
+}
+
 TEST_F(NntrainTest, ErrorsAreOneLineWithANonZeroExit) {
   struct Case {
     std::string args;

@@ -344,7 +344,6 @@ TEST(TrainerTest, TutorialModelsLearnFromAFewHundredDigitsInOneEpoch) {
     SCOPED_TRACE(name);
     TrainerOptions options;
     options.config.set_epochs(1);
-    options.threads = 2;
     absl::StatusOr<SavedModel> saved = TrainNewModel(
         ReadSpecFile(std::string("models/") + name + ".textproto"),
         {.train = &train, .test = &test, .name = "mnist"}, options);
