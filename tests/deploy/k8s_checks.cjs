@@ -9,7 +9,8 @@
 //      API server does unless asked for strict validation; a misspelt
 //      "readinesProbe" would silently leave a pod without its probe);
 //   4. nnserve's own rules: selectors, ports, termination grace, security,
-//      resources, the model repository volume.
+//      resources, the model repository volume, nnserve's flags (each one
+//      defined by the server), training only with a token from a Secret.
 // Each check returns a list of problems (strings); empty means it passes.
 //
 // As a command:  node tests/deploy/k8s_checks.cjs [DIR]   (default deploy/k8s)
@@ -359,13 +360,14 @@ function nnserveContainers(objects) {
   return out;
 }
 
-// The value of --name=value (or "--name value") in a container's args, or
-// `fallback` (the server's default) when absent.
+// The value of --name=value in a container's args; undefined for a bare
+// --name (a bool set to true); `fallback` (the server's default) when absent.
+// nnserve's flags are always written --name=value here (checkFlags).
 function flag(c, name, fallback) {
   const args = [...(c.command || []), ...(c.args || [])];
   for (let n = 0; n < args.length; n++) {
     const a = args[n];
-    if (a === `--${name}` || a === `-${name}`) return args[n + 1];
+    if (a === `--${name}` || a === `-${name}`) return undefined;
     for (const prefix of [`--${name}=`, `-${name}=`]) {
       if (a.startsWith(prefix)) return a.slice(prefix.length);
     }
@@ -525,6 +527,79 @@ function checkModelRepository(objects) {
   return problems;
 }
 
+// The flags nnserve defines (ABSL_FLAG in server/), plus absl's own.
+function nnserveFlags(root = lib.ROOT) {
+  const flags = new Map([['help', 'bool'], ['helpfull', 'bool'], ['flagfile', 'string'],
+    ['fromenv', 'string'], ['tryfromenv', 'string'], ['undefok', 'string'], ['version', 'bool']]);
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.cc')) {
+        for (const m of fs.readFileSync(p, 'utf8').matchAll(/ABSL_FLAG\(\s*([\w:<>]+)\s*,\s*(\w+)\s*,/g)) {
+          flags.set(m[2], m[1]);
+        }
+      }
+    }
+  };
+  walk(path.join(root, 'server'));
+  return flags;
+}
+
+// Problems of a list of nnserve arguments: flags it does not define, and
+// boolean syntax (--flag, --noflag) on flags that are not bools.
+function checkFlagList(args, where, flags = nnserveFlags()) {
+  const problems = [];
+  for (const a of args) {
+    const m = /^--?([^=]+)(=.*)?$/.exec(a);
+    if (!m) { problems.push(`${where}: "${a}" is not a flag (nnserve takes no positional arguments)`); continue; }
+    let name = m[1];
+    if (!flags.has(name) && name.startsWith('no') && flags.get(name.slice(2)) === 'bool' && !m[2]) name = name.slice(2);
+    if (!flags.has(name)) problems.push(`${where}: nnserve has no flag --${m[1]}`);
+    else if (!m[2] && flags.get(name) !== 'bool') problems.push(`${where}: --${name} needs a value (--${name}=...)`);
+  }
+  return problems;
+}
+
+function checkFlags(objects) {
+  const problems = [];
+  const flags = nnserveFlags();
+  for (const { w, c } of nnserveContainers(objects)) {
+    if (c.command) problems.push(`${id(w)}: container nnserve overrides the image's entrypoint (command)`);
+    problems.push(...checkFlagList(c.args || [], `${id(w)} container ${c.name}`, flags));
+  }
+  return problems;
+}
+
+// Training on a server reachable from the network needs a token, from a
+// Secret (never a literal in the manifest), and never
+// --allow_unauthenticated_training.
+function checkTraining(objects) {
+  const problems = [];
+  for (const { w, c } of nnserveContainers(objects)) {
+    const enabled = flag(c, 'enable_training', 'false');
+    if (enabled !== undefined && ['false', '0'].includes(enabled)) continue;  // undefined: bare --enable_training
+    const where = `${id(w)}: --enable_training`;
+    const unauth = flag(c, 'allow_unauthenticated_training', 'false');
+    if (unauth === undefined || !['false', '0'].includes(unauth)) {
+      problems.push(`${where} with --allow_unauthenticated_training: anyone who reaches the pod can train`);
+    }
+    const token = flag(c, 'training_token', '');
+    const ref = /^\$\((\w+)\)$/.exec(token || '');
+    if (!ref) {
+      problems.push(`${where} needs --training_token=$(ENV_VAR) with the variable from a Secret, not ${JSON.stringify(token)}`);
+      continue;
+    }
+    const env = (c.env || []).find((e) => e.name === ref[1]);
+    if (!env || !(env.valueFrom && env.valueFrom.secretKeyRef)) {
+      problems.push(`${where}: the token variable ${ref[1]} must come from a secretKeyRef`);
+    } else if (env.valueFrom.secretKeyRef.optional) {
+      problems.push(`${where}: the token Secret must not be optional (an empty token fails the server's start)`);
+    }
+  }
+  return problems;
+}
+
 const CHECKS = {
   schemas: checkSchemas,
   unknownFields: checkUnknownFields,
@@ -534,6 +609,8 @@ const CHECKS = {
   security: checkSecurity,
   resources: checkResources,
   modelRepository: checkModelRepository,
+  flags: checkFlags,
+  training: checkTraining,
 };
 
 function checkAll(objects) {
@@ -544,7 +621,10 @@ function checkAll(objects) {
   return problems;
 }
 
-module.exports = { render, renderKustomization, renderWithKubectl, kubectlPath, CHECKS, checkAll, flag };
+module.exports = {
+  render, renderKustomization, renderWithKubectl, kubectlPath, CHECKS, checkAll, flag,
+  nnserveFlags, checkFlagList,
+};
 
 if (require.main === module) {
   const dir = path.resolve(process.argv[2] || path.join(lib.ROOT, 'deploy', 'k8s'));

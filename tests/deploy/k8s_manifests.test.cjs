@@ -116,6 +116,18 @@ const BROKEN = [
     (o) => { o.find((x) => x.kind === 'PersistentVolumeClaim').spec.accessModes = ['ReadWriteOnce']; }],
   ['a model repository that is not mounted', 'modelRepository', /no volume is mounted/,
     (o) => { server(o).args = server(o).args.map((a) => (a.startsWith('--model_repository=') ? '--model_repository=/srv/models' : a)); }],
+  ['a misspelt flag', 'flags', /no flag --drain-grace/,
+    (o) => { server(o).args = server(o).args.map((a) => a.replace('--drain_grace=', '--drain-grace=')); }],
+  ['a flag without its value', 'flags', /--workers needs a value/,
+    (o) => { server(o).args = server(o).args.map((a) => (a.startsWith('--workers=') ? '--workers' : a)); }],
+  ['a positional argument', 'flags', /not a flag/,
+    (o) => { server(o).args.push('/models'); }],
+  ['training with the token written in the manifest', 'training', /needs --training_token=\$\(ENV_VAR\)/,
+    (o) => { server(o).args = server(o).args.map((a) => (a.startsWith('--training_token=') ? '--training_token=secret' : a)); }],
+  ['training without authentication', 'training', /allow_unauthenticated_training/,
+    (o) => { server(o).args.push('--allow_unauthenticated_training'); }],
+  ['a token variable that is not from a Secret', 'training', /must come from a secretKeyRef/,
+    (o) => { server(o).env = [{ name: 'NNSERVE_TRAINING_TOKEN', value: 'secret' }]; }],
 ];
 
 for (const [name, check, expect, mutate] of BROKEN) {
@@ -144,6 +156,16 @@ test('the command fails, naming the problem, on a broken copy of deploy/k8s', ()
   const ok = spawnSync(process.execPath, [path.join(__dirname, 'k8s_checks.cjs'), DIR],
                        { encoding: 'utf8', timeout: 60000 });
   assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+});
+
+test('the flag catalogue holds the server\'s flags and absl\'s', () => {
+  const flags = k8s.nnserveFlags();
+  for (const f of ['port', 'http_port', 'model_repository', 'drain_grace', 'shutdown_timeout', 'workers', 'help']) {
+    assert.ok(flags.has(f), f);
+  }
+  assert.equal(flags.get('enable_training'), 'bool');
+  assert.deepEqual(k8s.checkFlagList(['--noenable_training', '--port=1'], 'x', flags), []);
+  assert.deepEqual(k8s.checkFlagList(['--noport'], 'x', flags).length, 1);
 });
 
 test('the absl duration parser reads the forms the flags take', () => {

@@ -201,13 +201,14 @@ const GRAFANA_INTERVALS = {
   __rate_interval: '5m', __interval: '1m', __range: '1h', __range_s: '3600', __interval_ms: '60000',
 };
 
-// Replaces Grafana's variables with sample values PromQL accepts: built-in
-// intervals with durations, dashboard variables (which appear inside label
-// matchers) with a word. Returns {expr, problems}.
-function substituteVariables(expr, variables, where) {
+// Replaces Grafana's variables with values PromQL accepts: `values[name]`
+// when given, else built-in intervals with durations and dashboard variables
+// (which appear inside label matchers) with a word. Returns {expr, problems}.
+function substituteVariables(expr, variables, where, values = {}) {
   const problems = [];
   const out = expr.replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]/g, (whole, a, b, c) => {
     const name = a || b || c;
+    if (name in values) return values[name];
     if (name in GRAFANA_INTERVALS) return GRAFANA_INTERVALS[name];
     if (variables.has(name)) return 'x';
     problems.push(`${where}: undefined variable ${whole}`);
