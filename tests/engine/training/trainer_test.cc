@@ -299,12 +299,17 @@ TEST(TrainerTest, ProgressReportsEveryBatchAndEachEpochEndOnce) {
   const ImageSet train = SpreadSubset(Mnist().train, 100);
   const ImageSet test = SpreadSubset(Mnist().test, 40);
   std::vector<TrainingProgress> reports;
+  // epoch_end is valid during the call only: read it there.
   std::vector<bool> had_validation;
+  std::vector<int> end_epoch;
   TrainerOptions options;
   options.config.set_epochs(2);
   options.config.set_batch_size(32);  // 4 batches: 32, 32, 32, 4
   options.on_progress = [&](const TrainingProgress& progress) {
     reports.push_back(progress);
+    end_epoch.push_back(progress.epoch_end != nullptr
+                            ? progress.epoch_end->epoch()
+                            : 0);
     had_validation.push_back(progress.epoch_end != nullptr &&
                              progress.epoch_end->has_validation());
   };
@@ -330,7 +335,7 @@ TEST(TrainerTest, ProgressReportsEveryBatchAndEachEpochEndOnce) {
     last_ratio = p.progress_ratio;
     if (epoch_end) {
       EXPECT_TRUE(had_validation[i]);
-      EXPECT_EQ(p.epoch_end->epoch(), p.epoch);
+      EXPECT_EQ(end_epoch[i], p.epoch);
     }
   }
   EXPECT_EQ(reports.back().progress_ratio, 1.0);
