@@ -1,41 +1,55 @@
 #include "engine/layers/max_pool_kernels.h"
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
 
 namespace nn::layers_internal {
 namespace {
 
-// One output cell's window over `inner` channels. Compiled for AVX-512,
-// AVX2 and baseline x86-64 (compares and selects only: every variant gives
-// the same result).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void PoolCell(
-    const MaxPoolGeometry& g, const float* plane, int64_t oh, int64_t ow,
-    float* y, int32_t* index) {
-  for (int64_t c = 0; c < g.inner; ++c) {
-    y[c] = 0.0f;
-    index[c] = -1;
-  }
-  bool first = true;
-  for (int64_t kh = 0; kh < g.pool_height; ++kh) {
-    const int64_t ih = oh * g.stride_height - g.pad_top + kh;
-    if (ih < 0 || ih >= g.height) continue;
-    for (int64_t kw = 0; kw < g.pool_width; ++kw) {
-      const int64_t iw = ow * g.stride_width - g.pad_left + kw;
-      if (iw < 0 || iw >= g.width) continue;
-      const float* x = plane + (ih * g.width + iw) * g.inner;
-      const int32_t cell = static_cast<int32_t>(ih * g.width + iw);
-      if (first) {
-        for (int64_t c = 0; c < g.inner; ++c) {
-          y[c] = x[c];
-          index[c] = cell;
-        }
-        first = false;
-        continue;
+// One output row (all ow) of one plane, channels in chunks of kChunk kept
+// in local arrays (registers: the compare-and-select loops vectorise, which
+// they do not on the output buffers, as those might alias the input).
+// kInner is the channel count per plane when known at compile time (16: a
+// convolution's nChw16c output), 0 for g.inner. Compiled for AVX-512, AVX2
+// and baseline x86-64 (compares and selects only: every variant gives the
+// same result).
+constexpr int64_t kChunk = 16;
+
+template <int64_t kInner>
+__attribute__((target_clones("avx512f", "avx2", "default"))) void PoolRow(
+    const MaxPoolGeometry& g, const float* plane, int64_t oh, float* y,
+    int32_t* index) {
+  const int64_t inner = kInner != 0 ? kInner : g.inner;
+  for (int64_t ow = 0; ow < g.out_width; ++ow, y += inner, index += inner) {
+    for (int64_t c0 = 0; c0 < inner; c0 += kChunk) {
+      const int64_t lanes = kInner == kChunk ? kChunk
+                                             : std::min(kChunk, inner - c0);
+      float best[kChunk];
+      int32_t arg[kChunk];
+      for (int64_t c = 0; c < kChunk; ++c) {
+        best[c] = -std::numeric_limits<float>::infinity();
+        arg[c] = -1;
       }
-      for (int64_t c = 0; c < g.inner; ++c) {
-        const bool larger = x[c] > y[c];
-        y[c] = larger ? x[c] : y[c];
-        index[c] = larger ? cell : index[c];
+      for (int64_t kh = 0; kh < g.pool_height; ++kh) {
+        const int64_t ih = oh * g.stride_height - g.pad_top + kh;
+        if (ih < 0 || ih >= g.height) continue;
+        for (int64_t kw = 0; kw < g.pool_width; ++kw) {
+          const int64_t iw = ow * g.stride_width - g.pad_left + kw;
+          if (iw < 0 || iw >= g.width) continue;
+          const float* x = plane + (ih * g.width + iw) * inner + c0;
+          const int32_t cell = static_cast<int32_t>(ih * g.width + iw);
+#pragma omp simd
+          for (int64_t c = 0; c < lanes; ++c) {
+            const bool larger = x[c] > best[c];  // the first max wins ties
+            best[c] = larger ? x[c] : best[c];
+            arg[c] = larger ? cell : arg[c];
+          }
+        }
+      }
+      for (int64_t c = 0; c < lanes; ++c) {
+        y[c0 + c] = arg[c] < 0 ? 0.0f : best[c];
+        index[c0 + c] = arg[c];
       }
     }
   }
@@ -51,9 +65,11 @@ void MaxPoolForward(const MaxPoolGeometry& g, const float* src, float* dst,
     const int64_t o = row / g.out_height;
     const int64_t oh = row % g.out_height;
     const float* plane = src + o * g.height * g.width * g.inner;
-    for (int64_t ow = 0; ow < g.out_width; ++ow) {
-      const int64_t at = (row * g.out_width + ow) * g.inner;
-      PoolCell(g, plane, oh, ow, dst + at, argmax + at);
+    const int64_t at = row * g.out_width * g.inner;
+    if (g.inner == 16) {
+      PoolRow<16>(g, plane, oh, dst + at, argmax + at);
+    } else {
+      PoolRow<0>(g, plane, oh, dst + at, argmax + at);
     }
   }
 }

@@ -31,8 +31,8 @@ struct MaxPoolGeometry {
 };
 
 // dst[o][oh][ow][c] = max over the window of src; argmax[...] = the winning
-// input cell (ih * width + iw; the first on ties), -1 if the window holds no
-// input cell (dst 0 then). Spread over the OpenMP threads; the result does
+// input cell (ih * width + iw; the first on ties), -1 if no input cell of
+// the window is above -infinity (dst 0 then; NaN never wins). Spread over the OpenMP threads; the result does
 // not depend on the split.
 void MaxPoolForward(const MaxPoolGeometry& g, const float* src, float* dst,
                     int32_t* argmax);
