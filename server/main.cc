@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/cpus.h"
 #include "common/logging.h"
 #include "server/server.h"
 
@@ -52,7 +53,8 @@ ABSL_FLAG(int, max_queue_size, 4096,
           "Default most images queued per model version; more are rejected "
           "with UNAVAILABLE.");
 ABSL_FLAG(int, workers, 0,
-          "Default batch workers per model version; 0 = number of CPU cores.");
+          "Default batch workers per model version; 0 = the CPUs this process "
+          "may use (affinity and cgroup quota).");
 ABSL_FLAG(int, threads_per_worker, 1,
           "oneDNN (OpenMP) threads each worker uses for one batch.");
 ABSL_FLAG(int64_t, max_images_per_request, 1024,
@@ -138,11 +140,8 @@ int main(int argc, char** argv) {
   batching.set_max_queue_delay_micros(
       absl::ToInt64Microseconds(absl::GetFlag(FLAGS_max_queue_delay)));
   batching.set_max_queue_size(absl::GetFlag(FLAGS_max_queue_size));
-  int workers = absl::GetFlag(FLAGS_workers);
-  if (workers <= 0) {
-    workers = static_cast<int>(std::thread::hardware_concurrency());
-  }
-  batching.set_workers(workers > 0 ? workers : 1);
+  const int workers = absl::GetFlag(FLAGS_workers);
+  batching.set_workers(workers > 0 ? workers : nn::AvailableCpus());
   batching.set_threads_per_worker(absl::GetFlag(FLAGS_threads_per_worker));
   options.max_images_per_request = absl::GetFlag(FLAGS_max_images_per_request);
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);

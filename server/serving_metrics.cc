@@ -141,18 +141,18 @@ absl::StatusOr<std::unique_ptr<ServingMetrics>> ServingMetrics::Create(
                    registry->AddGaugeFamily(
                        {metrics::kTrainingProgressRatio,
                         "Fraction of a training job's batches done, 0..1.",
-                        {"job", "model"}}));
+                        {"job_id", "model"}}));
   ASSIGN_OR_RETURN(m->training_loss_,
                    registry->AddGaugeFamily(
                        {metrics::kTrainingLoss,
                         "Running training loss of a job's current epoch.",
-                        {"job", "model"}}));
+                        {"job_id", "model"}}));
   ASSIGN_OR_RETURN(m->training_accuracy_,
                    registry->AddGaugeFamily(
                        {metrics::kTrainingAccuracy,
                         "Running training accuracy of a job's current epoch, "
                         "0..1.",
-                        {"job", "model"}}));
+                        {"job_id", "model"}}));
   // Every state present from the start, so dashboards show zeros.
   for (const char* state :
        {metrics::kTrainingStateQueued, metrics::kTrainingStateRunning,
@@ -262,7 +262,7 @@ void ServingMetrics::OnTrainingProgress(const std::string& job,
                                         const std::string& model,
                                         double progress_ratio, double loss,
                                         double accuracy) {
-  const metrics::Labels labels = {{"job", job}, {"model", model}};
+  const metrics::Labels labels = {{"job_id", job}, {"model", model}};
   if (metrics::Gauge* g = AddOrNull(training_progress_, labels)) {
     g->Set(progress_ratio);
   }
@@ -276,7 +276,7 @@ void ServingMetrics::ForgetTrainingJob(const std::string& job,
                                        const std::string& model,
                                        nnserve::v1::JobState state) {
   OnTrainingJobState(job, model, state, nnserve::v1::JOB_STATE_UNSPECIFIED);
-  const metrics::Labels labels = {{"job", job}, {"model", model}};
+  const metrics::Labels labels = {{"job_id", job}, {"model", model}};
   training_progress_->Remove(labels);
   training_loss_->Remove(labels);
   training_accuracy_->Remove(labels);

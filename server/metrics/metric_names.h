@@ -33,9 +33,9 @@
 //                                                                             version (LoadBucketsSeconds)
 // nnserve_training_jobs                gauge      state                       training jobs per state, one of
 //                                                                             kTrainingState*
-// nnserve_training_progress_ratio      gauge      job,model                   fraction of the job's batches done, 0..1
-// nnserve_training_loss                gauge      job,model                   latest training loss (cross-entropy)
-// nnserve_training_accuracy            gauge      job,model                   latest training accuracy, 0..1
+// nnserve_training_progress_ratio      gauge      job_id,model                fraction of the job's batches done, 0..1
+// nnserve_training_loss                gauge      job_id,model                latest training loss (cross-entropy)
+// nnserve_training_accuracy            gauge      job_id,model                latest training accuracy, 0..1
 // process_cpu_seconds_total, process_resident_memory_bytes,
 // process_virtual_memory_bytes, process_open_fds, process_max_fds,
 // process_start_time_seconds          see process_collector.h (ProcessCollector)
