@@ -122,6 +122,9 @@ TEST_F(LoadGeneratorTest, FailedCallsAreCountedByCodeAndNotInLatency) {
   StartServer(/*fail_every=*/3);
   LoadOptions options = Options();
   options.concurrency_levels = {2};
+  // max_requests, not the 200 ms default duration, must end the level (it
+  // did not in time under ASan).
+  options.duration = absl::Seconds(30);
   options.warmup = absl::ZeroDuration();
   options.max_requests = 300;
   absl::StatusOr<std::vector<LevelResult>> levels = RunLoad(options);

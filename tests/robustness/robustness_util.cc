@@ -1,0 +1,198 @@
+#include "tests/robustness/robustness_util.h"
+
+#include <cstdlib>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "engine/model.h"
+#include "engine/model_file.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/support/http_client.h"
+
+namespace nn::robustness {
+
+std::unique_ptr<Stub> NewStub(
+    const std::string& target,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  // A channel of its own: tests that count connections or kill servers do
+  // not share subchannels by accident.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  return nnserve::v1::InferenceService::NewStub(
+      grpc::CreateCustomChannel(target, std::move(credentials), args));
+}
+
+grpc::Status Predict(Stub& stub, const nnserve::v1::PredictRequest& request,
+                     nnserve::v1::PredictResponse* response,
+                     absl::Duration timeout) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return stub.Predict(&context, request, response);
+}
+
+grpc::Status ModelInfo(Stub& stub, const std::string& model, int64_t version,
+                       nnserve::v1::ModelInfoResponse* response) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  nnserve::v1::ModelInfoRequest request;
+  request.set_model(model);
+  request.set_version(version);
+  return stub.ModelInfo(&context, request, response);
+}
+
+nnserve::v1::PredictRequest PixelRequest(const std::string& model,
+                                         const testing::TestImages& images,
+                                         int64_t count, int64_t first) {
+  nnserve::v1::PredictRequest request;
+  request.set_model(model);
+  request.mutable_images()->mutable_pixels()->set_data(
+      std::string(images.pixels.begin() + first * 784,
+                  images.pixels.begin() + (first + count) * 784));
+  return request;
+}
+
+int CheckHealth(const std::string& target, const std::string& service,
+                std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(target, std::move(credentials)));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status = health->Check(&context, request, &response);
+  return status.ok() ? static_cast<int>(response.status()) : -1;
+}
+
+namespace {
+
+// Parses `{a="x",b="y"}` (label values without escapes, as nnserve's label
+// values are model names, versions, codes and reasons).
+std::map<std::string, std::string> ParseLabels(absl::string_view block) {
+  std::map<std::string, std::string> labels;
+  for (absl::string_view pair : absl::StrSplit(block, ',', absl::SkipEmpty())) {
+    const size_t eq = pair.find('=');
+    if (eq == absl::string_view::npos) continue;
+    absl::string_view value = pair.substr(eq + 1);
+    absl::ConsumePrefix(&value, "\"");
+    absl::ConsumeSuffix(&value, "\"");
+    labels[std::string(absl::StripAsciiWhitespace(pair.substr(0, eq)))] =
+        std::string(value);
+  }
+  return labels;
+}
+
+}  // namespace
+
+double SumSamples(const std::string& exposition, const std::string& name,
+                  const std::map<std::string, std::string>& labels) {
+  double sum = 0;
+  for (absl::string_view line : absl::StrSplit(exposition, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t name_end = line.find_first_of("{ ");
+    if (name_end == absl::string_view::npos || line.substr(0, name_end) != name) {
+      continue;
+    }
+    std::map<std::string, std::string> sample_labels;
+    if (line[name_end] == '{') {
+      const size_t close = line.find('}', name_end);
+      if (close == absl::string_view::npos) continue;
+      sample_labels = ParseLabels(line.substr(name_end + 1, close - name_end - 1));
+    }
+    bool match = true;
+    for (const auto& [key, value] : labels) {
+      auto it = sample_labels.find(key);
+      match &= it != sample_labels.end() && it->second == value;
+    }
+    if (!match) continue;
+    double value = 0;
+    const size_t space = line.rfind(' ');
+    if (absl::SimpleAtod(line.substr(space + 1), &value)) sum += value;
+  }
+  return sum;
+}
+
+absl::StatusOr<double> ScrapeMetric(
+    int http_port, const std::string& name,
+    const std::map<std::string, std::string>& labels) {
+  absl::StatusOr<testing::HttpResponse> response =
+      testing::HttpRequest(http_port, "GET", "/metrics");
+  if (!response.ok()) return response.status();
+  if (response->status != 200) {
+    return absl::UnavailableError(
+        absl::StrCat("/metrics answered HTTP ", response->status));
+  }
+  return SumSamples(response->body, name, labels);
+}
+
+absl::Duration Scaled(absl::Duration d) {
+  const char* scale = std::getenv("NNSERVE_TEST_TIME_SCALE");
+  double factor = 1;
+  if (scale != nullptr && absl::SimpleAtod(scale, &factor) && factor >= 1) {
+    return d * factor;
+  }
+  return d;
+}
+
+bool Eventually(const std::function<bool()>& condition,
+                absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (condition()) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return condition();
+}
+
+std::vector<float> EngineProbabilities(const std::string& path,
+                                       const std::vector<float>& input,
+                                       int64_t n) {
+  absl::StatusOr<std::shared_ptr<const Model>> model = LoadModel(path);
+  if (!model.ok()) return {};
+  std::unique_ptr<InferenceContext> context = (*model)->NewInferenceContext();
+  std::vector<float> out(n * (*model)->num_classes());
+  if (!context->Run(absl::MakeConstSpan(input.data(), n * 784), n,
+                    absl::MakeSpan(out))
+           .ok()) {
+    return {};
+  }
+  return out;
+}
+
+absl::StatusOr<ServedRepository> ServeRepository(const ServeOptions& options) {
+  ServedRepository served;
+  served.repo = std::make_unique<testing::TempDir>();
+  uint64_t seed = 1;
+  for (const auto& [name, architecture] : options.models) {
+    absl::StatusOr<std::shared_ptr<const Model>> model =
+        testing::MakeModel(architecture, seed++);
+    if (!model.ok()) return model.status();
+    absl::StatusOr<std::string> path =
+        testing::PublishModel(served.repo->path(), name, 1, **model);
+    if (!path.ok()) return path.status();
+    served.paths[name] = *path;
+  }
+  for (const auto& [name, config] : options.configs) {
+    testing::WriteFileOrDie(served.repo->Join(name + "/config.textproto"),
+                            config);
+  }
+  testing::ServerProcess::Options server;
+  server.binary = options.binary;
+  server.args = {"--model_repository=" + served.repo->path()};
+  server.args.insert(server.args.end(), options.flags.begin(),
+                     options.flags.end());
+  absl::StatusOr<std::unique_ptr<testing::ServerProcess>> process =
+      testing::ServerProcess::Start(std::move(server));
+  if (!process.ok()) return process.status();
+  served.server = *std::move(process);
+  return served;
+}
+
+}  // namespace nn::robustness

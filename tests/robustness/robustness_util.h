@@ -1,0 +1,107 @@
+// Helpers shared by the robustness suites (tests/robustness/*_test.cc): a
+// served repository of engine-made models, gRPC calls with deadlines, health
+// checks, /metrics scraping, and bounded polling.
+//
+// Every suite starts build/bin/nnserve as a child process on 127.0.0.1 with
+// an ephemeral port (tests/support/server_process.h) and talks to it over
+// real gRPC, like a client would. Cases that need training (the Train RPC)
+// plug into the same helpers: ServeRepository takes extra server flags
+// (e.g. --enable_training once it exists) and a Stub reaches every RPC.
+#ifndef NNSERVE_TESTS_ROBUSTNESS_ROBUSTNESS_UTIL_H_
+#define NNSERVE_TESTS_ROBUSTNESS_ROBUSTNESS_UTIL_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "nnserve/v1/inference.grpc.pb.h"
+#include "tests/support/model_fixtures.h"
+#include "tests/support/server_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace nn::robustness {
+
+using Stub = ::nnserve::v1::InferenceService::Stub;
+
+// A stub on a fresh channel to `target` ("127.0.0.1:PORT").
+std::unique_ptr<Stub> NewStub(
+    const std::string& target,
+    std::shared_ptr<grpc::ChannelCredentials> credentials =
+        grpc::InsecureChannelCredentials());
+
+// Predict with a deadline `timeout` from now.
+grpc::Status Predict(Stub& stub, const nnserve::v1::PredictRequest& request,
+                     nnserve::v1::PredictResponse* response,
+                     absl::Duration timeout = absl::Seconds(20));
+
+// ModelInfo with a 20 s deadline.
+grpc::Status ModelInfo(Stub& stub, const std::string& model, int64_t version,
+                       nnserve::v1::ModelInfoResponse* response);
+
+// A Predict of images [first, first + count) of `images` as raw pixels.
+nnserve::v1::PredictRequest PixelRequest(const std::string& model,
+                                         const testing::TestImages& images,
+                                         int64_t count, int64_t first = 0);
+
+// grpc.health.v1 Check of `service` ("" = the whole server) with a 5 s
+// deadline: the HealthCheckResponse status (1 = SERVING, 2 = NOT_SERVING),
+// or -1 if the call failed.
+int CheckHealth(const std::string& target, const std::string& service = "",
+                std::shared_ptr<grpc::ChannelCredentials> credentials =
+                    grpc::InsecureChannelCredentials());
+
+// The sum of the samples of `name` in a Prometheus text exposition whose
+// labels include every pair of `labels` (other labels may differ). Histogram
+// series are matched by their full name ("x_count"). 0 if none matches.
+double SumSamples(const std::string& exposition, const std::string& name,
+                  const std::map<std::string, std::string>& labels = {});
+
+// GET /metrics from 127.0.0.1:`http_port`, then SumSamples.
+absl::StatusOr<double> ScrapeMetric(
+    int http_port, const std::string& name,
+    const std::map<std::string, std::string>& labels = {});
+
+// `d` stretched by $NNSERVE_TEST_TIME_SCALE (a factor >= 1, default 1), for
+// latency bounds in sanitizer builds or on a loaded machine.
+absl::Duration Scaled(absl::Duration d);
+
+// Polls `condition` every 20 ms for at most `timeout`; its last value.
+bool Eventually(const std::function<bool()>& condition, absl::Duration timeout);
+
+// The probabilities the engine computes itself for `n` images of `input`
+// with the model in `path`: what the server must answer.
+std::vector<float> EngineProbabilities(const std::string& path,
+                                       const std::vector<float>& input,
+                                       int64_t n);
+
+// A temporary model repository served by a child nnserve.
+struct ServedRepository {
+  std::unique_ptr<testing::TempDir> repo;
+  // Model name -> path of version 1's file.
+  std::map<std::string, std::string> paths;
+  std::unique_ptr<testing::ServerProcess> server;
+};
+
+struct ServeOptions {
+  // Model name -> tutorial architecture (models/<arch>.textproto), each
+  // published as version 1 with weights from seed 1, 2, ...
+  std::map<std::string, std::string> models = {{"mnist_mlp", "mnist_mlp"}};
+  // Model name -> contents of its config.textproto.
+  std::map<std::string, std::string> configs = {};
+  // Extra nnserve flags (--model_repository is set).
+  std::vector<std::string> flags = {};
+  // Another binary in place of nnserve (a wrapper script, say).
+  std::string binary = "nnserve";
+};
+
+absl::StatusOr<ServedRepository> ServeRepository(const ServeOptions& options);
+
+}  // namespace nn::robustness
+
+#endif  // NNSERVE_TESTS_ROBUSTNESS_ROBUSTNESS_UTIL_H_
