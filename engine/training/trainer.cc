@@ -31,6 +31,7 @@ namespace {
 
 // Streams of MixSeed(seed, stream): each use of the seed draws from its own.
 constexpr uint64_t kSplitStream = 0x73706c6974;     // "split"
+constexpr uint64_t kSubsetStream = 0x737562;        // "sub"
 constexpr uint64_t kShuffleStream = 0x73687566;     // "shuf"
 constexpr uint64_t kDropoutStream = 0x64726f70;     // "drop"
 // Images per inference call when evaluating.
@@ -150,12 +151,18 @@ absl::Status TrainingRun::Prepare() {
     test_indices_.resize(static_cast<size_t>(data_.test->count));
     for (int64_t i = 0; i < data_.test->count; ++i) test_indices_[i] = i;
   }
-  int64_t available = data_.train->count;
-  if (config_.max_train_examples() > 0) {
-    available = std::min<int64_t>(available, config_.max_train_examples());
+  std::vector<int64_t> all(static_cast<size_t>(data_.train->count));
+  for (int64_t i = 0; i < data_.train->count; ++i) all[i] = i;
+  if (config_.max_train_examples() > 0 &&
+      config_.max_train_examples() < data_.train->count) {
+    // A seeded random sample, in data set order: the first N of a set stored
+    // by class (the real digits) would hold one class only.
+    Random random(MixSeed(config_.seed(), kSubsetStream));
+    Shuffle(all, random);
+    all.resize(static_cast<size_t>(config_.max_train_examples()));
+    std::sort(all.begin(), all.end());
   }
-  std::vector<int64_t> all(static_cast<size_t>(available));
-  for (int64_t i = 0; i < available; ++i) all[i] = i;
+  const int64_t available = static_cast<int64_t>(all.size());
   if (config_.validation_split() > 0) {
     // Keras' count: the training part is floor(n * (1 - split)).
     const int64_t train_count = static_cast<int64_t>(std::floor(

@@ -259,6 +259,22 @@ TEST(TrainerTest, ValidationSplitIsNotTheLastImagesOfADigitOrderedSet) {
   EXPECT_GT(saved->history(0).epochs(2).val_accuracy(), 0.5f);
 }
 
+TEST(TrainerTest, MaxTrainExamplesSamplesEveryClassOfADigitOrderedSet) {
+  // The real digits are stored by class: the first 400 images are all zeros,
+  // so a model trained on them alone would score about 10 %.
+  const Dataset& digits = Mnist();
+  const ImageSet test = SpreadSubset(digits.test, 400);
+  TrainerOptions options;
+  options.config.set_max_train_examples(400);
+  options.config.set_epochs(4);
+  options.config.set_seed(5);
+  absl::StatusOr<SavedModel> saved = TrainNewModel(
+      SmallMlp(), {.train = &digits.train, .name = "mnist"}, options);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(saved->history(0).train_examples(), 400);
+  EXPECT_GT(Accuracy(*saved, test), 0.6);
+}
+
 TEST(TrainerTest, EarlyStoppingStopsWhenValidationLossStopsImproving) {
   const ImageSet train = SpreadSubset(Mnist().train, 200);
   // Validation labels that disagree with the images: the better the model
