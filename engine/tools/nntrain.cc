@@ -67,7 +67,7 @@ ABSL_FLAG(double, validation_split, 0,
 ABSL_FLAG(int, early_stopping_patience, 0,
           "stop after this many epochs without a lower val_loss; 0 = never");
 ABSL_FLAG(int, max_train_examples, 0,
-          "use only the first N training images; 0 = all");
+          "train on a seeded random sample of N training images; 0 = all");
 ABSL_FLAG(int, threads, 0, "oneDNN threads; 0 = one per core");
 ABSL_FLAG(uint64_t, seed, 1, "seed of weights, shuffling, dropout, split");
 ABSL_FLAG(bool, json, false, "JSON lines instead of text");
