@@ -116,18 +116,19 @@ run_address() {
   echo "== ASan + UBSan: $ASAN_BUILD (whole suite)"
   build_address
   local reports="$ASAN_BUILD/sanitizer-reports"
-  # detect_leaks: LeakSanitizer at every exit (tests/lsan.supp lists what
-  # Debian's libraries keep on purpose). UBSan aborts on the first report.
-  ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:strict_string_checks=1:check_initialization_order=1:detect_stack_use_after_return=0" \
-  LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0" \
-  UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1" \
+  # detect_leaks: LeakSanitizer at every exit (tests/lsan.supp lists leaks
+  # that are not ours). UBSan aborts on the first report.
+  export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:strict_string_checks=1:check_initialization_order=1:detect_stack_use_after_return=0"
+  export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
+  export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1"
+  export NNSERVE_TEST_TIME_SCALE=3
   # Excluded: the deploy tests that only run node and promtool on manifests
   # and dashboards (tests/deploy): no code of ours runs in them, so a
   # sanitizer build adds nothing (deploy_dashboard_live_test, which starts
   # nnserve, does run).
-  NNSERVE_TEST_TIME_SCALE=3 \
-    run_ctest "$ASAN_BUILD" asan \
+  run_ctest "$ASAN_BUILD" asan \
     -E '^deploy_(k8s_manifests|dashboard|compose|seed_models)_test$' "$@"
+  unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS NNSERVE_TEST_TIME_SCALE
 }
 
 run_thread() {
@@ -156,9 +157,12 @@ run_thread() {
   # halt_on_error=0: a race is reported and the process continues, so one
   # run shows every race; the report files fail the run. The exit code 66
   # also fails the test binary itself.
-  TSAN_OPTIONS="log_path=$reports/tsan:suppressions=$ROOT/tests/tsan.supp:second_deadlock_stack=1:history_size=4" \
-  LD_PRELOAD="$shim" NNSERVE_TEST_TIME_SCALE=10 \
-    run_ctest "$TSAN_BUILD" tsan -L tsan "$@"
+  export TSAN_OPTIONS="log_path=$reports/tsan:suppressions=$ROOT/tests/tsan.supp:second_deadlock_stack=1:history_size=4"
+  export LD_PRELOAD="$shim" NNSERVE_TEST_TIME_SCALE=10
+  run_ctest "$TSAN_BUILD" tsan -L tsan "$@"
+  local status=$?
+  unset TSAN_OPTIONS LD_PRELOAD NNSERVE_TEST_TIME_SCALE
+  return $status
 }
 
 case "$MODE" in

@@ -97,7 +97,7 @@ class BadInputTest : public ::testing::Test {
       EXPECT_EQ(status.error_code(), c.code) << status.error_message();
       EXPECT_THAT(status.error_message(), HasSubstr(c.message));
       EXPECT_EQ(response.predictions_size(), 0);
-      EXPECT_LT(latency, c.max_latency);
+      EXPECT_LT(latency, Scaled(c.max_latency));
     }
   }
 
