@@ -17,15 +17,6 @@ function(nn_strict target)
   endif()
 endfunction()
 
-# Clang (the sanitizer and fuzzing builds): clang 14 cannot multiversion
-# function templates, which the engine's GCC-tuned kernels do with
-# __attribute__((target_clones(...))). There the attribute is defined away,
-# so those kernels compile for the baseline ISA only: the same results,
-# a little slower, in builds that are not for speed.
-if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
-  add_compile_options("-Dtarget_clones(...)=")
-endif()
-
 # Sanitizer builds (scripts/sanitize.sh), for every target of the tree.
 # Flags go through add_compile_options/add_link_options before any target is
 # defined, so generated protobuf code and the test binaries get them too.

@@ -48,19 +48,6 @@ absl::Status TrainingDisabled() {
       "--enable_training)");
 }
 
-absl::Status ValidateModelName(const std::string& model) {
-  if (model.empty()) {
-    return absl::InvalidArgumentError("model: empty; name the model to use");
-  }
-  if (!IsValidModelName(model)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model: '", absl::CHexEscape(model),
-        "' is not a valid model name (letters, digits, '_', '-', '.'; not "
-        "starting with '.')"));
-  }
-  return absl::OkStatus();
-}
-
 absl::Time ToAbslDeadline(std::chrono::system_clock::time_point deadline) {
   if (deadline == std::chrono::system_clock::time_point::max()) {
     return absl::InfiniteFuture();
@@ -158,13 +145,17 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
   call->response = response;
   call->start = start;
   VersionMetrics* version_metrics = call->servable->metrics();
-  // Finishes a call that reached a version but was not queued.
-  auto reject = [&](const absl::Status& status, const char* reason) {
+  // Records a call that reached a version but was not queued.
+  auto record_rejection = [&](const absl::Status& status, const char* reason) {
     predicts_finished_.fetch_add(1, std::memory_order_relaxed);
     if (version_metrics != nullptr) {
       if (reason != nullptr) version_metrics->RecordRejected(reason);
       version_metrics->RecordPredict(status.code(), absl::Now() - start);
     }
+  };
+  // ... and finishes it (before the call's reactor was taken).
+  auto reject = [&](const absl::Status& status, const char* reason) {
+    record_rejection(status, reason);
     return FinishNow(context, status);
   };
   const Model& model = call->servable->model();
@@ -218,8 +209,9 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
     if (VersionMetrics* m = owned->servable->metrics()) {
       m->RecordPredict(status.code(), absl::Now() - owned->start);
     }
-    owned->reactor->Finish(ToGrpcStatus(status));
+    // Counted before Finish: once finished, a draining server may stop.
     predicts_finished_.fetch_add(1, std::memory_order_relaxed);
+    owned->reactor->Finish(ToGrpcStatus(status));
     // `owned` (and with it the model version handle) goes here, after the
     // reply is finished.
   };
@@ -232,7 +224,11 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
         : absl::StrContains(scheduled.message(), "queue full")
             ? metrics::kRejectReasonQueueFull
             : metrics::kRejectReasonDraining;
-    return reject(scheduled, reason);
+    // The reactor was taken above: finish through it (taking the default
+    // reactor twice is an error).
+    record_rejection(scheduled, reason);
+    reactor->Finish(ToGrpcStatus(scheduled));
+    return reactor;
   }
   call.release();  // owned by the task's `done` now
   return reactor;

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -144,6 +145,23 @@ bool IsValidModelName(const std::string& name) {
   });
 }
 
+absl::Status ValidateModelName(const std::string& name) {
+  if (name.empty()) {
+    return absl::InvalidArgumentError("model: empty; name the model to use");
+  }
+  if (IsValidModelName(name)) return absl::OkStatus();
+  constexpr size_t kQuoted = 64;
+  const std::string quoted =
+      name.size() > kQuoted
+          ? absl::StrCat(absl::CHexEscape(name.substr(0, kQuoted)), "... (",
+                         name.size(), " bytes)")
+          : absl::CHexEscape(name);
+  return absl::InvalidArgumentError(absl::StrCat(
+      "model: '", quoted,
+      "' is not a valid model name (letters, digits, '_', '-', '.'; at most "
+      "128 bytes; not starting with '.')"));
+}
+
 BatchingConfig ModelRepository::ResolveBatching(const BatchingConfig& defaults,
                                                 const BatchingConfig& config) {
   BatchingConfig out = defaults;
@@ -265,6 +283,7 @@ absl::Status ModelRepository::PollOnce() {
 
   absl::Status poll_error;
   std::map<std::string, DiskModel> disk;
+  std::set<std::string> unreadable;
   for (const std::string& name : *names) {
     if (!IsValidModelName(name)) continue;
     const std::string dir = absl::StrCat(options_.root, "/", name);
@@ -276,6 +295,7 @@ absl::Status ModelRepository::PollOnce() {
                     << " (its loaded versions keep serving): "
                     << scanned.status();
       poll_error = scanned.status();
+      unreadable.insert(name);
       continue;
     }
     disk[name] = *std::move(scanned);
@@ -283,7 +303,28 @@ absl::Status ModelRepository::PollOnce() {
 
   // Models whose directory could not be read or has vanished keep serving
   // what they have: only a readable directory that no longer lists a version
-  // unloads it.
+  // unloads it. A vanished directory is reported (once) and in every poll's
+  // error.
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    for (auto& [name, entry] : models_) {
+      // Unreadable directories were reported by the scan already.
+      const bool missing = !disk.contains(name) && !unreadable.contains(name);
+      if (missing && !entry.directory_missing) {
+        NN_LOG(ERROR) << "model directory " << options_.root << "/" << name
+                      << " is gone; its loaded versions keep serving";
+      } else if (!missing && entry.directory_missing) {
+        NN_LOG(INFO) << "model directory " << options_.root << "/" << name
+                     << " is back";
+      }
+      entry.directory_missing = missing;
+      if (missing) {
+        poll_error = absl::NotFoundError(absl::StrCat(
+            "model directory ", options_.root, "/", name,
+            " is gone; its loaded versions keep serving"));
+      }
+    }
+  }
   for (auto& [name, on_disk] : disk) {
     ModelConfig config;
     if (on_disk.has_config &&

@@ -138,6 +138,9 @@ class ModelRepository {
     nnserve::v1::BatchingConfig batching;  // resolved
     std::map<int64_t, VersionEntry> versions;
     int64_t highest_on_disk = 0;
+    // The model's directory is gone (or not a directory) while versions it
+    // loaded keep serving; reported once when it goes missing.
+    bool directory_missing = false;
   };
 
   ModelRepository(Options options, Clock* clock);
@@ -175,6 +178,11 @@ class ModelRepository {
 
 // True for names the repository accepts as model names.
 bool IsValidModelName(const std::string& name);
+
+// OK for a valid model name, else INVALID_ARGUMENT saying why ("model: ...").
+// Quotes at most 64 bytes of the name: a status message travels in a gRPC
+// header, and echoing a huge name would turn the error into another one.
+absl::Status ValidateModelName(const std::string& name);
 
 }  // namespace nn
 

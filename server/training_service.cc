@@ -227,12 +227,7 @@ absl::StatusOr<std::shared_ptr<const Dataset>> TrainingService::LoadNamedDataset
 absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Start(
     const TrainRequest& request) {
   // --- Validate everything before taking a slot. ---
-  if (request.model().empty() || !IsValidModelName(request.model())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model: '", request.model(),
-        "' is not a valid model name (letters, digits, '_', '-', '.'; not "
-        "starting with '.')"));
-  }
+  RETURN_IF_ERROR(ValidateModelName(request.model()));
   auto prepared = std::make_unique<Prepared>();
   prepared->config = request.config();
   RETURN_IF_ERROR(ValidateTrainingConfig(prepared->config));

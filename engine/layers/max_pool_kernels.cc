@@ -1,4 +1,5 @@
 #include "engine/layers/max_pool_kernels.h"
+#include "engine/vector_clones.h"
 
 #include <algorithm>
 #include <cstring>
@@ -17,7 +18,7 @@ namespace {
 constexpr int64_t kChunk = 16;
 
 template <int64_t kInner>
-__attribute__((target_clones("avx512f", "avx2", "default"))) void PoolRow(
+NN_VECTOR_CLONES void PoolRow(
     const MaxPoolGeometry& g, const float* plane, int64_t oh, float* y,
     int32_t* index) {
   const int64_t inner = kInner != 0 ? kInner : g.inner;

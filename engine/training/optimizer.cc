@@ -1,4 +1,5 @@
 #include "engine/training/optimizer.h"
+#include "engine/vector_clones.h"
 
 #include <algorithm>
 #include <cmath>
@@ -65,8 +66,6 @@ namespace {
 // x86-64). Only exactly rounded operations (+ - * / sqrt; the file is built
 // with -ffp-contract=off, so no FMA), so every variant and every alignment
 // of the buffers gives the same bits.
-#define NN_VECTOR_CLONES \
-  __attribute__((target_clones("avx512f", "avx2", "default")))
 
 NN_VECTOR_CLONES void SgdKernel(float* w, const float* g, int64_t n,
                                 float lr) {
@@ -102,7 +101,6 @@ NN_VECTOR_CLONES void AdamKernel(float* w, const float* g, float* m, float* v,
   }
 }
 
-#undef NN_VECTOR_CLONES
 
 // Runs kernel(begin, count) over [0, n) in chunks of kChunk elements,
 // spread over the OpenMP threads when n is large. Chunk boundaries do not

@@ -1,4 +1,5 @@
 #include "engine/training/regularizer.h"
+#include "engine/vector_clones.h"
 
 #include <cmath>
 #include <cstddef>
@@ -9,8 +10,6 @@ namespace {
 // Compiled for AVX-512, AVX2 and baseline x86-64 like the optimiser's
 // kernels, with exactly rounded operations only (see engine/CMakeLists.txt
 // for this file's floating-point flags): every variant gives the same bits.
-#define NN_VECTOR_CLONES \
-  __attribute__((target_clones("avx512f", "avx2", "default")))
 
 // gradient += l1 * sign(w) + 2 * l2 * w, sign(0) = 0.
 NN_VECTOR_CLONES void AddGradient(const float* w, float* gradient, size_t n,
@@ -53,7 +52,6 @@ NN_VECTOR_CLONES double Penalty(const float* w, size_t n, float l1,
   return l1 * abs_sum + l2 * square_sum;
 }
 
-#undef NN_VECTOR_CLONES
 
 }  // namespace
 

@@ -374,14 +374,16 @@ void Batcher::Core::ComputeBatch(BatchProcessor& processor,
       FinishSlice(slice, absl::OkStatus());
       continue;
     }
+    // The deadline first: gRPC also cancels a call whose deadline passed,
+    // and such a drop is a deadline, not a client's cancellation.
     absl::Status drop;
-    if (state.task.is_cancelled && state.task.is_cancelled()) {
-      drop = absl::CancelledError("request cancelled while queued");
-    } else if (start >= state.task.deadline) {
+    if (start >= state.task.deadline) {
       drop = absl::DeadlineExceededError(
           absl::StrCat("deadline exceeded after ",
                        absl::FormatDuration(start - state.enqueued),
                        " in the batch queue of '", options_.name, "'"));
+    } else if (state.task.is_cancelled && state.task.is_cancelled()) {
+      drop = absl::CancelledError("request cancelled while queued");
     }
     if (!drop.ok()) {
       const absl::StatusCode why = drop.code();
@@ -488,7 +490,11 @@ absl::StatusOr<std::unique_ptr<Batcher>> Batcher::Create(
 }
 
 absl::Status Batcher::Schedule(BatchTask task) {
-  return core_->Schedule(std::move(task));
+  // Keeps the core alive through Schedule's last step (waking a worker
+  // after unlocking): by then a worker may have finished the task, and its
+  // `done` may have dropped the last owner of this Batcher.
+  std::shared_ptr<Core> core = core_;
+  return core->Schedule(std::move(task));
 }
 
 void Batcher::Shutdown() { core_->Shutdown(); }

@@ -34,9 +34,10 @@
 // "never batch while busy" (one task per batch). bench/batcher_bench.cc
 // measures the choice.
 //
-// Dropping: right before a slice is computed, its task is checked: if
-// `is_cancelled()` returns true it fails with CANCELLED, else if its deadline
-// has passed it fails with DEADLINE_EXCEEDED. Dropped tasks' images are not
+// Dropping: right before a slice is computed, its task is checked: if its
+// deadline has passed it fails with DEADLINE_EXCEEDED, else if
+// `is_cancelled()` returns true it fails with CANCELLED (deadline first: gRPC
+// cancels a call whose deadline passed too). Dropped tasks' images are not
 // computed (the rest of the batch is), and none of their later slices are.
 //
 // Workers: `num_workers` std::threads owned by the batcher. Each creates its

@@ -329,13 +329,9 @@ TEST_F(RepositoryFaultTest, DeletedModelDirectoryKeepsItsLoadedVersionServing) {
   ExpectNewVersionIsPickedUp("a", 2);
 }
 
-// DISABLED: the repository keeps serving a deleted model directory's
-// versions (right) but reports nothing (issue 10 asks for the error to be
-// reported): ModelRepository::PollOnce (server/model_repository.cc) only
-// visits models it finds on disk, so a model in models_ whose directory has
-// vanished is skipped without a log line or LastPollError. Enable once the
-// repository reports it.
-TEST_F(RepositoryFaultTest, DISABLED_DeletedModelDirectoryIsReported) {
+// A deleted model directory keeps its loaded versions serving, and the
+// repository says so in the log (and LastPollError).
+TEST_F(RepositoryFaultTest, DeletedModelDirectoryIsReported) {
   Serve();
   ASSERT_EQ(ServedVersion("b"), 1);
   fs::remove_all(served_.repo->Join("b"));

@@ -285,16 +285,10 @@ TEST_F(DeadlineTest, CallsWhoseDeadlinePassesInTheQueueAreNeverComputed) {
   EXPECT_TRUE(Predict(*stub_, PixelRequest("cnn", images_, 1), &response).ok());
 }
 
-// DISABLED: calls whose deadline passed in the queue are counted as
-// nnserve_rejected_total{reason="cancelled"}, never "deadline_exceeded".
-// gRPC cancels a call when its deadline passes, so the Predict task's
-// is_cancelled (context->IsCancelled(), server/inference_service.cc) is true
-// by then, and the batcher checks is_cancelled before the deadline
-// (server/batching/batcher.h, "Dropping"). Fix: check the deadline first
-// in the batcher (an expired call is both; DEADLINE_EXCEEDED is the more
-// specific reason), or have is_cancelled ignore cancellation after the
-// deadline.
-TEST_F(DeadlineTest, DISABLED_ExpiredCallsAreCountedAsDeadlineExceeded) {
+// gRPC cancels a call whose deadline passes, so an expired queued call is
+// both cancelled and late: it counts as reason="deadline_exceeded" (the
+// batcher checks the deadline first).
+TEST_F(DeadlineTest, ExpiredCallsAreCountedAsDeadlineExceeded) {
   const DeadlineOutcome outcome = Run();
   EXPECT_EQ(outcome.dropped_as_deadline_exceeded, kShort);
   EXPECT_EQ(outcome.dropped_as_cancelled, 0);

@@ -569,6 +569,25 @@ TEST_F(BatcherTest, CancelledTaskFailsWithCancelledWithoutCompute) {
   EXPECT_THAT(observer_.dropped(), ElementsAre(absl::StatusCode::kCancelled));
 }
 
+TEST_F(BatcherTest, ExpiredAndCancelledTaskCountsAsDeadlineExceeded) {
+  // gRPC cancels a call whose deadline passed: that is a deadline drop.
+  Start();
+  OccupyTheWorker();
+  Probe& expired = NewProbe(1, 10);
+  Probe& kept = NewProbe(1, 20);
+  BatchTask task = expired.Task();
+  task.deadline = clock_.Now() + absl::Milliseconds(1);
+  task.is_cancelled = [] { return true; };
+  ASSERT_TRUE(batcher_->Schedule(std::move(task)).ok());
+  ScheduleAll({&kept});
+  clock_.Advance(absl::Milliseconds(2));
+
+  OpenAndExpectSuccess({&kept});
+  EXPECT_EQ(expired.Await().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(observer_.dropped(),
+              ElementsAre(absl::StatusCode::kDeadlineExceeded));
+}
+
 TEST_F(BatcherTest, CancellingASplitTaskSkipsItsRemainingSlices) {
   Batcher::Options options = TestOptions();
   options.max_batch_size = 2;
