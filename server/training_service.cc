@@ -1,5 +1,6 @@
 #include "server/training_service.h"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -497,6 +498,12 @@ void TrainingService::Run(std::shared_ptr<TrainingJob> job,
       }
     }
   }
+
+  // The job's buffers (training plans, activations, gradients) were freed
+  // on this thread, whose malloc arena would otherwise keep them: hand them
+  // back to the system, or every job's thread keeps its high-water mark.
+  prepared.reset();
+  ::malloc_trim(0);
 
   std::lock_guard<std::mutex> lock(mu_);
   --running_;
