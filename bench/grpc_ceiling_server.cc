@@ -34,6 +34,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "nnserve/v1/inference.grpc.pb.h"
+#include "common/process_tuning.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "Address to listen on.");
 ABSL_FLAG(int, port, 50052, "Port to listen on; 0 picks a free one.");
@@ -159,6 +160,7 @@ bool WriteFileAtomically(const std::string& path, const std::string& text) {
 }
 
 int Main(int argc, char** argv) {
+  DisableAbslDeadlockDetection();
   absl::SetProgramUsageMessage(
       "A bare gRPC server answering nnserve's Predict with a fixed reply: the "
       "transport ceiling for nnctl bench.");

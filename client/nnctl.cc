@@ -39,6 +39,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
+#include "common/process_tuning.h"
 
 // Global flags.
 ABSL_FLAG(std::string, target, "localhost:50051",
@@ -703,6 +704,7 @@ int RunBench(const ParsedCommandLine& cl) {
 }
 
 int Main(int argc, char** argv) {
+  DisableAbslDeadlockDetection();
   const std::vector<std::string> args(argv, argv + argc);
   absl::StatusOr<ParsedCommandLine> cl =
       ParseCommandLine(args, Commands(), kGlobalFlags);

@@ -215,8 +215,24 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
     // `owned` (and with it the model version handle) goes here, after the
     // reply is finished.
   };
-  absl::Status scheduled = raw->servable->batcher().Schedule(std::move(task));
-  if (!scheduled.ok()) {
+  // The idle fast path: computed here and finished before returning.
+  ServableVersion* version = raw->servable.get();
+  if (BatchProcessor* processor = version->ThreadProcessor();
+      processor != nullptr &&
+      version->batcher().RunInlineIfIdle(task, *processor)) {
+    call.release();  // `done` has run and freed it
+    return reactor;
+  }
+  // Keep the version (the call may finish on a worker before Schedule
+  // returns) to build this thread's fast-path processor afterwards.
+  std::shared_ptr<ServableVersion> keep = raw->servable;
+  absl::Status scheduled = version->batcher().Schedule(std::move(task));
+  if (scheduled.ok()) {
+    call.release();  // owned by the task's `done` now
+    keep->PrepareThreadProcessor();
+    return reactor;
+  }
+  {
     // Not queued: `done` will never run, so the call is still ours.
     const char* reason =
         scheduled.code() == absl::StatusCode::kResourceExhausted
@@ -230,8 +246,6 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
     reactor->Finish(ToGrpcStatus(scheduled));
     return reactor;
   }
-  call.release();  // owned by the task's `done` now
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ListModels(

@@ -21,6 +21,7 @@
 #include "common/cpus.h"
 #include "common/logging.h"
 #include "server/server.h"
+#include "common/process_tuning.h"
 
 ABSL_FLAG(std::string, listen_address, "0.0.0.0",
           "Address the gRPC server binds (0.0.0.0: all interfaces; "
@@ -57,6 +58,10 @@ ABSL_FLAG(int, max_queue_size, 4096,
 ABSL_FLAG(int, workers, 0,
           "Default batch workers per model version; 0 = the CPUs this process "
           "may use (affinity and cgroup quota).");
+ABSL_FLAG(int, max_inline_images, 6,
+          "Idle fast path: a request of at most this many images that finds "
+          "the queue empty and a worker idle is computed on the thread that "
+          "received it (no hand-off to a worker); 0 turns it off.");
 ABSL_FLAG(int, threads_per_worker, 1,
           "oneDNN (OpenMP) threads each worker uses for one batch.");
 ABSL_FLAG(int64_t, max_images_per_request, 1024,
@@ -108,6 +113,7 @@ bool WritePortFile(const std::string& path, int port) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  nn::DisableAbslDeadlockDetection();
   // --help lists this file's flags (absl matches the program name by
   // default, and this file is main.cc).
   absl::FlagsUsageConfig usage_config;
@@ -153,6 +159,7 @@ int main(int argc, char** argv) {
   const int workers = absl::GetFlag(FLAGS_workers);
   batching.set_workers(workers > 0 ? workers : nn::AvailableCpus());
   batching.set_threads_per_worker(absl::GetFlag(FLAGS_threads_per_worker));
+  batching.set_max_inline_images(absl::GetFlag(FLAGS_max_inline_images));
   options.max_images_per_request = absl::GetFlag(FLAGS_max_images_per_request);
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);

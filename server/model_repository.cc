@@ -178,6 +178,9 @@ BatchingConfig ModelRepository::ResolveBatching(const BatchingConfig& defaults,
   if (config.threads_per_worker() > 0) {
     out.set_threads_per_worker(config.threads_per_worker());
   }
+  if (config.max_inline_images() > 0) {
+    out.set_max_inline_images(config.max_inline_images());
+  }
   return out;
 }
 
@@ -192,7 +195,7 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
   const BatchingConfig& b = options.default_batching;
   if (b.max_batch_size() <= 0 || b.max_queue_size() <= 0 ||
       b.workers() <= 0 || b.threads_per_worker() <= 0 ||
-      b.max_queue_delay_micros() < 0) {
+      b.max_queue_delay_micros() < 0 || b.max_inline_images() < 0) {
     return absl::InvalidArgumentError(
         "default batching needs max_batch_size, max_queue_size, workers and "
         "threads_per_worker > 0 and max_queue_delay_micros >= 0");

@@ -60,6 +60,17 @@ class ServableVersion {
   // Null when metrics are off.
   VersionMetrics* metrics() const { return options_.metrics; }
 
+  // The calling thread's own processor for the batcher's idle fast path
+  // (Batcher::RunInlineIfIdle), or null if this thread has none yet for this
+  // version. Engine contexts are confined to the thread that builds them, so
+  // each thread that receives requests gets its own, built by
+  // PrepareThreadProcessor (outside any request's latency).
+  BatchProcessor* ThreadProcessor() const;
+  // Builds this thread's processor (warmed up for every batch size up to
+  // max_inline_images) if the fast path is on and it has none; also drops
+  // this thread's processors of versions that are gone.
+  void PrepareThreadProcessor() const;
+
   // Stops accepting, finishes accepted work, joins the workers. Idempotent.
   void Shutdown();
 
@@ -67,6 +78,8 @@ class ServableVersion {
   ServableVersion(Options options, std::shared_ptr<const Model> model);
 
   Options options_;
+  // Unique per servable over the process's life (keys thread processors).
+  const uint64_t id_;
   std::shared_ptr<const Model> model_;
   std::vector<std::string> labels_;
   std::unique_ptr<Batcher> batcher_;

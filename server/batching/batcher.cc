@@ -79,6 +79,11 @@ absl::Status ValidateOptions(const Batcher::Options& options) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_queue_size must be at least 1, got ", options.max_queue_size));
   }
+  if (options.max_inline_images < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_inline_images must not be negative, got ",
+        options.max_inline_images));
+  }
   if (options.num_workers < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "num_workers must be at least 1, got ", options.num_workers));
@@ -113,6 +118,7 @@ class Batcher::Core : public std::enable_shared_from_this<Core> {
   // failed to. On error every launched thread is joined.
   absl::Status Start();
   absl::Status Schedule(BatchTask task);
+  bool RunInlineIfIdle(BatchTask& task, BatchProcessor& processor);
   void Shutdown();
 
   int64_t queued_images() const {
@@ -154,6 +160,8 @@ class Batcher::Core : public std::enable_shared_from_this<Core> {
   int64_t open_batch_images_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time open_batch_start_ ABSL_GUARDED_BY(mu_);
   int idle_workers_ ABSL_GUARDED_BY(mu_) = 0;     // blocked in TakeBatch
+  int inline_runs_ ABSL_GUARDED_BY(mu_) = 0;      // RunInlineIfIdle computing
+  int64_t last_batch_images_ ABSL_GUARDED_BY(mu_) = 0;  // taken by a worker
   int running_workers_ ABSL_GUARDED_BY(mu_) = 0;  // have a processor
   int reported_workers_ ABSL_GUARDED_BY(mu_) = 0; // started or failed
   int live_threads_ ABSL_GUARDED_BY(mu_) = 0;     // not yet exited
@@ -333,6 +341,49 @@ absl::Status Batcher::Core::Schedule(BatchTask task) {
   return absl::OkStatus();
 }
 
+bool Batcher::Core::RunInlineIfIdle(BatchTask& task,
+                                    BatchProcessor& processor) {
+  if (task.num_images > options_.max_inline_images || !Validate(task).ok()) {
+    return false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Only when nothing at all is computing (so at most one run at a time),
+    // and, for models that batching speeds up a lot, only while the workers'
+    // latest batch was a single image (the load is light).
+    if (stopping_ || !queue_.empty() || inline_runs_ > 0 ||
+        idle_workers_ < running_workers_ ||
+        (options_.inline_only_when_unloaded && last_batch_images_ > 1)) {
+      return false;
+    }
+    ++inline_runs_;
+  }
+  const absl::Time start = clock_->Now();
+  absl::Status status;
+  if (start >= task.deadline) {
+    status = absl::DeadlineExceededError(
+        absl::StrCat("deadline exceeded before compute in '", options_.name,
+                     "'"));
+  } else if (task.is_cancelled && task.is_cancelled()) {
+    status = absl::CancelledError("request cancelled");
+  }
+  if (!status.ok()) {
+    if (observer_ != nullptr) observer_->OnTaskDropped(status.code());
+  } else {
+    if (observer_ != nullptr) observer_->OnTaskStarted(absl::ZeroDuration());
+    status = processor.Process(task.input, task.num_images, task.output);
+    if (status.ok() && observer_ != nullptr) {
+      observer_->OnBatchComputed(task.num_images, clock_->Now() - start);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --inline_runs_;
+  }
+  task.done(std::move(status));
+  return true;
+}
+
 bool Batcher::Core::TakeBatch(std::vector<Slice>& batch) {
   bool more_queued;
   {
@@ -349,6 +400,7 @@ bool Batcher::Core::TakeBatch(std::vector<Slice>& batch) {
       queue_.pop_front();
     } while (!queue_.empty() && !queue_.front().starts_batch);
     queued_images_ -= images;
+    last_batch_images_ = images;
     if (observer_ != nullptr) observer_->OnQueueDepthChanged(queued_images_);
     more_queued = !queue_.empty() && idle_workers_ > 0;
   }
@@ -495,6 +547,11 @@ absl::Status Batcher::Schedule(BatchTask task) {
   // `done` may have dropped the last owner of this Batcher.
   std::shared_ptr<Core> core = core_;
   return core->Schedule(std::move(task));
+}
+
+bool Batcher::RunInlineIfIdle(BatchTask& task, BatchProcessor& processor) {
+  std::shared_ptr<Core> core = core_;  // as in Schedule
+  return core->RunInlineIfIdle(task, processor);
 }
 
 void Batcher::Shutdown() { core_->Shutdown(); }

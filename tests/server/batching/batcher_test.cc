@@ -882,3 +882,130 @@ TEST(BatcherStressTest, ManyProducersGetEveryTaskDoneOnceWithCorrectOutputs) {
 
 }  // namespace
 }  // namespace nn
+
+// --- The idle fast path (RunInlineIfIdle) ------------------------------------
+
+namespace nn {
+namespace {
+
+// The caller's own processor: the reference function, on the calling thread.
+class CallerProcessor : public BatchProcessor {
+ public:
+  absl::Status Process(absl::Span<const float> input, int64_t n,
+                       absl::Span<float> output) override {
+    threads_.push_back(std::this_thread::get_id());
+    Reference(input, n, output);
+    return absl::OkStatus();
+  }
+  const std::vector<std::thread::id>& threads() const { return threads_; }
+
+ private:
+  std::vector<std::thread::id> threads_;
+};
+
+Batcher::Options InlineOptions() {
+  Batcher::Options options = TestOptions();
+  options.max_inline_images = 4;
+  return options;
+}
+
+class BatcherInlineTest : public BatcherTest {
+ protected:
+  // RunInlineIfIdle, retried while the worker has not reached its idle wait
+  // yet (it does so right after start and after each batch); bounded.
+  bool RunInlineOnceIdle(BatchTask& task) {
+    for (int i = 0; i < 1000000; ++i) {
+      if (batcher_->RunInlineIfIdle(task, caller_)) return true;
+      std::this_thread::yield();
+    }
+    return false;
+  }
+  CallerProcessor caller_;
+};
+
+TEST_F(BatcherInlineTest, IdleBatcherComputesASmallTaskOnTheCallingThread) {
+  Start(InlineOptions());
+  Probe& a = NewProbe(3, 10);
+  BatchTask task = a.Task();
+  ASSERT_TRUE(RunInlineOnceIdle(task));
+  // Done before returning, on this thread, by the caller's processor.
+  EXPECT_EQ(a.done_calls(), 1);
+  EXPECT_TRUE(a.Await().ok());
+  EXPECT_TRUE(a.OutputIsCorrect());
+  EXPECT_THAT(caller_.threads(), ElementsAre(std::this_thread::get_id()));
+  EXPECT_TRUE(gate_->tags().empty());  // no worker computed anything
+  EXPECT_THAT(observer_.started(), ElementsAre(absl::ZeroDuration()));
+  ASSERT_EQ(observer_.computed().size(), 1u);
+  EXPECT_EQ(observer_.computed()[0].first, 3);
+}
+
+TEST_F(BatcherInlineTest, IsOffByDefault) {
+  Start();  // max_inline_images 0
+  Probe& a = NewProbe(1, 10);
+  BatchTask task = a.Task();
+  EXPECT_FALSE(batcher_->RunInlineIfIdle(task, caller_));
+  EXPECT_EQ(a.done_calls(), 0);
+}
+
+TEST_F(BatcherInlineTest, LargerTasksGoThroughTheQueue) {
+  Start(InlineOptions());
+  Probe& a = NewProbe(5, 10);  // more than max_inline_images
+  BatchTask task = a.Task();
+  EXPECT_FALSE(batcher_->RunInlineIfIdle(task, caller_));
+  ASSERT_TRUE(batcher_->Schedule(std::move(task)).ok());
+  OpenAndExpectSuccess({&a});
+  EXPECT_TRUE(caller_.threads().empty());
+}
+
+TEST_F(BatcherInlineTest, BusyWorkerOrQueuedTasksDeclineTheFastPath) {
+  Start(InlineOptions());
+  OccupyTheWorker();
+  Probe& a = NewProbe(1, 10);
+  BatchTask task = a.Task();
+  EXPECT_FALSE(batcher_->RunInlineIfIdle(task, caller_));  // worker busy
+  Probe& queued = NewProbe(1, 20);
+  ScheduleAll({&queued});
+  EXPECT_FALSE(batcher_->RunInlineIfIdle(task, caller_));  // queue not empty
+  EXPECT_EQ(a.done_calls(), 0);
+  ASSERT_TRUE(batcher_->Schedule(std::move(task)).ok());
+  OpenAndExpectSuccess({&queued, &a});
+  EXPECT_TRUE(caller_.threads().empty());
+}
+
+TEST_F(BatcherInlineTest, ExpiredDeadlineIsDroppedWithoutCompute) {
+  Start(InlineOptions());
+  Probe& a = NewProbe(1, 10);
+  BatchTask task = a.Task();
+  task.deadline = clock_.Now();
+  ASSERT_TRUE(RunInlineOnceIdle(task));
+  EXPECT_EQ(a.Await().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(caller_.threads().empty());
+  EXPECT_THAT(observer_.dropped(),
+              ElementsAre(absl::StatusCode::kDeadlineExceeded));
+}
+
+TEST_F(BatcherInlineTest, UnderLoadOnlyModeWaitsForASingleImageBatch) {
+  Batcher::Options options = InlineOptions();
+  options.inline_only_when_unloaded = true;
+  Start(options);
+  // The worker computes a batch of two images: the load is not light.
+  Probe& pair = NewProbe(2, 10);
+  ScheduleAll({&pair});
+  OpenAndExpectSuccess({&pair});
+  Probe& a = NewProbe(1, 20);
+  BatchTask task = a.Task();
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_FALSE(batcher_->RunInlineIfIdle(task, caller_));
+  }
+  // A single-image batch through the worker: light load again.
+  ASSERT_TRUE(batcher_->Schedule(std::move(task)).ok());
+  EXPECT_TRUE(a.Await().ok());
+  Probe& b = NewProbe(1, 30);
+  BatchTask next = b.Task();
+  ASSERT_TRUE(RunInlineOnceIdle(next));
+  EXPECT_TRUE(b.OutputIsCorrect());
+  EXPECT_EQ(caller_.threads().size(), 1u);
+}
+
+}  // namespace
+}  // namespace nn
