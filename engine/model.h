@@ -57,8 +57,9 @@ class InferenceContext {
   // input and output must not overlap.
   virtual absl::Status Run(absl::Span<const float> input, int64_t n,
                            absl::Span<float> output) = 0;
-  // Builds the plan for batch size n now (warm-up), so that the first Run
-  // with n is as fast as the others. Optional.
+  // Builds the plans a Run with n images uses now (warm-up: the engine's
+  // contexts run a batch as chunks of plan batch sizes, engine/network.h),
+  // so that the first Run with n is as fast as the others. Optional.
   virtual absl::Status Prepare(int64_t n) {
     (void)n;
     return absl::OkStatus();

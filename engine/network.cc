@@ -324,7 +324,33 @@ absl::StatusOr<ExecutionPlan*> NetworkContext::PlanFor(int64_t n) {
   return result;
 }
 
-absl::Status NetworkContext::Prepare(int64_t n) { return PlanFor(n).status(); }
+int64_t LargestPlanBatchSize(int64_t n) {
+  if (n <= 3) return std::max<int64_t>(n, 1);
+  int64_t power = 1;  // largest power of two <= n
+  while (power <= n / 2) power *= 2;
+  return n >= power + power / 2 ? power + power / 2 : power;
+}
+
+std::vector<int64_t> PlanBatchSizes(int64_t max_n) {
+  std::vector<int64_t> sizes;
+  for (int64_t power = 1; power <= max_n; power *= 2) {
+    sizes.push_back(power);
+    if (power >= 2 && power + power / 2 <= max_n) {
+      sizes.push_back(power + power / 2);
+    }
+  }
+  return sizes;
+}
+
+absl::Status NetworkContext::Prepare(int64_t n) {
+  if (n < 1) return PlanFor(n).status();
+  for (int64_t left = n; left > 0;) {
+    const int64_t chunk = LargestPlanBatchSize(left);
+    RETURN_IF_ERROR(PlanFor(chunk).status());
+    left -= chunk;
+  }
+  return absl::OkStatus();
+}
 
 absl::Status NetworkContext::Run(absl::Span<const float> input, int64_t n,
                                  absl::Span<float> output) {
@@ -337,8 +363,16 @@ absl::Status NetworkContext::Run(absl::Span<const float> input, int64_t n,
         "batch of ", n, " needs ", n * in_size, " input and ", n * out_size,
         " output floats, got ", input.size(), " and ", output.size()));
   }
-  ASSIGN_OR_RETURN(ExecutionPlan * plan, PlanFor(n));
-  return plan->Execute(input.data(), output.data(), arena_.data(), *stream_);
+  if (n < 1 || n > options_.max_batch_size) return PlanFor(n).status();
+  for (int64_t done = 0; done < n;) {
+    const int64_t chunk = LargestPlanBatchSize(n - done);
+    ASSIGN_OR_RETURN(ExecutionPlan * plan, PlanFor(chunk));
+    RETURN_IF_ERROR(plan->Execute(input.data() + done * in_size,
+                                  output.data() + done * out_size,
+                                  arena_.data(), *stream_));
+    done += chunk;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace nn

@@ -136,7 +136,20 @@ class Network {
   WeightCache weight_cache_;
 };
 
-// Runs one network on one thread, caching one plan per batch size.
+// Batch sizes that get their own execution plan: the powers of two and three
+// times them (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, ...). A batch of
+// any other size runs as consecutive chunks of these sizes, largest first
+// (37 = 32 + 4 + 1, 63 = 48 + 12 + 3: at most three chunks up to 64).
+// Every plan holds its own oneDNN primitives
+// (~0.4 MB a plan for the tutorial CNN), so one plan per size 1..64 made a
+// server's memory grow by tens of MB under load; with these sizes a context
+// has 12 plans up to 64, all built at warm-up. Images are independent at
+// inference, so a chunked batch computes the same values. Unit: images.
+int64_t LargestPlanBatchSize(int64_t n);  // the largest such size <= n, n >= 1
+// Every plan batch size <= max_n, ascending (what Prepare needs to warm up).
+std::vector<int64_t> PlanBatchSizes(int64_t max_n);
+
+// Runs one network on one thread, caching one plan per plan batch size.
 // Not thread-safe and thread-confined: use it only on the thread that
 // created it (Run from another thread is FAILED_PRECONDITION). Set that
 // thread's oneDNN thread count first (engine/threading.h).
@@ -148,8 +161,8 @@ class NetworkContext {
     // holds only primitives, which oneDNN's own primitive cache shares
     // between contexts: activations and scratchpads live in one arena per
     // context, as large as the largest batch size needs. The default covers
-    // every size a batcher with max_batch_size <= 256 can produce.
-    int max_cached_plans = 256;
+    // every plan batch size up to 4096.
+    int max_cached_plans = 32;
     // Largest n Run accepts (bounds the arena); larger is INVALID_ARGUMENT.
     int64_t max_batch_size = 4096;
   };
@@ -168,12 +181,12 @@ class NetworkContext {
   // input: n samples of NumElements(input_shape) floats, row-major; output:
   // n samples of NumElements(output_shape). INVALID_ARGUMENT if n is outside
   // [1, max_batch_size] or a span's size differs; input and output must not
-  // overlap. The first call for an n builds its plan (milliseconds: oneDNN
-  // generates kernels); later calls add no allocation to oneDNN's own (see
-  // plan.h).
+  // overlap. Runs as chunks of plan batch sizes (LargestPlanBatchSize). The
+  // first call that needs a plan builds it (milliseconds: oneDNN generates
+  // kernels); later calls add no allocation to oneDNN's own (see plan.h).
   absl::Status Run(absl::Span<const float> input, int64_t n,
                    absl::Span<float> output);
-  // Builds (and keeps) the plan for n ahead of the first Run.
+  // Builds (and keeps) the plans Run(n) uses, ahead of the first Run.
   absl::Status Prepare(int64_t n);
 
   int cached_plans() const { return static_cast<int>(plans_.size()); }

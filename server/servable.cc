@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "engine/network.h"
 #include "engine/threading.h"
 #include "server/serving_metrics.h"
 
@@ -174,8 +175,10 @@ absl::StatusOr<std::shared_ptr<ServableVersion>> ServableVersion::Create(
   }
 
   // Runs on each worker thread: contexts (and their oneDNN primitives) are
-  // confined to the thread that builds them. Warming up builds the plans for
-  // a single image and a full batch before the version is served.
+  // confined to the thread that builds them. Warming up builds the plan of
+  // every plan batch size up to a full batch (engine/network.h: 12 plans up
+  // to 64) before the version is served, so that no request waits for one
+  // and memory does not grow under load, and runs a full batch once.
   std::shared_ptr<const Model> model_ref = servable->model_;
   const int threads = batching.threads_per_worker();
   const int64_t max_batch = batching.max_batch_size();
@@ -194,9 +197,10 @@ absl::StatusOr<std::shared_ptr<ServableVersion>> ServableVersion::Create(
     std::vector<float> output(max_batch * out_size);
     absl::Span<const float> in(input);
     absl::Span<float> out(output);
-    RETURN_IF_ERROR(
-        context->Run(in.subspan(0, in_size), 1, out.subspan(0, out_size)));
-    if (max_batch > 1) RETURN_IF_ERROR(context->Run(in, max_batch, out));
+    for (int64_t n : PlanBatchSizes(max_batch)) {
+      RETURN_IF_ERROR(context->Prepare(n));
+    }
+    RETURN_IF_ERROR(context->Run(in, max_batch, out));
     return std::make_unique<EngineBatchProcessor>(std::move(context));
   };
   ASSIGN_OR_RETURN(servable->batcher_,

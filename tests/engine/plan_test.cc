@@ -107,6 +107,57 @@ TEST(PlanTest, PlansOfOneContextShareOneArena) {
   EXPECT_EQ(context->cached_plans(), 4);
 }
 
+TEST(PlanTest, PlanBatchSizesArePowersOfTwoAndThreeTimesThem) {
+  EXPECT_EQ(PlanBatchSizes(64), (std::vector<int64_t>{1, 2, 3, 4, 6, 8, 12,
+                                                       16, 24, 32, 48, 64}));
+  EXPECT_EQ(PlanBatchSizes(5), (std::vector<int64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(LargestPlanBatchSize(1), 1);
+  EXPECT_EQ(LargestPlanBatchSize(5), 4);
+  EXPECT_EQ(LargestPlanBatchSize(47), 32);
+  EXPECT_EQ(LargestPlanBatchSize(63), 48);
+  EXPECT_EQ(LargestPlanBatchSize(4096), 4096);
+  EXPECT_EQ(LargestPlanBatchSize(6143), 4096);
+  for (int64_t n = 1; n <= 300; ++n) {
+    const int64_t size = LargestPlanBatchSize(n);
+    EXPECT_LE(size, n);
+    EXPECT_GT(size * 4, n * 2) << n;  // more than half of n: few chunks
+  }
+}
+
+// Any batch size runs as chunks of plan batch sizes, each image computed as
+// it is alone; a context never holds more plans than the plan sizes.
+TEST(PlanTest, ChunkedBatchesMatchSingleImagesAndPlansStayFew) {
+  std::shared_ptr<const Model> model = TutorialModel("mnist_cnn");
+  ASSERT_NE(model, nullptr);
+  constexpr int64_t kMax = 40;
+  const std::vector<float> images = MnistTestImages(kMax);
+  auto single = NetworkContext::Create(model->network());
+  std::vector<float> expected(kMax * 10);
+  for (int64_t i = 0; i < kMax; ++i) {
+    ASSERT_TRUE(single
+                    ->Run(absl::MakeConstSpan(images).subspan(i * 784, 784), 1,
+                          absl::MakeSpan(expected).subspan(i * 10, 10))
+                    .ok());
+  }
+  auto context = NetworkContext::Create(model->network());
+  for (int64_t n : {5, 7, 13, 37, 40, 23, 1}) {
+    SCOPED_TRACE(::testing::Message() << "batch size " << n);
+    std::vector<float> output(n * 10, -1.0f);
+    ASSERT_TRUE(context
+                    ->Run(absl::MakeConstSpan(images).subspan(0, n * 784), n,
+                          absl::MakeSpan(output))
+                    .ok());
+    for (int64_t i = 0; i < n * 10; ++i) {
+      ASSERT_NEAR(output[i], expected[i], 1e-5f) << "element " << i;
+    }
+  }
+  EXPECT_LE(context->cached_plans(),
+            static_cast<int>(PlanBatchSizes(kMax).size()));
+  auto prepared = NetworkContext::Create(model->network());
+  ASSERT_TRUE(prepared->Prepare(37).ok());
+  EXPECT_EQ(prepared->cached_plans(), 3);  // 32 + 4 + 1
+}
+
 // oneDNN 2.6 allocates inside every primitive execution (its argument
 // maps), so a call cannot be allocation-free; what the engine adds around the
 // primitives (plan lookup, buffer binding, the step loop) must be nothing.
