@@ -111,7 +111,7 @@ publish() {
 }
 
 # Training during the soak: back-to-back jobs (a CNN on the real digits,
-# one epoch each, 1 training thread at nice 10) on another model, for as long
+# one epoch each, 1 training thread at nice 19) on another model, for as long
 # as the load runs; each publishes a new version of `soak_trained` through
 # the repository while the load goes on. check_training: at least one job,
 # every job succeeded.

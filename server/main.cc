@@ -86,7 +86,11 @@ ABSL_FLAG(bool, allow_unauthenticated_training, false,
 ABSL_FLAG(int, max_training_jobs, 1,
           "Training jobs running at once; more are RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, training_threads, 1,
-          "oneDNN threads of each training job (it also runs at nice 10).");
+          "oneDNN threads of each training job (they run at --training_nice).");
+ABSL_FLAG(int, training_nice, 19,
+          "Nice value (0..19) of training threads: higher keeps serving "
+          "latency lower while a job trains, and gives the job less CPU "
+          "under full serving load.");
 ABSL_FLAG(std::string, data_dir, "data",
           "Directory of the server-side data sets (mnist, fashion-mnist).");
 ABSL_FLAG(int, max_training_epochs, 100, "Most epochs one job may ask for.");
@@ -172,6 +176,7 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_allow_unauthenticated_training);
   options.max_training_jobs = absl::GetFlag(FLAGS_max_training_jobs);
   options.training_threads = absl::GetFlag(FLAGS_training_threads);
+  options.training_nice = absl::GetFlag(FLAGS_training_nice);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.max_training_epochs = absl::GetFlag(FLAGS_max_training_epochs);
   options.max_inline_examples = absl::GetFlag(FLAGS_max_inline_examples);

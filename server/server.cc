@@ -122,11 +122,16 @@ absl::Status NnServer::Start() {
         ": set --training_token, listen on 127.0.0.1, or pass "
         "--allow_unauthenticated_training"));
   }
+  if (options_.training_nice < 0 || options_.training_nice > 19) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--training_nice must be in 0..19, got ", options_.training_nice));
+  }
   TrainingService::Options training_options;
   training_options.enabled = options_.enable_training;
   training_options.token = options_.training_token;
   training_options.max_jobs = options_.max_training_jobs;
   training_options.threads_per_job = options_.training_threads;
+  training_options.nice = options_.training_nice;
   training_options.data_dir = options_.data_dir;
   training_options.max_epochs = options_.max_training_epochs;
   training_options.max_inline_examples = options_.max_inline_examples;

@@ -74,6 +74,7 @@ class NnServer {
     bool allow_unauthenticated_training = false;
     int max_training_jobs = 1;
     int training_threads = 1;
+    int training_nice = 19;  // TrainingService::Options::nice
     std::string data_dir = "data";
     int max_training_epochs = 100;
     int64_t max_inline_examples = 60000;

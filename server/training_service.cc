@@ -48,11 +48,11 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return diff == 0;
 }
 
-// Lowers the calling thread's CPU priority (Linux: nice is per thread), so
-// serving threads win the cores when both want them.
-void LowerThreadPriority() {
+// Lowers the calling thread's CPU priority to `nice` (Linux: nice is per
+// thread), so serving threads win the cores when both want them.
+void LowerThreadPriority(int nice) {
   const pid_t tid = static_cast<pid_t>(::syscall(SYS_gettid));
-  if (::setpriority(PRIO_PROCESS, tid, 10) != 0) {
+  if (::setpriority(PRIO_PROCESS, tid, nice) != 0) {
     NN_LOG(WARNING) << "training: cannot lower thread priority: "
                     << std::strerror(errno);
   }
@@ -391,7 +391,7 @@ void TrainingService::SetState(TrainingJob& job, JobState state) {
 
 void TrainingService::Run(std::shared_ptr<TrainingJob> job,
                           std::unique_ptr<Prepared> prepared) {
-  LowerThreadPriority();
+  LowerThreadPriority(options_.nice);
   SetState(*job, nnserve::v1::JOB_STATE_RUNNING);
 
   TrainingData data;

@@ -7,13 +7,17 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -333,6 +337,59 @@ TEST_F(TrainE2ETest, CancellingAJobLeavesTheRepositoryUnchanged) {
   EXPECT_EQ(jobs.jobs(0).state(), nnserve::v1::JOB_STATE_CANCELLED);
   absl::SleepFor(absl::Milliseconds(500));  // two poll periods
   EXPECT_EQ(ListTree(repo_.path()), before);
+}
+
+// Nice values of the process's threads (Linux /proc/PID/task/TID/stat,
+// field 19; the command name in field 2 may hold spaces, so parse after ')').
+std::vector<int> ThreadNiceValues(pid_t pid) {
+  std::vector<int> values;
+  const std::string dir = absl::StrCat("/proc/", pid, "/task");
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    std::ifstream file(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(file)),
+                     std::istreambuf_iterator<char>());
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string field;
+    // After ')': state is field 3, so nice (19) is the 17th from here.
+    for (int i = 3; i <= 19 && fields >> field; ++i) {
+      if (i == 19) values.push_back(std::stoi(field));
+    }
+  }
+  return values;
+}
+
+TEST_F(TrainE2ETest, TrainingThreadsRunAtTrainingNice) {
+  PublishInitial("digits", "mnist_mlp");
+  StartServer({"--training_nice=17"});
+  EXPECT_TRUE(absl::c_none_of(ThreadNiceValues(server_->pid()),
+                              [](int nice) { return nice == 17; }));
+  grpc::ClientContext context;
+  auto reader = stub_->Train(&context, MlpOnDigits("digits", 50));
+  TrainProgress message;
+  std::string job_id;
+  bool saw_batch = false;
+  while (reader->Read(&message)) {
+    job_id = message.job().job_id();
+    if (message.batch()) {
+      saw_batch = true;
+      break;
+    }
+  }
+  ASSERT_TRUE(saw_batch);
+  const std::vector<int> nice = ThreadNiceValues(server_->pid());
+  EXPECT_EQ(absl::c_count(nice, 17), 1) << "one training thread";
+  EXPECT_GT(absl::c_count(nice, 0), 3) << "serving threads keep nice 0";
+  grpc::ClientContext cancel_context;
+  nnserve::v1::CancelTrainingRequest cancel;
+  cancel.set_job_id(job_id);
+  nnserve::v1::CancelTrainingResponse cancelled;
+  EXPECT_TRUE(stub_->CancelTraining(&cancel_context, cancel, &cancelled).ok());
+  while (reader->Read(&message)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::CANCELLED);
 }
 
 TEST_F(TrainE2ETest, JobOutlivesItsStreamAndCanBeWatchedAgain) {
