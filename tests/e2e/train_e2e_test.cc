@@ -134,6 +134,16 @@ double Percentile(std::vector<double> micros, double q) {
                          static_cast<size_t>(q * micros.size()))];
 }
 
+// Reads a Train stream until its first per-batch progress message; returns
+// the job id ("" if the stream ended first). `message` keeps the last read.
+std::string ReadUntilFirstBatch(grpc::ClientReader<TrainProgress>& reader,
+                                TrainProgress* message) {
+  while (reader.Read(message)) {
+    if (message->batch()) return message->job().job_id();
+  }
+  return "";
+}
+
 class TrainE2ETest : public ::testing::Test {
  protected:
   void StartServer(std::vector<std::string> extra = {}) {
@@ -308,16 +318,8 @@ TEST_F(TrainE2ETest, CancellingAJobLeavesTheRepositoryUnchanged) {
   grpc::ClientContext context;
   auto reader = stub_->Train(&context, request);
   TrainProgress message;
-  std::string job_id;
-  bool saw_batch = false;
-  while (reader->Read(&message)) {
-    job_id = message.job().job_id();
-    if (message.batch()) {
-      saw_batch = true;
-      break;
-    }
-  }
-  ASSERT_TRUE(saw_batch);
+  const std::string job_id = ReadUntilFirstBatch(*reader, &message);
+  ASSERT_FALSE(job_id.empty()) << "the stream ended before a batch";
   grpc::ClientContext cancel_context;
   nnserve::v1::CancelTrainingRequest cancel;
   cancel.set_job_id(job_id);
@@ -369,16 +371,8 @@ TEST_F(TrainE2ETest, TrainingThreadsRunAtTrainingNice) {
   grpc::ClientContext context;
   auto reader = stub_->Train(&context, MlpOnDigits("digits", 50));
   TrainProgress message;
-  std::string job_id;
-  bool saw_batch = false;
-  while (reader->Read(&message)) {
-    job_id = message.job().job_id();
-    if (message.batch()) {
-      saw_batch = true;
-      break;
-    }
-  }
-  ASSERT_TRUE(saw_batch);
+  const std::string job_id = ReadUntilFirstBatch(*reader, &message);
+  ASSERT_FALSE(job_id.empty()) << "the stream ended before a batch";
   const std::vector<int> nice = ThreadNiceValues(server_->pid());
   EXPECT_EQ(absl::c_count(nice, 17), 1) << "one training thread";
   EXPECT_GT(absl::c_count(nice, 0), 3) << "serving threads keep nice 0";
