@@ -42,9 +42,10 @@ struct LayerSummary {
 
 // Runs one model on one thread. Not thread-safe: use it only on the thread
 // that created it (oneDNN primitives are thread-confined; Run elsewhere is
-// FAILED_PRECONDITION). Caches one execution plan per batch size (building
-// one takes milliseconds; later calls with the same n add no
-// allocation to what oneDNN's primitives do themselves).
+// FAILED_PRECONDITION). Caches one execution plan per plan batch size
+// (1, 2, 3, 4, 6, 8, 12, ...; other sizes run as chunks, engine/network.h;
+// building a plan takes milliseconds; later calls add no allocation to what
+// oneDNN's primitives do themselves).
 // The thread's oneDNN thread count (SetThreadOneDnnThreads) must be set
 // before the context is created and not changed while it is used.
 class InferenceContext {
