@@ -10,6 +10,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 FLAGS_A="${1:-}" FLAGS_B="${2:-}"
 MODEL="${3:-mnist_mlp}" CONCURRENCY="${4:-64}" ROUNDS="${5:-6}" SECONDS_A_ROUND="${6:-5}"
 BIN="${BIN:-build/bin}"
@@ -30,12 +32,11 @@ start() {  # start SIDE FLAGS
   PIDS+=($!)
 }
 start A "$FLAGS_A"
+PID_A=$!
 start B "$FLAGS_B"
-for _ in $(seq 1 600); do
-  [[ -s "$WORK/portA" && -s "$WORK/portB" ]] && break
-  sleep 0.05
-done
-[[ -s "$WORK/portA" && -s "$WORK/portB" ]] ||
+PID_B=$!
+PORT_A="$(wait_for_port "$WORK/portA" 30 "$PID_A")" &&
+  PORT_B="$(wait_for_port "$WORK/portB" 30 "$PID_B")" ||
   { echo "ab.sh: a server did not start" >&2; cat "$WORK"/log* >&2; exit 1; }
 
 echo "A: ${FLAGS_A:-(defaults)}"
@@ -43,7 +44,8 @@ echo "B: ${FLAGS_B:-(defaults)}"
 echo "$MODEL, $CONCURRENCY in flight, $ROUNDS rounds of ${SECONDS_A_ROUND}s; side req/s,p50_us,p99_us"
 for (( r = 1; r <= ROUNDS; r++ )); do
   for side in A B; do
-    line=$("$BIN/nnctl" --target="127.0.0.1:$(cat "$WORK/port$side")" bench \
+    port="PORT_$side"
+    line=$("$BIN/nnctl" --target="127.0.0.1:${!port}" bench \
       --model="$MODEL" --concurrency="$CONCURRENCY" \
       --duration="${SECONDS_A_ROUND}s" --warmup=1s --csv | tail -n 1)
     echo "$side $(echo "$line" | cut -d, -f11,13,16)"

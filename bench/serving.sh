@@ -64,15 +64,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_for_port FILE SECONDS: waits until a server writes its port to FILE.
-wait_for_port() {
-  local file="$1" tries=$(( $2 * 20 ))
-  for (( i = 0; i < tries; i++ )); do
-    if [[ -s "$file" ]]; then cat "$file"; return 0; fi
-    sleep 0.05
-  done
-  return 1
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # bench NAME TARGET MODEL: nnctl bench into $WORK/NAME.csv (exit 4, failed
 # requests, still gives a table).

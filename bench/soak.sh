@@ -96,14 +96,8 @@ metric() {
       END { printf "%.0f\n", sum }'
 }
 
-wait_for_file() {
-  local file="$1" tries=$(( $2 * 20 ))
-  for (( i = 0; i < tries; i++ )); do
-    if [[ -s "$file" ]]; then cat "$file"; return 0; fi
-    sleep 0.05
-  done
-  return 1
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # publish VERSION: writes a new model file (atomically: temp file + rename,
 # as the Train RPC will) for the poller to pick up.
@@ -155,7 +149,7 @@ publish 1
   $NNSERVE_FLAGS 2>"$WORK/nnserve.log" &
 NNSERVE_PID=$!
 PIDS+=("$NNSERVE_PID")
-if ! PORT="$(wait_for_file "$WORK/port" 60)"; then
+if ! PORT="$(wait_for_port "$WORK/port" 60)"; then
   echo "soak.sh: nnserve did not start:" >&2
   tail -20 "$WORK/nnserve.log" >&2
   exit 1

@@ -13,6 +13,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 BIN="${1:-build/bin}"
 CONCURRENCY="${CONCURRENCY:-8}"
 DURATION="${DURATION:-15s}"
@@ -32,8 +34,9 @@ trap cleanup EXIT
   --enable_training --training_threads="$TRAINING_THREADS" --drain_grace=0s \
   ${NNSERVE_FLAGS:-} 2>"$WORK/log" &
 SERVER_PID=$!
-for _ in $(seq 1 600); do [[ -s "$WORK/port" ]] && break; sleep 0.05; done
-TARGET="127.0.0.1:$(cat "$WORK/port")"
+PORT="$(wait_for_port "$WORK/port" 30 "$SERVER_PID")" ||
+  { cat "$WORK/log" >&2; exit 1; }
+TARGET="127.0.0.1:$PORT"
 
 bench() {
   "$BIN/nnctl" --target="$TARGET" bench --model=mnist_mlp \

@@ -332,13 +332,12 @@ int64_t LargestPlanBatchSize(int64_t n) {
 }
 
 std::vector<int64_t> PlanBatchSizes(int64_t max_n) {
+  // Down from the largest, each the largest plan size below the last.
   std::vector<int64_t> sizes;
-  for (int64_t power = 1; power <= max_n; power *= 2) {
-    sizes.push_back(power);
-    if (power >= 2 && power + power / 2 <= max_n) {
-      sizes.push_back(power + power / 2);
-    }
+  for (int64_t n = max_n; n >= 1; n = sizes.back() - 1) {
+    sizes.push_back(LargestPlanBatchSize(n));
   }
+  std::reverse(sizes.begin(), sizes.end());
   return sizes;
 }
 

@@ -121,7 +121,7 @@ void ServableVersion::PrepareThreadProcessor() const {
   context_options.max_batch_size = max_images;
   std::unique_ptr<InferenceContext> context =
       model_->NewInferenceContext(context_options);
-  for (int64_t n = 1; n <= max_images; ++n) {
+  for (int64_t n : PlanBatchSizes(max_images)) {
     if (absl::Status s = context->Prepare(n); !s.ok()) {
       NN_LOG(WARNING) << "fast path off on this thread for "
                       << options_.model_name << ":" << options_.version

@@ -539,6 +539,23 @@ TEST(TrainSecurityTest, RefusesUnauthenticatedTrainingOnAPublicAddress) {
   EXPECT_THAT((*server)->Log(), HasSubstr("--training_token"));
 }
 
+TEST(TrainSecurityTest, RefusesATrainingNiceOutsideItsRange) {
+  for (const char* nice : {"-1", "20"}) {
+    TempDir repo;
+    auto server = ServerProcess::Start(
+        {.args = {"--listen_address=127.0.0.1", "--port=0",
+                  "--port_file=" + repo.Join("port"), "--http_port=-1",
+                  "--model_repository=" + repo.path(), "--enable_training",
+                  absl::StrCat("--training_nice=", nice)},
+         .add_port_flags = false});
+    ASSERT_TRUE(server.ok());
+    auto exit_code = (*server)->Wait(absl::Seconds(20));
+    ASSERT_TRUE(exit_code.ok());
+    EXPECT_EQ(*exit_code, 1) << nice;
+    EXPECT_THAT((*server)->Log(), HasSubstr("--training_nice must be in 0..19"));
+  }
+}
+
 TEST_F(TrainE2ETest, KillDuringTrainingLeavesTheLastGoodVersionServing) {
   PublishInitial("digits", "mnist_mlp");
   StartServer();
