@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # A/B of two nnserve configurations side by side: starts two servers (flags
-# A and B) on the default models, then alternates `nnctl bench` rounds
-# between them, so that drift of the shared machine hits both alike. Prints
-# each round (req/s, p50 µs, p99 µs) and the median req/s of each side.
+# A and B, or two binaries) on the default models and, unless CEILING=0, the
+# transport ceiling (grpc_ceiling_server), then runs `nnctl bench` against
+# each in turn, round after round, so that drift of the shared machine hits
+# all alike. Prints each round (req/s, p50 µs, p99 µs, and with the ceiling
+# each side's ratio to the ceiling's req/s of the same round), then per side
+# the median req/s and the median of its per-round ratios.
 #
 #   bench/ab.sh "FLAGS_A" "FLAGS_B" [MODEL] [CONCURRENCY] [ROUNDS] [SECONDS]
 #   bench/ab.sh "" "--enable_metrics=false" mnist_mlp 64 6 5   # metrics cost
-# Defaults: mnist_mlp, 64, 6 rounds, 5 s a round. Quiet machine.
+#   NNSERVE_A=/tmp/nnserve.old bench/ab.sh "" "" mnist_mlp 64 10  # old vs new
+# Defaults: mnist_mlp, 64, 6 rounds, 5 s a round. Environment: BIN
+# [build/bin], NNSERVE_A and NNSERVE_B [BIN/nnserve], CEILING [1]. Quiet
+# machine.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -15,6 +21,8 @@ source bench/lib.sh
 FLAGS_A="${1:-}" FLAGS_B="${2:-}"
 MODEL="${3:-mnist_mlp}" CONCURRENCY="${4:-64}" ROUNDS="${5:-6}" SECONDS_A_ROUND="${6:-5}"
 BIN="${BIN:-build/bin}"
+NNSERVE_A="${NNSERVE_A:-$BIN/nnserve}" NNSERVE_B="${NNSERVE_B:-$BIN/nnserve}"
+CEILING="${CEILING:-1}"
 WORK="$(mktemp -d)"
 PIDS=()
 cleanup() {
@@ -24,36 +32,65 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start() {  # start SIDE FLAGS
+start() {  # start SIDE BINARY FLAGS
   # shellcheck disable=SC2086  # FLAGS is a list of flags
-  "$BIN/nnserve" --listen_address=127.0.0.1 --port=0 --port_file="$WORK/port$1" \
+  "$2" --listen_address=127.0.0.1 --port=0 --port_file="$WORK/port$1" \
     --http_listen_address=127.0.0.1 --http_port=0 \
-    --model_repository=models/repository --drain_grace=0s $2 2>"$WORK/log$1" &
+    --model_repository=models/repository --drain_grace=0s $3 2>"$WORK/log$1" &
   PIDS+=($!)
 }
-start A "$FLAGS_A"
+SIDES="A B"
+start A "$NNSERVE_A" "$FLAGS_A"
 PID_A=$!
-start B "$FLAGS_B"
+start B "$NNSERVE_B" "$FLAGS_B"
 PID_B=$!
+if [[ "$CEILING" != 0 ]]; then
+  "$BIN/grpc_ceiling_server" --port=0 --port_file="$WORK/portC" 2>"$WORK/logC" &
+  PIDS+=($!)
+  PORT_C="$(wait_for_port "$WORK/portC" 10 "$!")" ||
+    { echo "ab.sh: the ceiling server did not start" >&2; cat "$WORK/logC" >&2; exit 1; }
+  SIDES="C A B"
+fi
 PORT_A="$(wait_for_port "$WORK/portA" 30 "$PID_A")" &&
   PORT_B="$(wait_for_port "$WORK/portB" 30 "$PID_B")" ||
   { echo "ab.sh: a server did not start" >&2; cat "$WORK"/log* >&2; exit 1; }
 
-echo "A: ${FLAGS_A:-(defaults)}"
-echo "B: ${FLAGS_B:-(defaults)}"
-echo "$MODEL, $CONCURRENCY in flight, $ROUNDS rounds of ${SECONDS_A_ROUND}s; side req/s,p50_us,p99_us"
+[[ "$CEILING" != 0 ]] && echo "C: the ceiling (grpc_ceiling_server)"
+echo "A: $NNSERVE_A ${FLAGS_A:-(defaults)}"
+echo "B: $NNSERVE_B ${FLAGS_B:-(defaults)}"
+echo "$MODEL, $CONCURRENCY in flight, $ROUNDS rounds of ${SECONDS_A_ROUND}s;" \
+  "side req/s,p50_us,p99_us[,ratio to C]"
 for (( r = 1; r <= ROUNDS; r++ )); do
-  for side in A B; do
+  ceiling_rps=0
+  for side in $SIDES; do
     port="PORT_$side"
     line=$("$BIN/nnctl" --target="127.0.0.1:${!port}" bench \
       --model="$MODEL" --concurrency="$CONCURRENCY" \
       --duration="${SECONDS_A_ROUND}s" --warmup=1s --csv | tail -n 1)
-    echo "$side $(echo "$line" | cut -d, -f11,13,16)"
+    fields="$(echo "$line" | cut -d, -f11,13,16)"
+    rps="${fields%%,*}"
+    if [[ "$side" == C ]]; then
+      ceiling_rps="$rps"
+      echo "C $fields"
+    elif [[ "$CEILING" != 0 ]]; then
+      echo "$side $fields,$(awk -v a="$rps" -v c="$ceiling_rps" \
+        'BEGIN { printf "%.3f", (c > 0) ? a / c : 0 }')"
+    else
+      echo "$side $fields"
+    fi
   done
 done | tee "$WORK/rounds"
-for side in A B; do
-  grep "^$side " "$WORK/rounds" | cut -d' ' -f2 | cut -d, -f1 | sort -n |
-    awk -v s="$side" '{ v[NR] = $1 } END {
-      m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-      printf "%s median req/s: %.0f\n", s, m }'
+# median COLUMN SIDE: the median of a column of the side's rounds.
+median() {
+  grep "^$2 " "$WORK/rounds" | cut -d' ' -f2 | cut -d, -f"$1" | sort -n |
+    awk '{ v[NR] = $1 } END {
+      printf "%s", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+for side in $SIDES; do
+  if [[ "$side" == C || "$CEILING" == 0 ]]; then
+    printf "%s median req/s: %.0f\n" "$side" "$(median 1 "$side")"
+  else
+    printf "%s median req/s: %.0f, median ratio to C: %s\n" "$side" \
+      "$(median 1 "$side")" "$(median 4 "$side")"
+  fi
 done

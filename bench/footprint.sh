@@ -7,7 +7,8 @@
 #      model at once, 64 calls in flight each), and its growth.
 #
 #   bench/footprint.sh [BIN_DIR]     (default build/bin; run from anywhere)
-# Environment: REPOSITORY [models/repository], LOAD_SECONDS [60].
+# Environment: REPOSITORY [models/repository], LOAD_SECONDS [60],
+# NNSERVE_FLAGS (extra nnserve flags, e.g. batching knobs) [none].
 # Needs the default models (scripts/train-default-models.sh). Quiet machine.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,7 +31,7 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 start_ns=$(date +%s%N)
 "$BIN/nnserve" --listen_address=127.0.0.1 --port=0 --port_file="$WORK/port" \
   --http_listen_address=127.0.0.1 --http_port=0 --model_repository="$REPOSITORY" \
-  --drain_grace=0s 2>"$WORK/log" &
+  --drain_grace=0s ${NNSERVE_FLAGS:-} 2>"$WORK/log" &
 SERVER_PID=$!
 # Polled every millisecond: the start-up time is the figure measured.
 PORT="$(wait_for_port "$WORK/port" 3 "$SERVER_PID" 0.001)" ||

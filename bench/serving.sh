@@ -5,16 +5,20 @@
 #
 # Starts grpc_ceiling_server (a bare gRPC server answering Predict with a
 # fixed reply of the real size) and nnserve on ephemeral loopback ports, runs
-# `nnctl bench` against the ceiling once (its reply does not depend on the
-# model) and against nnserve for each model, and prints a Markdown table:
-# requests/s, p50 and p99 latency, and nnserve's throughput as a ratio of the
-# ceiling's. Builds nothing. Client and servers share the machine: run it on
-# a quiet one, or the numbers mean nothing.
+# `nnctl bench` in rounds: each round runs the ceiling once (its reply does
+# not depend on the model), then nnserve for each model. It prints a Markdown
+# table: per level, the median over rounds of requests/s and of p50 and p99
+# latency, failed requests summed, and nnserve's throughput as a ratio of the
+# ceiling's: the median of each round's ratio, so that the two sides of a
+# ratio are measured minutes apart at most (the machine drifts by 10-20 %
+# between minutes). Builds nothing. Client and servers share the machine: run
+# it on a quiet one, or the numbers mean nothing.
 #
 # Environment (defaults in brackets):
 #   MODELS       models to benchmark [mnist_mlp mnist_cnn mnist_rnn]
 #   CONCURRENCY  calls in flight, comma-separated [1,8,64]
-#   DURATION     measured time per level [10s]      WARMUP [2s]
+#   ROUNDS       rounds of every benchmark [3]
+#   DURATION     measured time per level [5s]       WARMUP [1s]
 #   ENCODING     uint8, float or png [uint8]        IMAGES_PER_REQUEST [1]
 #   REPOSITORY   nnserve's model repository [models/repository]
 #   NNSERVE      the nnserve binary [BIN_DIR/nnserve]; if it or the
@@ -31,8 +35,9 @@ cd "$ROOT"
 BIN="${1:-build/bin}"
 MODELS="${MODELS:-mnist_mlp mnist_cnn mnist_rnn}"
 CONCURRENCY="${CONCURRENCY:-1,8,64}"
-DURATION="${DURATION:-10s}"
-WARMUP="${WARMUP:-2s}"
+ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-5s}"
+WARMUP="${WARMUP:-1s}"
 ENCODING="${ENCODING:-uint8}"
 IMAGES_PER_REQUEST="${IMAGES_PER_REQUEST:-1}"
 REPOSITORY="${REPOSITORY:-models/repository}"
@@ -90,7 +95,6 @@ if ! CEILING_PORT="$(wait_for_port "$WORK/ceiling.port" 10)"; then
 fi
 echo "ceiling: 127.0.0.1:$CEILING_PORT"
 first_model="${MODELS%% *}"
-bench ceiling "127.0.0.1:$CEILING_PORT" "$first_model"
 
 NNSERVE_MODELS=()
 if [[ ! -x "$NNSERVE" ]]; then
@@ -123,28 +127,59 @@ else
     exit 1
   fi
   echo "nnserve: 127.0.0.1:$NNSERVE_PORT ($REPOSITORY)"
-  for model in $MODELS; do
-    bench "nnserve_$model" "127.0.0.1:$NNSERVE_PORT" "$model"
-    NNSERVE_MODELS+=("$model")
-  done
+  for model in $MODELS; do NNSERVE_MODELS+=("$model"); done
 fi
 
+for (( round = 1; round <= ROUNDS; round++ )); do
+  echo "round $round of $ROUNDS"
+  bench "ceiling.$round" "127.0.0.1:$CEILING_PORT" "$first_model"
+  for model in "${NNSERVE_MODELS[@]}"; do
+    bench "nnserve_$model.$round" "127.0.0.1:$NNSERVE_PORT" "$model"
+  done
+done
+
 # The table. CSV columns (nnctl bench --csv): 4 concurrency, 8 failed,
-# 11 requests/s, 13 p50_us, 16 p99_us.
+# 11 requests/s, 13 p50_us, 16 p99_us. Rows of every round as
+# "server model round concurrency req/s p50 p99 failed", then medians.
+for (( round = 1; round <= ROUNDS; round++ )); do
+  awk -F, -v r="$round" 'NR > 1 { print "ceiling -", r, $4, $11, $13, $16, $8 }' \
+    "$WORK/ceiling.$round.csv"
+  for model in "${NNSERVE_MODELS[@]}"; do
+    awk -F, -v r="$round" -v m="$model" \
+      'NR > 1 { print "nnserve", m, r, $4, $11, $13, $16, $8 }' \
+      "$WORK/nnserve_$model.$round.csv"
+  done
+done >"$WORK/rounds.txt"
 echo
 echo "$(nproc) cores; encoding $ENCODING, $IMAGES_PER_REQUEST image(s) a request;" \
-  "$DURATION a level after $WARMUP of warm-up"
+  "$ROUNDS rounds of $DURATION a level after $WARMUP of warm-up; medians"
 echo
 echo "| server | model | concurrency | req/s | p50 µs | p99 µs | failed | req/s vs ceiling |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
-awk -F, 'NR > 1 { printf "| ceiling | - | %d | %.0f | %.1f | %.1f | %d | 1.00 |\n",
-  $4, $11, $13, $16, $8 }' "$WORK/ceiling.csv"
-for model in "${NNSERVE_MODELS[@]}"; do
-  awk -F, -v model="$model" '
-    FNR == 1 { next }
-    NR == FNR { ceiling[$4] = $11; next }
-    { ratio = ($4 in ceiling && ceiling[$4] > 0) ? $11 / ceiling[$4] : 0
-      printf "| nnserve | %s | %d | %.0f | %.1f | %.1f | %d | %.2f |\n",
-        model, $4, $11, $13, $16, $8, ratio }' \
-    "$WORK/ceiling.csv" "$WORK/nnserve_$model.csv"
-done
+awk '
+  function median(list,   v, n, i, j, t) {
+    n = split(list, v, " ")
+    for (i = 2; i <= n; i++) {  # insertion sort: a handful of values
+      t = v[i] + 0
+      for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]
+      v[j + 1] = t
+    }
+    return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+  }
+  $1 == "ceiling" { ceiling[$3 " " $4] = $5 }
+  {
+    key = $1 " " $2 " " $4
+    if (!(key in seen)) { seen[key] = 1; order[++rows] = key }
+    rps[key] = rps[key] " " $5; p50[key] = p50[key] " " $6
+    p99[key] = p99[key] " " $7; failed[key] += $8
+    c = ceiling[$3 " " $4]
+    ratio[key] = ratio[key] " " ((c > 0) ? $5 / c : 0)
+  }
+  END {
+    for (i = 1; i <= rows; i++) {
+      split(order[i], k, " ")
+      printf "| %s | %s | %d | %.0f | %.1f | %.1f | %d | %.2f |\n", k[1], k[2],
+        k[3], median(rps[order[i]]), median(p50[order[i]]),
+        median(p99[order[i]]), failed[order[i]], median(ratio[order[i]])
+    }
+  }' "$WORK/rounds.txt"

@@ -117,7 +117,8 @@ class ModelRepository {
 
   const std::string& root() const { return options_.root; }
 
-  // The effective batching for a model: defaults overridden by `config`.
+  // The effective batching for a model: defaults overridden by `config`;
+  // max_inline_images is at most max_batch_size (a fast-path run is a batch).
   static nnserve::v1::BatchingConfig ResolveBatching(
       const nnserve::v1::BatchingConfig& defaults,
       const nnserve::v1::BatchingConfig& config);

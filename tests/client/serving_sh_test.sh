@@ -7,7 +7,7 @@ OUT="$(mktemp)"
 trap 'rm -f "$OUT"' EXIT
 fail() { echo "FAIL: $*"; echo "--- output:"; cat "$OUT"; exit 1; }
 
-NNSERVE=/nonexistent/nnserve CONCURRENCY=1,4 DURATION=200ms WARMUP=0s \
+NNSERVE=/nonexistent/nnserve CONCURRENCY=1,4 ROUNDS=2 DURATION=200ms WARMUP=0s \
   bench/serving.sh "$BIN" >"$OUT" 2>&1 || fail "serving.sh exited $?"
 
 grep -q "^nnserve: skipped (/nonexistent/nnserve not found)" "$OUT" \
@@ -19,6 +19,10 @@ grep -Eq "^\| ceiling \| - \| 1 \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| 0 \| 1.00 \|$
 grep -Eq "^\| ceiling \| - \| 4 \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| 0 \| 1.00 \|$" "$OUT" \
   || fail "no ceiling row at concurrency 4"
 [[ "$(grep -c '^| nnserve' "$OUT")" == 0 ]] || fail "nnserve rows without nnserve"
+# Two rounds, one row per level (the medians).
+grep -q "^round 2 of 2$" "$OUT" || fail "no second round"
+grep -q "2 rounds of 200ms a level" "$OUT" || fail "no rounds in the table's caption"
+[[ "$(grep -c '^| ceiling' "$OUT")" == 2 ]] || fail "not one ceiling row per level"
 
 # The script stopped the ceiling server: its port no longer answers.
 port="$(sed -n 's/^ceiling: 127.0.0.1:\([0-9]*\)$/\1/p' "$OUT")"

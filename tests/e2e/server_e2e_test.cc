@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <string>
@@ -160,6 +161,53 @@ TEST_F(ServerE2ETest, PredictEqualsTheEngineInEveryEncoding) {
         EXPECT_FLOAT_EQ(p.confidence(), p.probabilities(best));
       }
     }
+  }
+}
+
+// Many small requests at once: the batcher's fast path computes some on the
+// thread that received them and gathers others (followers, worker batches)
+// into shared batches. Every reply must be its own image's answer.
+TEST_F(ServerE2ETest, ConcurrentSingleImageRequestsGetTheirOwnAnswers) {
+  constexpr int kThreads = 8;
+  constexpr int kCallsEach = 40;
+  for (const char* name : {"mnist_mlp", "mnist_cnn"}) {
+    SCOPED_TRACE(name);
+    const std::vector<float> expected =
+        EngineProbabilities(paths_->at(name), images_.floats, kImages);
+    std::vector<PredictRequest> requests(kImages);
+    for (int i = 0; i < kImages; ++i) {
+      requests[i].set_model(name);
+      requests[i].mutable_images()->mutable_pixels()->set_data(std::string(
+          images_.pixels.begin() + i * 784, images_.pixels.begin() + (i + 1) * 784));
+    }
+    std::atomic<int> wrong{0};
+    std::atomic<int> failed{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        std::unique_ptr<InferenceService::Stub> stub = Connect(server_->target());
+        for (int k = 0; k < kCallsEach; ++k) {
+          const int i = (t + k) % kImages;
+          PredictResponse response;
+          if (!Predict(*stub, requests[i], &response).ok() ||
+              response.predictions_size() != 1 ||
+              response.predictions(0).probabilities_size() != 10) {
+            failed.fetch_add(1);
+            continue;
+          }
+          for (int c = 0; c < 10; ++c) {
+            if (std::abs(response.predictions(0).probabilities(c) -
+                         expected[i * 10 + c]) > 1e-6) {
+              wrong.fetch_add(1);
+              break;
+            }
+          }
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_EQ(wrong.load(), 0);
   }
 }
 
@@ -523,9 +571,20 @@ TEST(ServerLifecycleTest, FullQueueAnswersUnavailable) {
   auto images = testing::LoadTestDigits(8);
   ASSERT_TRUE(images.ok());
 
+  auto stub = Connect((*server)->target());
+  {
+    // The fast path computes at most a batch: its limit follows
+    // max_batch_size down (--max_inline_images is 12 by default).
+    grpc::ClientContext context;
+    nnserve::v1::ModelInfoRequest request;
+    request.set_model("cnn");
+    nnserve::v1::ModelInfoResponse info;
+    ASSERT_TRUE(stub->ModelInfo(&context, request, &info).ok());
+    EXPECT_EQ(info.model().batching().max_inline_images(), 1);
+  }
+
   // 64 requests of 8 images at once: one fills the queue, most others find
   // it full. Retried a few times in case the scheduler serialised them.
-  auto stub = Connect((*server)->target());
   int64_t unavailable = 0, ok = 0, other = 0;
   std::string message;
   for (int attempt = 0; attempt < 5 && unavailable == 0; ++attempt) {
