@@ -240,6 +240,13 @@ class DeadlineTest : public OverloadTest {
               std::vector<PredictRequest>(kShort, PixelRequest("cnn", images_, 1)),
               absl::Milliseconds(100));
     load.join();
+    // The background's last reply leaves before the worker reaches the short
+    // calls queued behind it; count the drops once the worker has (on a busy
+    // machine the gap is milliseconds, enough for a metrics scrape to land in
+    // it: CI saw 0 dropped with 20 still queued).
+    EXPECT_TRUE(Eventually(
+        [&] { return Metric(metrics::kQueueDepth, {{"model", "cnn"}}) == 0; },
+        Scaled(absl::Seconds(30))));
     outcome.dropped_as_deadline_exceeded =
         rejected(metrics::kRejectReasonDeadlineExceeded) - deadline_before;
     outcome.dropped_as_cancelled =
