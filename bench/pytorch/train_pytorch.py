@@ -25,10 +25,12 @@ Use Debian's /usr/bin/python3 (a pyenv python cannot see these packages).
 """
 
 import argparse
+import atexit
 import gzip
 import json
 import math
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -46,6 +48,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def load_model_pb2():
     """Generates model_pb2 from proto/ with protoc and imports it."""
     out = tempfile.mkdtemp(prefix="nnserve_pb2_")
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     subprocess.run(
         ["protoc", "-I", os.path.join(ROOT, "proto"), "--python_out=" + out,
          os.path.join(ROOT, "proto", "nnserve", "v1", "model.proto")],
