@@ -181,10 +181,10 @@ TEST_F(OverloadTest, ExcessCallsGetUnavailableQuicklyAndAcceptedCallsSucceed) {
   EXPECT_EQ(Metric(metrics::kQueueDepth, {{"model", "cnn"}}), 0);
 }
 
-// What happened to calls with a 100 ms deadline sent while about a second
-// of work (16 x 1024 CNN images on one worker; oneDNN runs at full speed in
-// sanitizer builds too) was queued ahead of them. Not Scaled: the queue
-// must outlast the deadline.
+// What happened to calls with a 250 ms deadline sent while at least half a
+// second of work (12 of 24 x 1024 CNN images on one worker, ~20k images/s
+// at most; oneDNN runs at full speed in sanitizer builds too) was queued
+// ahead of them. Not Scaled: the queue must outlast the deadline.
 struct DeadlineOutcome {
   std::vector<CallResult> short_calls;
   std::vector<CallResult> background;
@@ -195,8 +195,17 @@ struct DeadlineOutcome {
 
 class DeadlineTest : public OverloadTest {
  protected:
-  static constexpr int kBackground = 16;  // requests of 1024 images
-  static constexpr int kShort = 20;       // requests of 1 image, 100 ms
+  static constexpr int kBackground = 24;  // requests of 1024 images
+  // The short calls are sent once this many images are queued: waiting only
+  // for a non-empty queue, a slow machine once received the background so
+  // slowly that the worker caught up and computed a short call in time.
+  static constexpr int kQueuedBeforeShort = kBackground / 2 * 1024;
+  // Requests of 1 image with a 250 ms deadline: long enough to reach the
+  // server on a loaded machine (with 100 ms, beside two busy loops, all 20
+  // once expired in the client, and the server had nothing to drop), short
+  // enough to expire in the queue (the background takes over a second).
+  static constexpr int kShort = 20;
+  static constexpr absl::Duration kShortDeadline = absl::Milliseconds(250);
 
   DeadlineOutcome Run() {
     // One worker; a queue large enough to hold seconds of work.
@@ -229,7 +238,10 @@ class DeadlineTest : public OverloadTest {
     // (on the background's they would wait behind its 20 MB and expire in
     // the client before reaching the server).
     const bool queued = Eventually(
-        [&] { return Metric(metrics::kQueueDepth, {{"model", "cnn"}}) > 0; },
+        [&] {
+          return Metric(metrics::kQueueDepth, {{"model", "cnn"}}) >=
+                 kQueuedBeforeShort;
+        },
         Scaled(absl::Seconds(30)));
     EXPECT_TRUE(queued);
     std::unique_ptr<Stub> other = NewStub(served_.server->target());
@@ -238,7 +250,7 @@ class DeadlineTest : public OverloadTest {
     outcome.short_calls =
         Burst(*other,
               std::vector<PredictRequest>(kShort, PixelRequest("cnn", images_, 1)),
-              absl::Milliseconds(100));
+              kShortDeadline);
     load.join();
     // The background's last reply leaves before the worker reaches the short
     // calls queued behind it; count the drops once the worker has (on a busy
