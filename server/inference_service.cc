@@ -215,12 +215,13 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
     // `owned` (and with it the model version handle) goes here, after the
     // reply is finished.
   };
-  // The idle fast path: computed here and finished before returning.
+  // The fast path: computed here, or by another thread's run that this call
+  // follows (Batcher::RunInlineOrFollow).
   ServableVersion* version = raw->servable.get();
   if (BatchProcessor* processor = version->ThreadProcessor();
       processor != nullptr &&
-      version->batcher().RunInlineIfIdle(task, *processor)) {
-    call.release();  // `done` has run and freed it
+      version->batcher().RunInlineOrFollow(task, *processor)) {
+    call.release();  // owned by the task's `done` (which may have run)
     return reactor;
   }
   // Keep the version (the call may finish on a worker before Schedule

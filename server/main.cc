@@ -58,10 +58,11 @@ ABSL_FLAG(int, max_queue_size, 4096,
 ABSL_FLAG(int, workers, 0,
           "Default batch workers per model version; 0 = the CPUs this process "
           "may use (affinity and cgroup quota).");
-ABSL_FLAG(int, max_inline_images, 6,
-          "Idle fast path: a request of at most this many images that finds "
-          "the queue empty and a worker idle is computed on the thread that "
-          "received it (no hand-off to a worker); 0 turns it off.");
+ABSL_FLAG(int, max_inline_images, 12,
+          "Fast path: a request of at most this many images that finds the "
+          "workers idle is computed on the thread that received it, or, "
+          "while another such run is computing, joins that run's next batch "
+          "(no hand-off to a worker); 0 turns it off.");
 ABSL_FLAG(int, threads_per_worker, 1,
           "oneDNN (OpenMP) threads each worker uses for one batch.");
 ABSL_FLAG(int64_t, max_images_per_request, 1024,

@@ -181,7 +181,7 @@ BatchingConfig ModelRepository::ResolveBatching(const BatchingConfig& defaults,
   if (config.max_inline_images() > 0) {
     out.set_max_inline_images(config.max_inline_images());
   }
-  // A fast-path run computes its task as one batch.
+  // A fast-path run computes its task (or its followers) as one batch.
   out.set_max_inline_images(
       std::min(out.max_inline_images(), out.max_batch_size()));
   return out;

@@ -35,11 +35,11 @@ class EngineBatchProcessor : public BatchProcessor {
 
 // CPU time a request spends crossing from the thread that received it to a
 // batch worker and back (two wake-ups), measured here: ~19 µs a request at
-// 64 calls in flight (bench/README.md, "idle fast path").
+// 64 calls in flight (bench/README.md, "Serving").
 constexpr double kHandOffMicros = 20;
 
 // Whether computing an image in a full batch saves more than a hand-off
-// costs, compared with computing it alone: then the idle fast path must not
+// costs, compared with computing it alone: then the fast path must not
 // take requests from batches under load (the RNN: ~38 µs alone, ~9 µs in a
 // batch of 64; the MLP and CNN save under 5 µs). Timed on the calling thread
 // with a throwaway context, best of 3 runs each.

@@ -60,9 +60,9 @@ class ServableVersion {
   // Null when metrics are off.
   VersionMetrics* metrics() const { return options_.metrics; }
 
-  // The calling thread's own processor for the batcher's idle fast path
-  // (Batcher::RunInlineIfIdle), or null if this thread has none yet for this
-  // version. Engine contexts are confined to the thread that builds them, so
+  // The calling thread's own processor for the batcher's fast path
+  // (Batcher::RunInlineOrFollow), or null if this thread has none yet for
+  // this version. Engine contexts are confined to the thread that builds them, so
   // each thread that receives requests gets its own, built by
   // PrepareThreadProcessor (outside any request's latency).
   BatchProcessor* ThreadProcessor() const;

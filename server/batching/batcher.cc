@@ -62,6 +62,22 @@ struct WorkerBuffers {
   std::vector<float> output;       // {max_batch_size, output_size}
 };
 
+// How many batches of followers a fast-path run computes after its own task
+// before it hands what still joins it to the workers: bounds how long the
+// receiving thread is kept from its other work.
+constexpr int kMaxFollowerBatches = 4;
+
+// Buffers for batches of up to `images` images.
+std::unique_ptr<WorkerBuffers> NewBuffers(int64_t images, int64_t input_size,
+                                          int64_t output_size) {
+  auto buffers = std::make_unique<WorkerBuffers>();
+  buffers->batch.reserve(images);  // a slice has >= 1 image
+  buffers->live.reserve(images);
+  buffers->input.resize(images * input_size);
+  buffers->output.resize(images * output_size);
+  return buffers;
+}
+
 // The Core whose worker the current thread is, if any.
 thread_local const void* current_worker_core = nullptr;
 
@@ -118,7 +134,7 @@ class Batcher::Core : public std::enable_shared_from_this<Core> {
   // failed to. On error every launched thread is joined.
   absl::Status Start();
   absl::Status Schedule(BatchTask task);
-  bool RunInlineIfIdle(BatchTask& task, BatchProcessor& processor);
+  bool RunInlineOrFollow(BatchTask& task, BatchProcessor& processor);
   void Shutdown();
 
   int64_t queued_images() const {
@@ -140,6 +156,18 @@ class Batcher::Core : public std::enable_shared_from_this<Core> {
   // Whether the next slice must start a new batch rather than join the open
   // one (the last batch in the queue).
   bool MustStartBatch(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends `state`'s images to the queue as slices (joining the open batch
+  // where it has room) and sets its pending slice count; returns how many
+  // batches it started. The caller accounts queued_images_.
+  int EnqueueLocked(TaskState* state, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A fast-path run's follow-up: computes the followers (tasks that joined
+  // while it computed) on the calling thread in batches of at most
+  // max_inline_images, then ends the run. After kMaxFollowerBatches, what
+  // still joins is left to another run in progress or, by the last run, to
+  // the workers' queue.
+  void ComputeFollowers(BatchProcessor& processor);
+  void WakeWorkers(int new_batches);
   absl::Status Validate(const BatchTask& task) const;
   // Finishes one slice with `status` (OK: computed, or its task already
   // failed); runs `done` and deletes the task after the last slice.
@@ -160,7 +188,15 @@ class Batcher::Core : public std::enable_shared_from_this<Core> {
   int64_t open_batch_images_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time open_batch_start_ ABSL_GUARDED_BY(mu_);
   int idle_workers_ ABSL_GUARDED_BY(mu_) = 0;     // blocked in TakeBatch
-  int inline_runs_ ABSL_GUARDED_BY(mu_) = 0;      // RunInlineIfIdle computing
+  int inline_runs_ ABSL_GUARDED_BY(mu_) = 0;      // fast-path runs computing
+  // Tasks that joined the running fast-path run (one slice each, counted in
+  // queued_images_), and their images. Non-empty only while inline_runs_ > 0.
+  std::vector<Slice> followers_ ABSL_GUARDED_BY(mu_);
+  int64_t follower_images_ ABSL_GUARDED_BY(mu_) = 0;
+  // Gather buffers for fast-path runs' follower batches, not in use: a run
+  // takes one (or makes one) and gives it back.
+  std::vector<std::unique_ptr<WorkerBuffers>> spare_buffers_
+      ABSL_GUARDED_BY(mu_);
   int64_t last_batch_images_ ABSL_GUARDED_BY(mu_) = 0;  // taken by a worker
   int running_workers_ ABSL_GUARDED_BY(mu_) = 0;  // have a processor
   int reported_workers_ ABSL_GUARDED_BY(mu_) = 0; // started or failed
@@ -233,11 +269,8 @@ void Batcher::Core::WorkerMain(int index) {
     return;
   }
 
-  WorkerBuffers buffers;
-  buffers.batch.reserve(options_.max_batch_size);  // a slice has >= 1 image
-  buffers.live.reserve(options_.max_batch_size);
-  buffers.input.resize(options_.max_batch_size * options_.input_size);
-  buffers.output.resize(options_.max_batch_size * options_.output_size);
+  std::unique_ptr<WorkerBuffers> buffers = NewBuffers(
+      options_.max_batch_size, options_.input_size, options_.output_size);
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++running_workers_;
@@ -245,7 +278,7 @@ void Batcher::Core::WorkerMain(int index) {
   }
   state_cv_.notify_all();
 
-  while (TakeBatch(buffers.batch)) ComputeBatch(**processor, buffers);
+  while (TakeBatch(buffers->batch)) ComputeBatch(**processor, *buffers);
 
   processor->reset();  // destroyed on the thread that created it
   {
@@ -294,6 +327,37 @@ absl::Status Batcher::Core::Validate(const BatchTask& task) const {
   return absl::OkStatus();
 }
 
+int Batcher::Core::EnqueueLocked(TaskState* state, absl::Time now) {
+  const int64_t n = state->task.num_images;
+  int new_batches = 0;
+  int64_t slices = 0;
+  for (int64_t offset = 0; offset < n;) {
+    const bool starts_batch = MustStartBatch(now);
+    if (starts_batch) {
+      open_batch_images_ = 0;
+      open_batch_start_ = now;
+      ++new_batches;
+    }
+    const int64_t count =
+        std::min(n - offset, options_.max_batch_size - open_batch_images_);
+    queue_.push_back(Slice{state, offset, count, starts_batch});
+    open_batch_images_ += count;
+    offset += count;
+    ++slices;
+  }
+  // Workers read it only after taking a slice under mu_.
+  state->pending_slices.store(slices, std::memory_order_relaxed);
+  return new_batches;
+}
+
+void Batcher::Core::WakeWorkers(int new_batches) {
+  if (new_batches == 1) {
+    work_cv_.notify_one();
+  } else if (new_batches > 1) {
+    work_cv_.notify_all();
+  }
+}
+
 absl::Status Batcher::Core::Schedule(BatchTask task) {
   if (absl::Status valid = Validate(task); !valid.ok()) return valid;
   auto state = std::make_unique<TaskState>(std::move(task));
@@ -312,48 +376,43 @@ absl::Status Batcher::Core::Schedule(BatchTask task) {
     }
     const absl::Time now = clock_->Now();
     state->enqueued = now;
-    int64_t slices = 0;
-    for (int64_t offset = 0; offset < n;) {
-      const bool starts_batch = MustStartBatch(now);
-      if (starts_batch) {
-        open_batch_images_ = 0;
-        open_batch_start_ = now;
-        ++new_batches;
-      }
-      const int64_t count =
-          std::min(n - offset, options_.max_batch_size - open_batch_images_);
-      queue_.push_back(Slice{state.get(), offset, count, starts_batch});
-      open_batch_images_ += count;
-      offset += count;
-      ++slices;
-    }
-    // Workers read it only after taking a slice under mu_.
-    state->pending_slices.store(slices, std::memory_order_relaxed);
-    state.release();
+    new_batches = EnqueueLocked(state.release(), now);
     queued_images_ += n;
     if (observer_ != nullptr) observer_->OnQueueDepthChanged(queued_images_);
   }
-  if (new_batches == 1) {
-    work_cv_.notify_one();
-  } else if (new_batches > 1) {
-    work_cv_.notify_all();
-  }
+  WakeWorkers(new_batches);
   return absl::OkStatus();
 }
 
-bool Batcher::Core::RunInlineIfIdle(BatchTask& task,
+bool Batcher::Core::RunInlineOrFollow(BatchTask& task,
                                     BatchProcessor& processor) {
   if (task.num_images > options_.max_inline_images || !Validate(task).ok()) {
     return false;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    // Only when nothing at all is computing (so at most one run at a time),
-    // and, for models that batching speeds up a lot, only while the workers'
-    // latest batch was a single image (the load is light).
-    if (stopping_ || !queue_.empty() || inline_runs_ > 0 ||
-        idle_workers_ < running_workers_ ||
-        (options_.inline_only_when_unloaded && last_batch_images_ > 1)) {
+    if (stopping_) return false;
+    const int64_t n = task.num_images;
+    if (inline_runs_ > 0 && !options_.inline_only_when_unloaded &&
+        follower_images_ + n <= options_.max_inline_images &&
+        queued_images_ + n <= options_.max_queue_size) {
+      // A run is computing: follow it (no worker to wake, no hand-off).
+      auto state = std::make_unique<TaskState>(std::move(task));
+      state->enqueued = clock_->Now();
+      state->pending_slices.store(1, std::memory_order_relaxed);
+      followers_.push_back(Slice{state.release(), 0, n, true});
+      follower_images_ += n;
+      queued_images_ += n;
+      if (observer_ != nullptr) observer_->OnQueueDepthChanged(queued_images_);
+      return true;
+    }
+    // Only when nothing is queued for or computing on the workers. Models
+    // that batching speeds up a lot run one task at a time, and only while
+    // the workers' latest batch was a single image (the load is light): under
+    // load their tasks go to the workers' large batches.
+    if (!queue_.empty() || idle_workers_ < running_workers_ ||
+        (options_.inline_only_when_unloaded &&
+         (inline_runs_ > 0 || last_batch_images_ > 1))) {
       return false;
     }
     ++inline_runs_;
@@ -376,12 +435,63 @@ bool Batcher::Core::RunInlineIfIdle(BatchTask& task,
       observer_->OnBatchComputed(task.num_images, clock_->Now() - start);
     }
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    --inline_runs_;
-  }
   task.done(std::move(status));
+  ComputeFollowers(processor);
   return true;
+}
+
+void Batcher::Core::ComputeFollowers(BatchProcessor& processor) {
+  std::unique_ptr<WorkerBuffers> buffers;
+  for (int round = 0;; ++round) {
+    int new_batches = 0;
+    bool ended = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (followers_.empty()) {
+        ended = true;
+      } else if (round >= kMaxFollowerBatches && !stopping_) {
+        // A run that keeps being joined leaves the rest to another run, or,
+        // if it is the last, to the workers (unless they are stopping: they
+        // may have drained the queue and exited).
+        if (inline_runs_ == 1) {
+          const absl::Time now = clock_->Now();
+          for (const Slice& follower : followers_) {
+            new_batches += EnqueueLocked(follower.task, now);
+          }
+          followers_.clear();
+          follower_images_ = 0;
+        }
+        ended = true;
+      } else {
+        if (buffers == nullptr) {
+          if (spare_buffers_.empty()) {
+            buffers = NewBuffers(options_.max_inline_images,
+                                 options_.input_size, options_.output_size);
+          } else {
+            buffers = std::move(spare_buffers_.back());
+            spare_buffers_.pop_back();
+          }
+        }
+        buffers->batch.swap(followers_);
+        followers_.clear();
+        queued_images_ -= follower_images_;
+        follower_images_ = 0;
+        if (observer_ != nullptr) {
+          observer_->OnQueueDepthChanged(queued_images_);
+        }
+      }
+      if (ended) {
+        --inline_runs_;
+        if (buffers != nullptr) spare_buffers_.push_back(std::move(buffers));
+      }
+    }
+    if (ended) {
+      WakeWorkers(new_batches);
+      return;
+    }
+    ComputeBatch(processor, *buffers);
+    buffers->batch.clear();
+  }
 }
 
 bool Batcher::Core::TakeBatch(std::vector<Slice>& batch) {
@@ -549,9 +659,9 @@ absl::Status Batcher::Schedule(BatchTask task) {
   return core->Schedule(std::move(task));
 }
 
-bool Batcher::RunInlineIfIdle(BatchTask& task, BatchProcessor& processor) {
+bool Batcher::RunInlineOrFollow(BatchTask& task, BatchProcessor& processor) {
   std::shared_ptr<Core> core = core_;  // as in Schedule
-  return core->RunInlineIfIdle(task, processor);
+  return core->RunInlineOrFollow(task, processor);
 }
 
 void Batcher::Shutdown() { core_->Shutdown(); }

@@ -47,8 +47,8 @@
 // them and its outputs scattered back, except that a batch consisting of one
 // slice is computed in place on the task's own spans (no copy).
 //
-// Thread safety: Schedule() and queued_images() may be called from any thread
-// concurrently, including from `done` callbacks.
+// Thread safety: Schedule(), RunInlineOrFollow() and queued_images() may be
+// called from any thread concurrently, including from `done` callbacks.
 #ifndef NNSERVE_SERVER_BATCHING_BATCHER_H_
 #define NNSERVE_SERVER_BATCHING_BATCHER_H_
 
@@ -83,8 +83,9 @@ struct BatchTask {
   // task) right before compute; true drops the task with CANCELLED. Must be
   // thread-safe and cheap.
   std::function<bool()> is_cancelled;
-  // Required. Called exactly once, on a worker thread, if and only if
-  // Schedule() returned OK. It may call Schedule() again and may destroy the
+  // Required. Called exactly once, on a worker thread or a thread running
+  // the fast path, if and only if Schedule() returned OK (or
+  // RunInlineOrFollow() returned true). It may call Schedule() again and may destroy the
   // Batcher (see Shutdown()). `input`, `output`, `is_cancelled` are released
   // before it runs.
   absl::AnyInvocable<void(absl::Status)> done;
@@ -150,11 +151,13 @@ class Batcher {
     int64_t output_size = 10;
     // For logs, error messages and thread names, e.g. "mnist_mlp:3".
     std::string name;
-    // The idle fast path (RunInlineIfIdle): tasks of at most this many
-    // images may be computed on the calling thread; 0 turns it off.
+    // The fast path (RunInlineOrFollow): tasks of at most this many images
+    // may be computed on a thread that receives them; also the most images
+    // of one batch of followers. 0 turns it off.
     int64_t max_inline_images = 0;
-    // Take the fast path only while the workers' latest batch had one image
-    // (light load), for models whose per-image cost drops a lot in batches.
+    // For models whose per-image cost drops a lot in batches: the fast path
+    // runs one task at a time, only while the workers' latest batch had one
+    // image (light load), and takes no followers.
     bool inline_only_when_unloaded = false;
   };
 
@@ -185,22 +188,43 @@ class Batcher {
   // Never blocks on compute.
   absl::Status Schedule(BatchTask task);
 
-  // The idle fast path: if nothing is queued or computing (every worker
-  // idle, no other fast-path run) and the task has at most
-  // max_inline_images images, computes `task` at once on the calling thread
-  // with `processor` (which must belong to this thread) and runs `task.done`
-  // before returning true: no queue, no hand-off to a worker thread and
-  // back. Otherwise returns false and leaves `task` untouched, for Schedule:
-  // requests that arrive meanwhile queue and batch as usual. Deadline and cancellation are
-  // checked first as for queued tasks; the observer sees a task that waited
-  // zero and a batch of its images.
+  // The fast path, for tasks of at most max_inline_images images; returns
+  // true if it took the task (then `task.done` runs exactly once, possibly
+  // before this returns) and false, leaving `task` untouched, for Schedule.
   //
-  // Why: a hand-off costs two thread wake-ups. Measured here (2 cores, the
-  // MLP, nnctl bench at 64 in flight), it took ~19 µs of server CPU a request
-  // on top of ~31, and at one call in flight it dominated the latency. Under
-  // load the queue is rarely empty while workers are busy, so batching still
-  // forms where it pays.
-  bool RunInlineIfIdle(BatchTask& task, BatchProcessor& processor);
+  // - Follow (not with inline_only_when_unloaded): while another thread's
+  //   fast-path run is computing and its followers hold at most
+  //   max_inline_images images with this task, the task joins them and this
+  //   returns at once. That run computes its followers in one batch after
+  //   its own task (and again for tasks that join meanwhile, up to 4
+  //   batches; the rest then go to another run in progress or, from the
+  //   last, to the workers' queue). Followers count as queued images and are
+  //   dropped on deadline or cancellation as queued tasks are; the observer
+  //   sees them as queued tasks.
+  // - Run: else, if nothing is queued for or computing on the workers (and,
+  //   with inline_only_when_unloaded, no other run is computing and the
+  //   workers' latest batch had one image), computes `task` at once on the
+  //   calling thread with `processor` (which must belong to this thread),
+  //   runs `task.done`, then computes the followers that joined, before
+  //   returning. Several threads may run at once, each with its own
+  //   processor. Deadline and cancellation are checked first as for queued
+  //   tasks; the observer sees a task that waited zero and a batch of its
+  //   images.
+  //
+  // Why: a hand-off to a worker costs two thread wake-ups. Measured here (2
+  // cores, the MLP, nnctl bench at 64 in flight), it took ~19 µs of server
+  // CPU a request on top of ~31, and at one call in flight it dominated the
+  // latency. Following keeps batching without the hand-off: the thread that
+  // received a follower returns to gRPC at once, and the running thread
+  // computes the followers together (the MLP costs ~9 µs an image alone and
+  // ~2 µs in a batch of 5). A follower waits for the run's compute, which
+  // costs latency when a core is free: at 8 calls in flight the throughput
+  // was within noise of a hand-off to the workers (and following only while
+  // no core is free gave back the gain at 64). bench/README.md has the
+  // figures. Under load the workers still take what the fast path does not
+  // (larger tasks, threads without a processor, followers beyond the
+  // limits).
+  bool RunInlineOrFollow(BatchTask& task, BatchProcessor& processor);
 
   // Stops accepting tasks (Schedule returns UNAVAILABLE), lets the workers
   // compute every task already accepted, and joins them. Idempotent and

@@ -165,8 +165,8 @@ TEST_F(ServerE2ETest, PredictEqualsTheEngineInEveryEncoding) {
 }
 
 // Many small requests at once: the batcher's fast path computes some on the
-// thread that received them and the workers gather the others into shared
-// batches. Every reply must be its own image's answer.
+// thread that received them and gathers others (followers, worker batches)
+// into shared batches. Every reply must be its own image's answer.
 TEST_F(ServerE2ETest, ConcurrentSingleImageRequestsGetTheirOwnAnswers) {
   constexpr int kThreads = 8;
   constexpr int kCallsEach = 40;
@@ -574,7 +574,7 @@ TEST(ServerLifecycleTest, FullQueueAnswersUnavailable) {
   auto stub = Connect((*server)->target());
   {
     // The fast path computes at most a batch: its limit follows
-    // max_batch_size down (--max_inline_images is 6 by default).
+    // max_batch_size down (--max_inline_images is 12 by default).
     grpc::ClientContext context;
     nnserve::v1::ModelInfoRequest request;
     request.set_model("cnn");

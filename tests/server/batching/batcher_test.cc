@@ -802,7 +802,10 @@ TEST_F(BatcherTest, ObserverSeesQueueWaitsComputeTimesDropsAndDepth) {
 // Many producers against few workers on the real clock, with splits,
 // cancellations and a small queue: every accepted task's `done` runs exactly
 // once with the right outputs; no rejected task's ever does.
-TEST(BatcherStressTest, ManyProducersGetEveryTaskDoneOnceWithCorrectOutputs) {
+// Producers on 8 threads offer tasks of 1-12 images, some cancelled; with
+// `fast_path`, each producer first offers small tasks to RunInlineOrFollow
+// with its own processor (runs and followers mix with the workers).
+void RunManyProducers(bool fast_path) {
   constexpr int kProducers = 8;
   constexpr int kTasksEach = 150;
   constexpr int kMaxAttempts = 20'000;
@@ -819,6 +822,7 @@ TEST(BatcherStressTest, ManyProducersGetEveryTaskDoneOnceWithCorrectOutputs) {
   options.max_queue_size = 48;
   options.num_workers = 3;
   options.max_queue_delay = absl::Microseconds(50);
+  options.max_inline_images = fast_path ? 4 : 0;
   absl::StatusOr<std::unique_ptr<Batcher>> batcher = Batcher::Create(
       options,
       [](int) -> absl::StatusOr<std::unique_ptr<BatchProcessor>> {
@@ -837,6 +841,7 @@ TEST(BatcherStressTest, ManyProducersGetEveryTaskDoneOnceWithCorrectOutputs) {
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
+      ReferenceProcessor own;  // this thread's, for the fast path
       for (int t = 0; t < kTasksEach; ++t) {
         const int64_t n = 1 + (p * 31 + t * 7) % 12;
         Item& item = items[p].emplace_back(n, 10'000.0f * p + 20.0f * t,
@@ -844,6 +849,10 @@ TEST(BatcherStressTest, ManyProducersGetEveryTaskDoneOnceWithCorrectOutputs) {
         for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
           BatchTask task = item.probe.Task();
           if (item.cancelled) task.is_cancelled = [] { return true; };
+          if (fast_path && (*batcher)->RunInlineOrFollow(task, own)) {
+            item.accepted = true;
+            break;
+          }
           const absl::Status status = (*batcher)->Schedule(std::move(task));
           if (status.ok()) {
             item.accepted = true;
@@ -880,10 +889,18 @@ TEST(BatcherStressTest, ManyProducersGetEveryTaskDoneOnceWithCorrectOutputs) {
   EXPECT_GT(accepted, kProducers * kTasksEach / 2);
 }
 
+TEST(BatcherStressTest, ManyProducersGetEveryTaskDoneOnceWithCorrectOutputs) {
+  RunManyProducers(/*fast_path=*/false);
+}
+
+TEST(BatcherStressTest, ManyProducersOnTheFastPathGetEveryTaskDoneOnce) {
+  RunManyProducers(/*fast_path=*/true);
+}
+
 }  // namespace
 }  // namespace nn
 
-// --- The idle fast path (RunInlineIfIdle) ------------------------------------
+// --- The fast path (RunInlineOrFollow) ---------------------------------------
 
 namespace nn {
 namespace {
@@ -911,11 +928,12 @@ Batcher::Options InlineOptions() {
 
 class BatcherInlineTest : public BatcherTest {
  protected:
-  // RunInlineIfIdle, retried while the worker has not reached its idle wait
+  // RunInlineOrFollow, retried while the worker has not reached its idle wait
   // yet (it does so right after start and after each batch); bounded.
-  bool RunInlineOnceIdle(BatchTask& task) {
+  bool RunInlineOnceIdle(BatchTask& task) { return RunOnceIdle(task, caller_); }
+  bool RunOnceIdle(BatchTask& task, BatchProcessor& processor) {
     for (int i = 0; i < 1000000; ++i) {
-      if (batcher_->RunInlineIfIdle(task, caller_)) return true;
+      if (batcher_->RunInlineOrFollow(task, processor)) return true;
       std::this_thread::yield();
     }
     return false;
@@ -943,7 +961,7 @@ TEST_F(BatcherInlineTest, IsOffByDefault) {
   Start();  // max_inline_images 0
   Probe& a = NewProbe(1, 10);
   BatchTask task = a.Task();
-  EXPECT_FALSE(batcher_->RunInlineIfIdle(task, caller_));
+  EXPECT_FALSE(batcher_->RunInlineOrFollow(task, caller_));
   EXPECT_EQ(a.done_calls(), 0);
 }
 
@@ -951,7 +969,7 @@ TEST_F(BatcherInlineTest, LargerTasksGoThroughTheQueue) {
   Start(InlineOptions());
   Probe& a = NewProbe(5, 10);  // more than max_inline_images
   BatchTask task = a.Task();
-  EXPECT_FALSE(batcher_->RunInlineIfIdle(task, caller_));
+  EXPECT_FALSE(batcher_->RunInlineOrFollow(task, caller_));
   ASSERT_TRUE(batcher_->Schedule(std::move(task)).ok());
   OpenAndExpectSuccess({&a});
   EXPECT_TRUE(caller_.threads().empty());
@@ -962,10 +980,10 @@ TEST_F(BatcherInlineTest, BusyWorkerOrQueuedTasksDeclineTheFastPath) {
   OccupyTheWorker();
   Probe& a = NewProbe(1, 10);
   BatchTask task = a.Task();
-  EXPECT_FALSE(batcher_->RunInlineIfIdle(task, caller_));  // worker busy
+  EXPECT_FALSE(batcher_->RunInlineOrFollow(task, caller_));  // worker busy
   Probe& queued = NewProbe(1, 20);
   ScheduleAll({&queued});
-  EXPECT_FALSE(batcher_->RunInlineIfIdle(task, caller_));  // queue not empty
+  EXPECT_FALSE(batcher_->RunInlineOrFollow(task, caller_));  // queue not empty
   EXPECT_EQ(a.done_calls(), 0);
   ASSERT_TRUE(batcher_->Schedule(std::move(task)).ok());
   OpenAndExpectSuccess({&queued, &a});
@@ -995,7 +1013,7 @@ TEST_F(BatcherInlineTest, UnderLoadOnlyModeWaitsForASingleImageBatch) {
   Probe& a = NewProbe(1, 20);
   BatchTask task = a.Task();
   for (int i = 0; i < 1000; ++i) {
-    EXPECT_FALSE(batcher_->RunInlineIfIdle(task, caller_));
+    EXPECT_FALSE(batcher_->RunInlineOrFollow(task, caller_));
   }
   // A single-image batch through the worker: light load again.
   ASSERT_TRUE(batcher_->Schedule(std::move(task)).ok());
@@ -1005,6 +1023,176 @@ TEST_F(BatcherInlineTest, UnderLoadOnlyModeWaitsForASingleImageBatch) {
   ASSERT_TRUE(RunInlineOnceIdle(next));
   EXPECT_TRUE(b.OutputIsCorrect());
   EXPECT_EQ(caller_.threads().size(), 1u);
+}
+
+// --- Following a fast-path run ------------------------------------------------
+
+class BatcherFollowTest : public BatcherInlineTest {
+ protected:
+  void TearDown() override {
+    run_gate_->Open();
+    if (runner_.joinable()) runner_.join();
+    BatcherInlineTest::TearDown();
+  }
+
+  // Starts a fast-path run of `probe` on a thread of its own whose processor
+  // holds each batch in run_gate_ until the test releases it; returns once
+  // the run is computing (holding) its own task.
+  void StartRun(Probe& probe) {
+    runner_ = std::thread([this, &probe] {
+      BatchTask task = probe.Task();
+      ran_ = RunOnceIdle(task, run_processor_);
+    });
+    ASSERT_TRUE(run_gate_->AwaitEntered(1));
+  }
+  // Lets the run finish and waits for its thread.
+  void FinishRun() {
+    run_gate_->Open();
+    runner_.join();
+    EXPECT_TRUE(ran_);
+  }
+  // RunInlineOrFollow from the test thread, with the test's own processor.
+  bool Offer(Probe& probe) {
+    BatchTask task = probe.Task();
+    return batcher_->RunInlineOrFollow(task, caller_);
+  }
+
+  std::shared_ptr<Gate> run_gate_ = std::make_shared<Gate>();
+  GatedProcessor run_processor_{run_gate_};
+  std::thread runner_;
+  std::atomic<bool> ran_{false};
+};
+
+TEST_F(BatcherFollowTest, FollowersAreComputedByTheRunAfterItsTaskInOneBatch) {
+  Start(InlineOptions());  // max_inline_images 4
+  Probe& a = NewProbe(1, 10);
+  StartRun(a);
+  Probe& b = NewProbe(1, 20);
+  Probe& c = NewProbe(2, 30);
+  ASSERT_TRUE(Offer(b));  // taken at once, computed later by the run
+  ASSERT_TRUE(Offer(c));
+  EXPECT_EQ(b.done_calls(), 0);
+  EXPECT_EQ(batcher_->queued_images(), 3);
+  clock_.Advance(absl::Milliseconds(5));
+  FinishRun();
+  for (Probe* probe : {&a, &b, &c}) {
+    EXPECT_TRUE(probe->Await().ok());
+    EXPECT_EQ(probe->done_calls(), 1);
+    EXPECT_TRUE(probe->OutputIsCorrect());
+  }
+  // The run's own task alone, then its followers gathered into one batch.
+  EXPECT_THAT(run_gate_->tags(), ElementsAre(ElementsAre(10),
+                                             ElementsAre(20, 30, 31)));
+  EXPECT_TRUE(caller_.threads().empty());  // the followers' thread computed nothing
+  EXPECT_TRUE(gate_->tags().empty());      // nor did the worker
+  EXPECT_EQ(batcher_->queued_images(), 0);
+  EXPECT_THAT(observer_.started(),
+              ElementsAre(absl::ZeroDuration(), absl::Milliseconds(5),
+                          absl::Milliseconds(5)));
+  ASSERT_EQ(observer_.computed().size(), 2u);
+  EXPECT_EQ(observer_.computed()[1].first, 3);
+}
+
+TEST_F(BatcherFollowTest, ATaskThatDoesNotFitTheFollowersStartsASecondRun) {
+  Start(InlineOptions());
+  Probe& a = NewProbe(1, 10);
+  StartRun(a);
+  Probe& b = NewProbe(4, 20);  // the followers' limit, max_inline_images
+  ASSERT_TRUE(Offer(b));
+  Probe& c = NewProbe(1, 30);
+  // A second run, on this thread: its own task, then the followers waiting
+  // (whichever run finishes first takes them), all before returning.
+  ASSERT_TRUE(Offer(c));
+  for (Probe* probe : {&c, &b}) {
+    EXPECT_EQ(probe->done_calls(), 1);
+    EXPECT_TRUE(probe->OutputIsCorrect());
+  }
+  EXPECT_THAT(caller_.threads(), ElementsAre(std::this_thread::get_id(),
+                                             std::this_thread::get_id()));
+  FinishRun();
+  EXPECT_TRUE(a.Await().ok());
+  EXPECT_THAT(run_gate_->tags(), ElementsAre(ElementsAre(10)));
+}
+
+TEST_F(BatcherFollowTest, ARunKeptBusyByFollowersHandsTheRestToTheWorkers) {
+  Start(InlineOptions());
+  Probe& a = NewProbe(1, 10);
+  StartRun(a);
+  // Four batches of followers, each joined while the previous one computes.
+  std::vector<Probe*> followers;
+  for (int round = 0; round < 4; ++round) {
+    Probe& f = NewProbe(1, 20 + round);
+    followers.push_back(&f);
+    ASSERT_TRUE(Offer(f));
+    run_gate_->Release(1);
+    ASSERT_TRUE(run_gate_->AwaitEntered(2 + round));
+  }
+  Probe& late = NewProbe(1, 30);
+  ASSERT_TRUE(Offer(late));
+  FinishRun();
+  // The run computed its four batches; the late follower went to the worker.
+  EXPECT_THAT(run_gate_->tags(),
+              ElementsAre(ElementsAre(10), ElementsAre(20), ElementsAre(21),
+                          ElementsAre(22), ElementsAre(23)));
+  ASSERT_TRUE(gate_->AwaitEntered(1));
+  EXPECT_THAT(gate_->tags(), ElementsAre(ElementsAre(30)));
+  followers.push_back(&late);
+  gate_->Open();
+  for (Probe* probe : followers) {
+    EXPECT_TRUE(probe->Await().ok());
+    EXPECT_EQ(probe->done_calls(), 1);
+    EXPECT_TRUE(probe->OutputIsCorrect());
+  }
+}
+
+TEST_F(BatcherFollowTest, FollowerPastItsDeadlineIsDroppedWithoutCompute) {
+  Start(InlineOptions());
+  Probe& a = NewProbe(1, 10);
+  StartRun(a);
+  Probe& b = NewProbe(1, 20);
+  BatchTask task = b.Task();
+  task.deadline = clock_.Now() + absl::Milliseconds(1);
+  ASSERT_TRUE(batcher_->RunInlineOrFollow(task, caller_));
+  clock_.Advance(absl::Milliseconds(2));
+  FinishRun();
+  EXPECT_EQ(b.Await().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(run_gate_->tags(), ElementsAre(ElementsAre(10)));
+  EXPECT_THAT(observer_.dropped(),
+              ElementsAre(absl::StatusCode::kDeadlineExceeded));
+}
+
+TEST_F(BatcherFollowTest, UnderLoadOnlyModeNeitherFollowsNorRunsTwice) {
+  Batcher::Options options = InlineOptions();
+  options.inline_only_when_unloaded = true;
+  Start(options);
+  Probe& a = NewProbe(1, 10);
+  StartRun(a);
+  Probe& b = NewProbe(1, 20);
+  EXPECT_FALSE(Offer(b));  // for the workers' batches instead
+  EXPECT_EQ(batcher_->queued_images(), 0);
+  ScheduleAll({&b});
+  OpenAndExpectSuccess({&b});
+  FinishRun();
+  EXPECT_TRUE(a.Await().ok());
+  EXPECT_THAT(run_gate_->tags(), ElementsAre(ElementsAre(10)));
+  EXPECT_TRUE(caller_.threads().empty());
+}
+
+TEST_F(BatcherFollowTest, ShutdownRejectsNewTasksAndTheRunFinishesItsFollowers) {
+  Start(InlineOptions());
+  Probe& a = NewProbe(1, 10);
+  StartRun(a);
+  Probe& b = NewProbe(1, 20);
+  ASSERT_TRUE(Offer(b));
+  batcher_->Shutdown();  // joins the (idle) worker; the run goes on
+  Probe& c = NewProbe(1, 30);
+  EXPECT_FALSE(Offer(c));
+  EXPECT_EQ(batcher_->Schedule(c.Task()).code(), absl::StatusCode::kUnavailable);
+  FinishRun();
+  EXPECT_TRUE(a.Await().ok());
+  EXPECT_TRUE(b.Await().ok());
+  EXPECT_TRUE(b.OutputIsCorrect());
+  EXPECT_EQ(c.done_calls(), 0);
 }
 
 }  // namespace
