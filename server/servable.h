@@ -62,8 +62,8 @@ class ServableVersion {
 
   // The calling thread's own processor for the batcher's fast path
   // (Batcher::RunInlineOrFollow), or null if this thread has none yet for
-  // this version. Engine contexts are confined to the thread that builds them, so
-  // each thread that receives requests gets its own, built by
+  // this version. Engine contexts are confined to the thread that builds
+  // them, so each thread that receives requests gets its own, built by
   // PrepareThreadProcessor (outside any request's latency).
   BatchProcessor* ThreadProcessor() const;
   // Builds this thread's processor (warmed up for every batch size up to
