@@ -168,6 +168,8 @@ class Batcher::Core : public std::enable_shared_from_this<Core> {
   // the workers' queue.
   void ComputeFollowers(BatchProcessor& processor);
   void WakeWorkers(int new_batches);
+  // Adds `delta` to queued_images_ and tells the observer the new depth.
+  void AddQueuedLocked(int64_t delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Validate(const BatchTask& task) const;
   // Finishes one slice with `status` (OK: computed, or its task already
   // failed); runs `done` and deletes the task after the last slice.
@@ -350,6 +352,11 @@ int Batcher::Core::EnqueueLocked(TaskState* state, absl::Time now) {
   return new_batches;
 }
 
+void Batcher::Core::AddQueuedLocked(int64_t delta) {
+  queued_images_ += delta;
+  if (observer_ != nullptr) observer_->OnQueueDepthChanged(queued_images_);
+}
+
 void Batcher::Core::WakeWorkers(int new_batches) {
   if (new_batches == 1) {
     work_cv_.notify_one();
@@ -377,8 +384,7 @@ absl::Status Batcher::Core::Schedule(BatchTask task) {
     const absl::Time now = clock_->Now();
     state->enqueued = now;
     new_batches = EnqueueLocked(state.release(), now);
-    queued_images_ += n;
-    if (observer_ != nullptr) observer_->OnQueueDepthChanged(queued_images_);
+    AddQueuedLocked(n);
   }
   WakeWorkers(new_batches);
   return absl::OkStatus();
@@ -402,8 +408,7 @@ bool Batcher::Core::RunInlineOrFollow(BatchTask& task,
       state->pending_slices.store(1, std::memory_order_relaxed);
       followers_.push_back(Slice{state.release(), 0, n, true});
       follower_images_ += n;
-      queued_images_ += n;
-      if (observer_ != nullptr) observer_->OnQueueDepthChanged(queued_images_);
+      AddQueuedLocked(n);
       return true;
     }
     // Only when nothing is queued for or computing on the workers. Models
@@ -472,13 +477,11 @@ void Batcher::Core::ComputeFollowers(BatchProcessor& processor) {
             spare_buffers_.pop_back();
           }
         }
+        // buffers->batch is empty (cleared after each batch): the swap
+        // leaves followers_ empty.
         buffers->batch.swap(followers_);
-        followers_.clear();
-        queued_images_ -= follower_images_;
+        AddQueuedLocked(-follower_images_);
         follower_images_ = 0;
-        if (observer_ != nullptr) {
-          observer_->OnQueueDepthChanged(queued_images_);
-        }
       }
       if (ended) {
         --inline_runs_;
@@ -509,9 +512,8 @@ bool Batcher::Core::TakeBatch(std::vector<Slice>& batch) {
       images += queue_.front().count;
       queue_.pop_front();
     } while (!queue_.empty() && !queue_.front().starts_batch);
-    queued_images_ -= images;
+    AddQueuedLocked(-images);
     last_batch_images_ = images;
-    if (observer_ != nullptr) observer_->OnQueueDepthChanged(queued_images_);
     more_queued = !queue_.empty() && idle_workers_ > 0;
   }
   // Another batch is waiting and a worker is idle: make sure it wakes even if
