@@ -66,7 +66,7 @@ function(nn_test name)
     set(ARG_TIMEOUT 300)
   endif()
   set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT}
-                       ENVIRONMENT "NNSERVE_BIN_DIR=${CMAKE_BINARY_DIR}/bin")
+                       ENVIRONMENT "NNSERVE_BIN_DIR=${CMAKE_BINARY_DIR}/bin;NNSERVE_REQUIRE_TEST_TOOLS=1")
   if(ARG_LABELS)
     set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
   endif()

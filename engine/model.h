@@ -12,6 +12,25 @@
 // grayscale image {height, width}; the last layer ends in a softmax (a Dense
 // with softmax activation or an Activation softmax layer) over a 1-D output
 // whose width is the number of classes; labels are empty or one per class.
+//
+// Numerical contract (what tests assert, tests/support/numerical_contract.h):
+// - Bit-identical: the same input, model version, batch size (the n of one
+//   Run), oneDNN thread count of the calling thread and CPU (the ISA oneDNN
+//   dispatches to) give the same bits, in one context or in another, after a
+//   plan was evicted and rebuilt or not.
+// - Close, not identical, as soon as one of those differs: another batch size
+//   (oneDNN 2.6 picks kernels and blockings per shape; on AVX2 the same CNN
+//   image differs in the last bits between batch 5 and 12), another thread
+//   count, another CPU or ONEDNN_MAX_CPU_ISA cap. Every output is within
+//   1e-5 of a double-precision reference forward pass (absolute for
+//   probabilities; relative for values above 1), so two runs differ by at
+//   most 2e-5 per probability, and their argmax agrees unless the two top
+//   probabilities are within 2e-5 of each other. A server's answer depends on
+//   how its batcher grouped the request, so only this holds between calls.
+// - Training (engine/training/trainer.h): the same spec, data, seed, config,
+//   oneDNN thread count and CPU give bit-identical weights and history;
+//   anything else gives another run of the same recipe (the accuracy goals
+//   hold, the bits do not).
 #ifndef NNSERVE_ENGINE_MODEL_H_
 #define NNSERVE_ENGINE_MODEL_H_
 

@@ -29,8 +29,9 @@
 //   when val_loss has not improved for that many epochs; the weights are the
 //   last epoch's (Keras' restore_best_weights=False).
 // - At the end: loss and accuracy on the test set, if given.
-// Deterministic: the same spec, data, config (seed included) and thread
-// count give bit-identical weights. The seed drives the initial weights,
+// Deterministic: the same spec, data, config (seed included), thread count
+// and CPU (oneDNN's ISA) give bit-identical weights; on another thread count
+// or CPU, a run of the same recipe (engine/model.h, "Numerical contract"). The seed drives the initial weights,
 // the validation sample, the shuffling and the Dropout masks, each from its
 // own stream.
 //

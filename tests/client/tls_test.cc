@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "tests/client/local_server.h"
 #include "tests/client/subprocess.h"
+#include "tests/support/required_tool.h"
 
 namespace nn {
 namespace {
@@ -83,9 +84,9 @@ class TlsTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (access("/usr/bin/openssl", X_OK) != 0) {
-      GTEST_SKIP() << "needs /usr/bin/openssl to make certificates";
-    }
+    NN_REQUIRE_TOOL(nn::testing::FindTool("/usr/bin/openssl"),
+                    "/usr/bin/openssl (Debian package openssl) to make "
+                    "certificates");
   }
 
   // Starts a TLS server; `require_client_certificate` makes it mTLS.

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/algorithm/container.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -28,6 +29,7 @@
 #include "tests/support/model_fixtures.h"
 #include "tests/support/server_process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/wait.h"
 
 namespace nn {
 namespace {
@@ -195,12 +197,21 @@ TEST_F(TrainE2ETest, TrainsWhileServingAndServesTheNewVersion) {
       absl::SleepFor(absl::Microseconds(500));
     }
   });
-  absl::SleepFor(absl::Seconds(1));  // an idle baseline
+  auto calls = [&] {
+    absl::MutexLock lock(&mu);
+    return idle_micros.size() + busy_micros.size();
+  };
+  // An idle baseline of 200 calls.
+  ASSERT_TRUE(testing::Eventually([&] { return calls() >= 200; },
+                                  testing::Scaled(absl::Seconds(60))));
 
   training.store(true);
   TrainOutcome outcome = RunTrain(*stub_, MlpOnDigits("digits", 2));
   training.store(false);
-  absl::SleepFor(absl::Milliseconds(300));
+  // And 100 calls after the job published its version.
+  const size_t after_training = calls() + 100;
+  EXPECT_TRUE(testing::Eventually([&] { return calls() >= after_training; },
+                                  testing::Scaled(absl::Seconds(60))));
   stop.store(true);
   predictor.join();
 
@@ -337,7 +348,16 @@ TEST_F(TrainE2ETest, CancellingAJobLeavesTheRepositoryUnchanged) {
   ASSERT_TRUE(stub_->ListTrainingJobs(&list_context, {}, &jobs).ok());
   ASSERT_EQ(jobs.jobs_size(), 1);
   EXPECT_EQ(jobs.jobs(0).state(), nnserve::v1::JOB_STATE_CANCELLED);
-  absl::SleepFor(absl::Milliseconds(500));  // two poll periods
+  // The job's thread logs its end once it has stopped (after the batch it
+  // was computing): from then on nothing can write to the repository.
+  EXPECT_TRUE(testing::Eventually(
+      [&] {
+        return absl::StrContains(
+            server_->Log(),
+            absl::StrCat("training ", job_id, ": JOB_STATE_CANCELLED"));
+      },
+      testing::Scaled(absl::Seconds(60))))
+      << server_->Log();
   EXPECT_EQ(ListTree(repo_.path()), before);
 }
 

@@ -8,17 +8,18 @@
 #include "gtest/gtest.h"
 #include "tests/engine/reference.h"
 #include "tests/engine/test_util.h"
+#include "tests/support/numerical_contract.h"
 
 namespace nn {
 namespace {
 
-using ::nn::testing::MaxRelativeError;
+using ::nn::testing::MaxContractError;
 using ::nn::testing::RandomInput;
 using ::nn::testing::RandomNetwork;
 using ::nn::testing::ReferenceForward;
 
-// Relative error bound of the Done-when: float32 oneDNN vs a double loop.
-constexpr double kTolerance = 1e-5;
+// float32 oneDNN vs a double loop: the numerical contract's bound.
+constexpr double kTolerance = ::nn::testing::kReferenceTolerance;
 
 struct LayerCase {
   std::string name;
@@ -46,7 +47,7 @@ TEST_P(LayerForwardTest, MatchesNaiveReferenceAtSeveralBatchSizes) {
     ASSERT_TRUE(context->Run(input, n, absl::MakeSpan(output)).ok());
     const std::vector<double> expected =
         ReferenceForward(*network, input, n);
-    EXPECT_LE(MaxRelativeError(output, expected), kTolerance);
+    EXPECT_LE(MaxContractError(output, expected), kTolerance);
     EXPECT_EQ(input, input_copy) << "the input must not be written";
   }
   EXPECT_EQ(context->cached_plans(), 4);

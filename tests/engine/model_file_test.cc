@@ -17,6 +17,7 @@
 #include "tests/engine/golden_model.h"
 #include "tests/engine/reference.h"
 #include "tests/engine/test_util.h"
+#include "tests/support/numerical_contract.h"
 
 namespace nn {
 namespace {
@@ -354,10 +355,13 @@ TEST(GoldenModelFileTest, StillLoadsWithItsKnownOutputs) {
   }
   const std::vector<float> output =
       Predict(**model, ::nn::testing::GoldenInput(), 2);
-  // Printed by make_golden_model when the file was made.
+  // Printed by make_golden_model when the file was made, on another CPU:
+  // close, not bit-identical (the numerical contract, engine/model.h).
   const float expected[] = {0.400671124f, 0.325570643f, 0.273758113f,
                             0.420882702f, 0.31737417f,  0.261743039f};
-  for (int i = 0; i < 6; ++i) EXPECT_NEAR(output[i], expected[i], 1e-6) << i;
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_NEAR(output[i], expected[i], ::nn::testing::kRunToRunTolerance) << i;
+  }
 }
 
 }  // namespace

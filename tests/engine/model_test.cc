@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <string>
 #include <thread>
@@ -12,11 +13,14 @@
 #include "gtest/gtest.h"
 #include "tests/engine/reference.h"
 #include "tests/engine/test_util.h"
+#include "tests/support/numerical_contract.h"
 
 namespace nn {
 namespace {
 
-using ::nn::testing::MaxRelativeError;
+using ::nn::testing::kReferenceTolerance;
+using ::nn::testing::kRunToRunTolerance;
+using ::nn::testing::MaxContractError;
 using ::nn::testing::MnistTestImages;
 using ::nn::testing::ParseSpec;
 using ::nn::testing::TutorialModel;
@@ -46,21 +50,29 @@ std::vector<float> RunInBatches(InferenceContext& context, int classes,
 
 class TutorialModelTest : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(TutorialModelTest, GivesIdenticalPerImageResultsAtBatch1_7_32_256) {
+// The numerical contract (engine/model.h): the same batch size on the same
+// thread count and CPU is bit-identical, in the same context and in another;
+// other batch sizes are only close (oneDNN 2.6 picks kernels and blockings
+// per shape: on AVX2 a CNN image differs in the last bits between batch 5
+// and 12).
+TEST_P(TutorialModelTest, SameBatchSizeIsBitIdenticalOtherSizesAreClose) {
   std::shared_ptr<const Model> model = TutorialModel(GetParam());
   ASSERT_NE(model, nullptr);
   const std::vector<float> images = MnistTestImages(256);
   std::unique_ptr<InferenceContext> context = model->NewInferenceContext();
   const std::vector<float> at256 = RunInBatches(*context, 10, images, 256);
+  EXPECT_EQ(RunInBatches(*context, 10, images, 256), at256);
+  std::unique_ptr<InferenceContext> other_context = model->NewInferenceContext();
+  EXPECT_EQ(RunInBatches(*other_context, 10, images, 256), at256);
   for (int64_t batch : {1, 7, 32}) {
     SCOPED_TRACE(::testing::Message() << "batch size " << batch);
     const std::vector<float> other = RunInBatches(*context, 10, images, batch);
-    // Bit-identical: one kernel per layer whatever the batch size.
-    EXPECT_EQ(other, at256);
+    EXPECT_EQ(RunInBatches(*other_context, 10, images, batch), other);
+    EXPECT_LE(MaxContractError(other, at256), kRunToRunTolerance);
   }
   const std::vector<double> expected =
       ReferenceForward(*model->network(), images, 256);
-  EXPECT_LE(MaxRelativeError(at256, expected), 1e-5);
+  EXPECT_LE(MaxContractError(at256, expected), kReferenceTolerance);
   for (int64_t i = 0; i < 256; ++i) {
     const double sum = std::accumulate(at256.begin() + i * 10,
                                        at256.begin() + (i + 1) * 10, 0.0);
@@ -355,15 +367,24 @@ TEST(InferenceContextTest, RefusesToRunOnAnotherThread) {
 TEST(InferenceContextTest, EvictsPlansBeyondTheCacheSizeAndStaysCorrect) {
   std::shared_ptr<const Model> model = TutorialModel("mnist_cnn");
   const std::vector<float> images = MnistTestImages(12);
+  // Per batch size, what a context that never evicts computes.
   std::unique_ptr<InferenceContext> reference = model->NewInferenceContext();
-  const std::vector<float> expected = RunInBatches(*reference, 10, images, 12);
+  std::map<int64_t, std::vector<float>> expected;
+  for (int64_t batch : {12, 5, 3}) {
+    expected[batch] = RunInBatches(*reference, 10, images, batch);
+  }
   Model::ContextOptions options;
   options.max_cached_plans = 2;
   std::unique_ptr<InferenceContext> context =
       model->NewInferenceContext(options);
+  // 3 evicts 12's plan, 12 then evicts 5's: rebuilt plans give the same
+  // bits (same batch size, thread count and CPU), and every size is close
+  // to every other.
   for (int64_t batch : {12, 5, 3, 12, 5}) {
-    EXPECT_EQ(RunInBatches(*context, 10, images, batch), expected)
-        << "batch " << batch;
+    SCOPED_TRACE(::testing::Message() << "batch " << batch);
+    const std::vector<float> result = RunInBatches(*context, 10, images, batch);
+    EXPECT_EQ(result, expected[batch]);
+    EXPECT_LE(MaxContractError(result, expected[12]), kRunToRunTolerance);
   }
 }
 
@@ -381,12 +402,17 @@ TEST(InferenceContextTest, ThreadsWithTheirOwnContextsGetCorrectResults) {
   const std::vector<float> images = MnistTestImages(40);
   constexpr int kThreads = 4;
   const int64_t batches[kThreads] = {1, 5, 8, 40};
-  // Expected results, computed on this thread, per batch size.
+  // Expected results per batch size, computed alone on a thread with the
+  // same oneDNN thread count (1) as the concurrent ones: the contract makes
+  // these bit-identical.
   std::vector<std::vector<float>> expected;
-  for (int64_t batch : batches) {
-    std::unique_ptr<InferenceContext> context = model->NewInferenceContext();
-    expected.push_back(RunInBatches(*context, 10, images, batch));
-  }
+  std::thread([&] {
+    SetThreadOneDnnThreads(1);
+    for (int64_t batch : batches) {
+      std::unique_ptr<InferenceContext> context = model->NewInferenceContext();
+      expected.push_back(RunInBatches(*context, 10, images, batch));
+    }
+  }).join();
   std::vector<std::vector<float>> results(kThreads);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -403,7 +429,8 @@ TEST(InferenceContextTest, ThreadsWithTheirOwnContextsGetCorrectResults) {
       ReferenceForward(*model->network(), images, 40);
   for (int t = 0; t < kThreads; ++t) {
     EXPECT_EQ(results[t], expected[t]) << "thread " << t;
-    EXPECT_LE(MaxRelativeError(results[t], reference), 1e-5) << "thread " << t;
+    EXPECT_LE(MaxContractError(results[t], reference), kReferenceTolerance)
+        << "thread " << t;
   }
 }
 

@@ -6,6 +6,7 @@
 #include "gtest/gtest.h"
 #include "tests/engine/allocation_counter.h"
 #include "tests/engine/test_util.h"
+#include "tests/support/numerical_contract.h"
 
 namespace nn {
 namespace {
@@ -67,11 +68,16 @@ TEST(PlanTest, MlpIsTwoInnerProductsAndASoftmaxWithNoCopies) {
 TEST(PlanTest, CnnHasOneStepPerLayerPlusAtMostOneReorderAtTheFlatten) {
   std::shared_ptr<const Model> model = TutorialModel("mnist_cnn");
   ASSERT_NE(model, nullptr);
-  // conv, pool, conv, pool, [reorder to channels-last], dense, dense, softmax
+  // conv, pool, conv, pool, [reorder to channels-last], dense, dense, softmax.
+  // Below AVX2 (ONEDNN_MAX_CPU_ISA=SSE41, scripts/test-isa.sh) oneDNN 2.6
+  // has no direct kernel for the 1-channel first convolution: its gemm
+  // kernel writes plain NCHW, which the pooling keeps, and one more reorder
+  // to the second convolution's blocked layout follows.
+  const bool below_avx2 = dnnl::get_effective_cpu_isa() < dnnl::cpu_isa::avx2;
   for (int64_t n : {1, 32}) {
     const int steps = Steps(*model->network(), n);
     EXPECT_GE(steps, 7) << n;
-    EXPECT_LE(steps, 8) << n;
+    EXPECT_LE(steps, below_avx2 ? 9 : 8) << n;
   }
 }
 
@@ -124,8 +130,10 @@ TEST(PlanTest, PlanBatchSizesArePowersOfTwoAndThreeTimesThem) {
   }
 }
 
-// Any batch size runs as chunks of plan batch sizes, each image computed as
-// it is alone; a context never holds more plans than the plan sizes.
+// Any batch size runs as chunks of plan batch sizes, each image's result
+// close to its result alone (the numerical contract: other batch sizes are
+// close, not bit-identical); a context never holds more plans than the plan
+// sizes.
 TEST(PlanTest, ChunkedBatchesMatchSingleImagesAndPlansStayFew) {
   std::shared_ptr<const Model> model = TutorialModel("mnist_cnn");
   ASSERT_NE(model, nullptr);
@@ -148,7 +156,8 @@ TEST(PlanTest, ChunkedBatchesMatchSingleImagesAndPlansStayFew) {
                           absl::MakeSpan(output))
                     .ok());
     for (int64_t i = 0; i < n * 10; ++i) {
-      ASSERT_NEAR(output[i], expected[i], 1e-5f) << "element " << i;
+      ASSERT_NEAR(output[i], expected[i], ::nn::testing::kRunToRunTolerance)
+          << "element " << i;
     }
   }
   EXPECT_LE(context->cached_plans(),

@@ -92,16 +92,4 @@ std::vector<float> RunNetwork(const std::shared_ptr<const Network>& network,
   return output;
 }
 
-double MaxRelativeError(absl::Span<const float> actual,
-                        absl::Span<const double> expected) {
-  EXPECT_EQ(actual.size(), expected.size());
-  double worst = 0;
-  for (size_t i = 0; i < std::min(actual.size(), expected.size()); ++i) {
-    const double error = std::abs(actual[i] - expected[i]) /
-                         std::max(1.0, std::abs(expected[i]));
-    if (!(error <= worst)) worst = error;  // NaN propagates
-  }
-  return worst;
-}
-
 }  // namespace nn::testing

@@ -45,11 +45,6 @@ std::vector<float> MnistTestImages(int64_t n);
 std::vector<float> RunNetwork(const std::shared_ptr<const Network>& network,
                               absl::Span<const float> input, int64_t n);
 
-// max |actual - expected| / max(1, |expected|): the relative error, measured
-// absolutely for values below 1 in magnitude.
-double MaxRelativeError(absl::Span<const float> actual,
-                        absl::Span<const double> expected);
-
 }  // namespace nn::testing
 
 #endif  // NNSERVE_TESTS_ENGINE_TEST_UTIL_H_

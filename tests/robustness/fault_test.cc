@@ -296,9 +296,13 @@ class RepositoryFaultTest : public ::testing::Test {
     return shown;
   }
 
-  // Lets the 100 ms poller run several times. (The poller has no observable
-  // "poll done" event outside the process; this is the one sleep.)
-  static void SeveralPolls() { absl::SleepFor(absl::Milliseconds(800)); }
+  // Waits until a poll has seen that model `name`'s directory is gone (the
+  // repository logs it once), so that what the test checks next happened
+  // after that poll.
+  bool PollSawDirectoryGone(const std::string& name) {
+    return LogShows(
+        {absl::StrCat("model directory ", served_.repo->Join(name), " is gone")});
+  }
 
   // Publishes a new version of `model` and waits until it is served: the
   // poller still works.
@@ -318,24 +322,17 @@ class RepositoryFaultTest : public ::testing::Test {
   testing::TestImages images_;
 };
 
-TEST_F(RepositoryFaultTest, DeletedModelDirectoryKeepsItsLoadedVersionServing) {
+// A deleted model directory is reported in the log (and LastPollError) and
+// keeps its loaded versions serving.
+TEST_F(RepositoryFaultTest, DeletedModelDirectoryIsReportedAndKeepsServing) {
   Serve();
   ASSERT_EQ(ServedVersion("b"), 1);
   fs::remove_all(served_.repo->Join("b"));
-  SeveralPolls();
+  ASSERT_TRUE(PollSawDirectoryGone("b"));
   EXPECT_EQ(ServedVersion("b"), 1) << served_.server->Log();
   EXPECT_EQ(ServedVersion("a"), 1);
   EXPECT_EQ(CheckHealth(served_.server->target()), 1);
   ExpectNewVersionIsPickedUp("a", 2);
-}
-
-// A deleted model directory keeps its loaded versions serving, and the
-// repository says so in the log (and LastPollError).
-TEST_F(RepositoryFaultTest, DeletedModelDirectoryIsReported) {
-  Serve();
-  ASSERT_EQ(ServedVersion("b"), 1);
-  fs::remove_all(served_.repo->Join("b"));
-  EXPECT_TRUE(LogShows({served_.repo->Join("b")}));
 }
 
 TEST_F(RepositoryFaultTest, DeletedRepositoryKeepsServingIsReportedAndRecovers) {
@@ -357,7 +354,7 @@ TEST_F(RepositoryFaultTest, ModelDirectoryReplacedByAFileKeepsServing) {
   Serve();
   fs::remove_all(served_.repo->Join("b"));
   testing::WriteFileOrDie(served_.repo->Join("b"), "not a directory");
-  SeveralPolls();
+  ASSERT_TRUE(PollSawDirectoryGone("b"));
   EXPECT_EQ(ServedVersion("b"), 1) << served_.server->Log();
   ExpectNewVersionIsPickedUp("a", 2);
 }

@@ -3,7 +3,8 @@
 // - the seed corpora are real, valid inputs, each accepted by its target (so
 //   the fuzzers start from meaningful files and the targets are wired up);
 // - every input in tests/robustness/fuzz_regressions/<target>/ (inputs that
-//   once crashed) is handled without a crash;
+//   once crashed a target, and hand-made hostile inputs) is handled without a
+//   crash and gives the result its file name records;
 // - mutations of every seed (truncations and bit flips) never crash, a short
 //   deterministic stand-in for the fuzzers where libFuzzer is unavailable.
 #include <filesystem>
@@ -59,21 +60,39 @@ TEST_F(FuzzReplayTest, EmptyInputIsRejectedByEveryTarget) {
   }
 }
 
-TEST_F(FuzzReplayTest, RecordedCrashInputsAreHandled) {
+// Every file in fuzz_regressions/<target>/ is named <expected>-<what>, with
+// <expected> "accepted" or "rejected" (README.md there): each is replayed
+// and must give that result. Every target has at least one recorded input,
+// so the replay cannot pass on an empty or misplaced folder.
+TEST_F(FuzzReplayTest, RecordedRegressionInputsGiveTheirRecordedResult) {
   namespace fs = std::filesystem;
+  const fs::path root = "tests/robustness/fuzz_regressions";
+  ASSERT_TRUE(fs::is_directory(root))
+      << "run from the repository root (CTest does)";
   int replayed = 0;
   for (const FuzzTarget& target : AllFuzzTargets()) {
-    const fs::path dir = fs::path("tests/robustness/fuzz_regressions") /
-                         target.name;
-    if (!fs::is_directory(dir)) continue;
+    SCOPED_TRACE(target.name);
+    int replayed_here = 0;
+    const fs::path dir = root / target.name;
+    ASSERT_TRUE(fs::is_directory(dir)) << dir;
     for (const auto& entry : fs::directory_iterator(dir)) {
-      SCOPED_TRACE(entry.path().string());
+      const std::string name = entry.path().filename().string();
+      SCOPED_TRACE(name);
+      const bool expect_accepted = name.rfind("accepted-", 0) == 0;
+      if (!expect_accepted && name.rfind("rejected-", 0) != 0) {
+        ADD_FAILURE() << "name does not start with accepted- or rejected-";
+        continue;
+      }
       std::ifstream in(entry.path(), std::ios::binary);
       std::stringstream bytes;
       bytes << in.rdbuf();
-      Feed(target, bytes.str());  // must return (not crash or abort)
-      ++replayed;
+      ASSERT_FALSE(bytes.str().empty());
+      // A crash or an abort on a broken invariant ends the test binary.
+      EXPECT_EQ(Feed(target, bytes.str()), expect_accepted);
+      ++replayed_here;
     }
+    EXPECT_GT(replayed_here, 0) << "no recorded input for this target";
+    replayed += replayed_here;
   }
   std::cout << "[ metric ] replayed " << replayed << " regression inputs\n";
 }

@@ -22,6 +22,7 @@
 #include "server/metrics/metric_names.h"
 #include "tests/robustness/robustness_util.h"
 #include "tests/support/model_fixtures.h"
+#include "tests/support/numerical_contract.h"
 
 namespace nn::robustness {
 namespace {
@@ -175,8 +176,11 @@ TEST_F(OverloadTest, ExcessCallsGetUnavailableQuicklyAndAcceptedCallsSucceed) {
   EXPECT_LT(latency, Scaled(absl::Milliseconds(500)));
   ASSERT_EQ(response.predictions_size(), 16);
   for (int i = 0; i < 16; ++i) {
-    EXPECT_EQ(response.predictions(i).class_index(),
-              expected.predictions(i).class_index());
+    // Batched otherwise than `expected`: close (engine/model.h).
+    const auto& want = expected.predictions(i).probabilities();
+    EXPECT_TRUE(testing::IsArgMaxWithinContract(
+        absl::MakeConstSpan(want.data(), want.size()),
+        response.predictions(i).class_index()));
   }
   EXPECT_EQ(Metric(metrics::kQueueDepth, {{"model", "cnn"}}), 0);
 }
@@ -279,7 +283,13 @@ class DeadlineTest : public OverloadTest {
   }
 };
 
-TEST_F(DeadlineTest, CallsWhoseDeadlinePassesInTheQueueAreNeverComputed) {
+// What only the real wire shows (the batcher's dropping rules are proven on
+// a fake clock in batcher_test): a client's deadline reaches the server's
+// queue; an expired call gets DEADLINE_EXCEEDED and is never computed; gRPC
+// cancels a call whose deadline passes, so an expired queued call is both
+// cancelled and late, and counts as reason="deadline_exceeded" (the batcher
+// checks the deadline first).
+TEST_F(DeadlineTest, ExpiredQueuedCallsAreDroppedBeforeComputeAsDeadlineExceeded) {
   const DeadlineOutcome outcome = Run();
   for (const CallResult& r : outcome.short_calls) {
     EXPECT_EQ(r.code, grpc::DEADLINE_EXCEEDED) << r.message;
@@ -289,31 +299,17 @@ TEST_F(DeadlineTest, CallsWhoseDeadlinePassesInTheQueueAreNeverComputed) {
     EXPECT_EQ(r.code, grpc::OK) << r.message;
     background_ok += r.code == grpc::OK;
   }
-  // The server dropped the short calls it received before compute (when
-  // they arrived, or when the worker reached them; on a slow machine a few
-  // may expire before reaching it): only the background's images were
-  // computed.
-  const double dropped =
-      outcome.dropped_as_deadline_exceeded + outcome.dropped_as_cancelled;
-  EXPECT_GE(dropped, 1);
-  EXPECT_LE(dropped, kShort);
+  // Only the background's images were computed. The server dropped the
+  // short calls it received (on a loaded machine a few may expire in the
+  // client before reaching it, hence not exactly kShort).
   EXPECT_EQ(outcome.images_computed, background_ok * 1024.0);
+  EXPECT_GE(outcome.dropped_as_deadline_exceeded, 1);
+  EXPECT_LE(outcome.dropped_as_deadline_exceeded, kShort);
+  EXPECT_EQ(outcome.dropped_as_cancelled, 0);
   // Nothing is left queued, and the next call is served.
   EXPECT_EQ(Metric(metrics::kQueueDepth, {{"model", "cnn"}}), 0);
   PredictResponse response;
   EXPECT_TRUE(Predict(*stub_, PixelRequest("cnn", images_, 1), &response).ok());
-}
-
-// gRPC cancels a call whose deadline passes, so an expired queued call is
-// both cancelled and late: it counts as reason="deadline_exceeded" (the
-// batcher checks the deadline first).
-TEST_F(DeadlineTest, ExpiredCallsAreCountedAsDeadlineExceeded) {
-  const DeadlineOutcome outcome = Run();
-  // (On a loaded machine a few short calls expire before reaching the
-  // server, hence not exactly kShort.)
-  EXPECT_GE(outcome.dropped_as_deadline_exceeded, 1);
-  EXPECT_LE(outcome.dropped_as_deadline_exceeded, kShort);
-  EXPECT_EQ(outcome.dropped_as_cancelled, 0);
 }
 
 }  // namespace

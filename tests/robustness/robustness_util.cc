@@ -132,25 +132,6 @@ absl::StatusOr<double> ScrapeMetric(
   return SumSamples(response->body, name, labels);
 }
 
-absl::Duration Scaled(absl::Duration d) {
-  const char* scale = std::getenv("NNSERVE_TEST_TIME_SCALE");
-  double factor = 1;
-  if (scale != nullptr && absl::SimpleAtod(scale, &factor) && factor >= 1) {
-    return d * factor;
-  }
-  return d;
-}
-
-bool Eventually(const std::function<bool()>& condition,
-                absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (condition()) return true;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return condition();
-}
-
 std::vector<float> EngineProbabilities(const std::string& path,
                                        const std::vector<float>& input,
                                        int64_t n) {

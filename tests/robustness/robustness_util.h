@@ -24,6 +24,7 @@
 #include "tests/support/model_fixtures.h"
 #include "tests/support/server_process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/wait.h"
 
 namespace nn::robustness {
 
@@ -67,12 +68,8 @@ absl::StatusOr<double> ScrapeMetric(
     int http_port, const std::string& name,
     const std::map<std::string, std::string>& labels = {});
 
-// `d` stretched by $NNSERVE_TEST_TIME_SCALE (a factor >= 1, default 1), for
-// latency bounds in sanitizer builds or on a loaded machine.
-absl::Duration Scaled(absl::Duration d);
-
-// Polls `condition` every 20 ms for at most `timeout`; its last value.
-bool Eventually(const std::function<bool()>& condition, absl::Duration timeout);
+using testing::Eventually;  // tests/support/wait.h
+using testing::Scaled;
 
 // The probabilities the engine computes itself for `n` images of `input`
 // with the model in `path`: what the server must answer.

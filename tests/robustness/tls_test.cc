@@ -14,6 +14,8 @@
 #include "tests/robustness/robustness_util.h"
 #include "tests/robustness/test_certificates.h"
 #include "tests/support/model_fixtures.h"
+#include "tests/support/numerical_contract.h"
+#include "tests/support/required_tool.h"
 #include "tests/support/temp_dir.h"
 
 namespace nn::robustness {
@@ -40,10 +42,8 @@ class TlsTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (skip_reason_ != nullptr &&
-        absl::StrContains(*skip_reason_, "needs /usr/bin/openssl")) {
-      GTEST_SKIP() << *skip_reason_;
-    }
+    NN_REQUIRE_TOOL(nn::testing::FindTool("/usr/bin/openssl"),
+                    "/usr/bin/openssl (Debian package openssl)");
     ASSERT_NE(certs_, nullptr) << *skip_reason_;
     absl::StatusOr<testing::TestImages> images = testing::LoadTestDigits(2);
     ASSERT_TRUE(images.ok()) << images.status();
@@ -105,7 +105,7 @@ TEST_F(TlsTest, TlsClientPredictsAndGetsTheEnginesAnswer) {
   for (int i = 0; i < 2; ++i) {
     for (int c = 0; c < 10; ++c) {
       EXPECT_NEAR(response.predictions(i).probabilities(c), expected[i * 10 + c],
-                  1e-6);
+                  testing::kRunToRunTolerance);
     }
   }
   // Health is reachable over TLS too (what a Kubernetes gRPC probe with TLS
