@@ -1,9 +1,13 @@
 #include "engine/data/png.h"
 
 #include <png.h>
+#include <zlib.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -178,6 +182,70 @@ uint8_t Bt601Luma(uint8_t r, uint8_t g, uint8_t b) {
   return static_cast<uint8_t>((299 * r + 587 * g + 114 * b + 500) / 1000);
 }
 
+// The bytes of filtered scanlines (a filter byte and the packed samples of
+// each row, per Adam7 pass when interlaced) that an image of this IHDR
+// inflates to: exactly what its zlib stream must hold.
+uint64_t ScanlineBytes(uint32_t width, uint32_t height, int bit_depth,
+                       int color_type, bool interlaced) {
+  int samples = 1;  // gray, palette
+  if (color_type == 2) samples = 3;                    // RGB
+  if (color_type == 4) samples = 2;                    // gray + alpha
+  if (color_type == 6) samples = 4;                    // RGBA
+  const uint64_t bits_per_pixel = uint64_t(samples) * uint64_t(bit_depth);
+  auto rows = [&](uint64_t w, uint64_t h) {
+    return w == 0 || h == 0 ? 0 : h * (1 + (w * bits_per_pixel + 7) / 8);
+  };
+  if (!interlaced) return rows(width, height);
+  // Adam7: pass p starts at (x0, y0) and steps (dx, dy).
+  constexpr int kX0[] = {0, 4, 0, 2, 0, 1, 0}, kDx[] = {8, 8, 4, 4, 2, 2, 1};
+  constexpr int kY0[] = {0, 0, 4, 0, 2, 0, 1}, kDy[] = {8, 8, 8, 4, 4, 2, 2};
+  uint64_t total = 0;
+  for (int p = 0; p < 7; ++p) {
+    const uint64_t w = width > uint32_t(kX0[p]) ? (width - kX0[p] + kDx[p] - 1) / kDx[p] : 0;
+    const uint64_t h = height > uint32_t(kY0[p]) ? (height - kY0[p] + kDy[p] - 1) / kDy[p] : 0;
+    total += rows(w, h);
+  }
+  return total;
+}
+
+// Whether the zlib stream in the IDAT chunks of `bytes` (a PNG whose IHDR
+// was read) inflates to more than `needed` bytes, found by inflating at most
+// needed + 1 bytes. libpng inflates the whole stream after the last row (to
+// check that it ends), so a 28 x 28 image followed by a gigabyte of
+// compressed zeros, a megabyte on the wire, would otherwise cost seconds of
+// CPU. A malformed chunk list answers false: libpng reports it.
+bool InflatesBeyond(absl::string_view bytes, uint64_t needed) {
+  z_stream stream{};
+  if (inflateInit(&stream) != Z_OK) return false;
+  std::vector<unsigned char> out(1 << 16);
+  uint64_t produced = 0;
+  bool beyond = false, done = false;
+  size_t at = kSignatureBytes;
+  while (!done && at + 12 <= bytes.size()) {
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data()) + at;
+    const uint64_t length = (uint64_t{p[0]} << 24) | (uint64_t{p[1]} << 16) |
+                            (uint64_t{p[2]} << 8) | uint64_t{p[3]};
+    const absl::string_view type = bytes.substr(at + 4, 4);
+    if (length > bytes.size() - at - 12 || type == "IEND") break;
+    if (type == "IDAT") {
+      stream.next_in = const_cast<Bytef*>(p + 8);
+      stream.avail_in = static_cast<uInt>(length);
+      while (stream.avail_in > 0 && !done) {
+        stream.next_out = out.data();
+        const uint64_t room = needed + 1 - produced;
+        stream.avail_out = static_cast<uInt>(std::min<uint64_t>(out.size(), room));
+        const int result = inflate(&stream, Z_NO_FLUSH);
+        produced += (stream.next_out - out.data());
+        if (produced > needed) beyond = true;
+        if (beyond || result != Z_OK) done = true;
+      }
+    }
+    at += 12 + length;
+  }
+  inflateEnd(&stream);
+  return beyond;
+}
+
 }  // namespace
 
 absl::StatusOr<GrayImage> DecodePng(absl::string_view bytes,
@@ -213,6 +281,19 @@ absl::StatusOr<GrayImage> DecodePng(absl::string_view bytes,
           "invalid PNG: image is ", width, "x", height,
           " pixels (width x height); at most ", options.max_width, "x",
           options.max_height, " accepted"));
+    }
+    // Bit depth, colour type and interlace method follow (IHDR's data is 13
+    // bytes); libpng validates them, this only sizes the check below.
+    if (bytes.size() >= kIhdrSizeEnd + 5) {
+      const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+      const uint64_t needed =
+          ScanlineBytes(width, height, p[kIhdrSizeEnd], p[kIhdrSizeEnd + 1],
+                        p[kIhdrSizeEnd + 4] == 1);
+      if (InflatesBeyond(bytes, needed)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "invalid PNG: the compressed image data holds more than the ",
+            needed, " bytes a ", width, "x", height, " image needs"));
+      }
     }
   }
   ReadSource source;

@@ -52,7 +52,10 @@ struct PngDecodeOptions {
 // Errors: INVALID_ARGUMENT naming the problem for anything that is not a
 // valid PNG (bad signature, truncated data, CRC error in a critical chunk,
 // bad header, corrupt image data, zero width or height) and for an image
-// larger than `options` allows. Bytes after the IEND chunk are ignored.
+// larger than `options` allows, or whose compressed image data inflates to
+// more than its rows need (checked by inflating at most one byte more: a
+// small image followed by a gigabyte of compressed zeros costs nothing).
+// Bytes after the IEND chunk are ignored.
 absl::StatusOr<GrayImage> DecodePng(absl::string_view bytes,
                                     const PngDecodeOptions& options = {});
 
