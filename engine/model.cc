@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/quote.h"
 #include "common/status_macros.h"
 
 namespace nn {
@@ -39,7 +40,7 @@ absl::Status CheckClassifier(
         (activation != nullptr &&
          activation->activation() == nnserve::v1::ACTIVATION_SOFTMAX))) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "layer ", last, " \"", layer.name(), "\" (", layer.kind(),
+        "layer ", last, " ", DoubleQuote(layer.name()), " (", layer.kind(),
         "): the last layer must end in a softmax (a Dense with softmax "
         "activation or an Activation softmax layer)"));
   }
@@ -70,11 +71,20 @@ class ModelInferenceContext final : public InferenceContext {
 
 }  // namespace
 
-absl::Status ValidateModelSpec(const ModelSpec& spec) {
+absl::StatusOr<ModelSpecSummary> CheckModelSpec(const ModelSpec& spec) {
   ASSIGN_OR_RETURN(Shape input, InputShape(spec));
   ASSIGN_OR_RETURN(std::vector<std::unique_ptr<Layer>> layers,
                    Network::BuildLayers(input, spec.layers()));
-  return CheckClassifier(spec, layers);
+  RETURN_IF_ERROR(CheckClassifier(spec, layers));
+  ModelSpecSummary summary;
+  summary.input_height = static_cast<int>(input[0]);
+  summary.input_width = static_cast<int>(input[1]);
+  summary.num_classes = static_cast<int>(layers.back()->output_shape()[0]);
+  return summary;
+}
+
+absl::Status ValidateModelSpec(const ModelSpec& spec) {
+  return CheckModelSpec(spec).status();
 }
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Build(

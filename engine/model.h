@@ -159,7 +159,16 @@ class Model {
   int64_t created_unix_seconds_ = 0;
 };
 
+// What a valid spec takes and gives.
+struct ModelSpecSummary {
+  int input_height = 0;
+  int input_width = 0;
+  int num_classes = 0;  // the last layer's units
+};
+
 // Checks a spec as Model::Create would, without allocating its weights.
+absl::StatusOr<ModelSpecSummary> CheckModelSpec(
+    const nnserve::v1::ModelSpec& spec);
 absl::Status ValidateModelSpec(const nnserve::v1::ModelSpec& spec);
 
 }  // namespace nn

@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/quote.h"
 #include "common/status_macros.h"
 #include "engine/initializers.h"
 #include "engine/onednn.h"
@@ -17,7 +18,7 @@ using nnserve::v1::LayerSpec;
 namespace {
 
 std::string Label(const Layer& layer, int index) {
-  return absl::StrCat("layer ", index, " \"", layer.name(), "\" (",
+  return absl::StrCat("layer ", index, " ", DoubleQuote(layer.name()), " (",
                       layer.kind(), ")");
 }
 

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/quote.h"
 #include "common/status_macros.h"
 #include "engine/data/dataset.h"
 #include "engine/data/png.h"
@@ -39,7 +40,7 @@ absl::StatusOr<int64_t> DecodeTensor(const nnserve::v1::FloatTensor& tensor,
       (shape.size() == 2 && shape[1] == h * w);
   if (!ok_shape) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "images.tensor.shape: got [", absl::StrJoin(shape, ","),
+        "images.tensor.shape: got [", QuoteList(shape),
         "], expected [N,", h, ",", w, "] or [N,", h * w, "]"));
   }
   const int64_t n = shape[0];
@@ -48,7 +49,7 @@ absl::StatusOr<int64_t> DecodeTensor(const nnserve::v1::FloatTensor& tensor,
   if (tensor.values_size() != expected) {
     return absl::InvalidArgumentError(absl::StrCat(
         "images.tensor.values: got ", tensor.values_size(),
-        " values, shape [", absl::StrJoin(shape, ","), "] needs ", expected));
+        " values, shape [", QuoteList(shape), "] needs ", expected));
   }
   for (int64_t i = 0; i < expected; ++i) {
     const float v = tensor.values(static_cast<int>(i));

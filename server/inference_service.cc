@@ -13,12 +13,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/status_macros.h"
 #include "server/grpc_status.h"
 #include "server/image_decoding.h"
 #include "server/metrics/metric_names.h"
 #include "server/serving_metrics.h"
 #include "server/training_service.h"
 #include "server/training_stream.h"
+#include "server/wire_messages.h"
 
 namespace nn {
 namespace {
@@ -29,7 +31,7 @@ using ::nnserve::v1::TrainProgress;
 
 // A streaming reply that fails at once (training disabled, ...).
 class FailedWriteReactor final
-    : public grpc::ServerWriteReactor<TrainProgress> {
+    : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit FailedWriteReactor(grpc::Status status) { Finish(std::move(status)); }
   void OnDone() override { delete this; }
@@ -55,11 +57,14 @@ absl::Time ToAbslDeadline(std::chrono::system_clock::time_point deadline) {
   return absl::FromChrono(deadline);
 }
 
-// One Predict in flight: owns its decoded input, the output buffer and the
-// handle that keeps its model version alive until the reply is finished.
+// One Predict in flight: owns its request, decoded input, output buffer and
+// reply, and the handle that keeps its model version alive until the reply
+// is finished.
 struct PredictCall {
   grpc::ServerUnaryReactor* reactor = nullptr;
-  PredictResponse* response = nullptr;
+  PredictRequest request;
+  PredictResponse response;
+  grpc::ByteBuffer* response_bytes = nullptr;  // gRPC's, for the reply
   std::shared_ptr<ServableVersion> servable;
   std::vector<float> input;
   std::vector<float> output;
@@ -70,15 +75,15 @@ struct PredictCall {
 
 // Fills the reply from the probabilities: argmax (lowest index on ties),
 // probabilities, and top-k by descending probability.
-void FillPredictions(const PredictCall& call) {
+void FillPredictions(PredictCall& call) {
   const std::vector<std::string>& labels = call.servable->labels();
   const int num_classes = static_cast<int>(labels.size());
-  call.response->set_model(call.servable->model_name());
-  call.response->set_version(call.servable->version());
+  call.response.set_model(call.servable->model_name());
+  call.response.set_version(call.servable->version());
   std::vector<int> order(num_classes);
   for (int64_t i = 0; i < call.num_images; ++i) {
     const float* p = call.output.data() + i * num_classes;
-    nnserve::v1::Prediction* prediction = call.response->add_predictions();
+    nnserve::v1::Prediction* prediction = call.response.add_predictions();
     const int best =
         static_cast<int>(std::max_element(p, p + num_classes) - p);
     prediction->set_class_index(best);
@@ -111,39 +116,44 @@ InferenceServiceImpl::InferenceServiceImpl(Options options,
       metrics_(metrics) {}
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
-    grpc::CallbackServerContext* context, const PredictRequest* request,
-    PredictResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response_bytes) {
   const absl::Time start = absl::Now();
   predicts_accepted_.fetch_add(1, std::memory_order_relaxed);
+  auto call = std::make_unique<PredictCall>();
+  call->response_bytes = response_bytes;
+  call->start = start;
+  const absl::Status parsed = ParseRequest(*request_bytes, &call->request);
+  const PredictRequest* request = &call->request;
   // Finishes a call that never reached a model version.
   auto fail = [&](const absl::Status& status) {
     predicts_finished_.fetch_add(1, std::memory_order_relaxed);
     if (metrics_ != nullptr) {
       const std::string model =
-          repository_->HasModel(request->model()) ? request->model() : "";
+          parsed.ok() && repository_->HasModel(request->model())
+              ? request->model()
+              : "";
       metrics_->RecordRequest(model, "", "Predict", status.code(),
                               absl::Now() - start);
     }
     return FinishNow(context, status);
   };
+  if (!parsed.ok()) return fail(parsed);
   if (!ready_.load()) {
     return fail(absl::UnavailableError("server is starting: models are loading"));
   }
   if (absl::Status s = ValidateModelName(request->model()); !s.ok()) {
     return fail(s);
   }
-  if (request->version() < 0) {
-    return fail(absl::InvalidArgumentError(absl::StrCat(
-        "version: ", request->version(), " is negative; use 0 for the newest")));
+  if (absl::Status s = ValidateVersionNumber("version", request->version());
+      !s.ok()) {
+    return fail(s);
   }
   absl::StatusOr<std::shared_ptr<ServableVersion>> servable =
       repository_->Get(request->model(), request->version());
   if (!servable.ok()) return fail(servable.status());
 
-  auto call = std::make_unique<PredictCall>();
   call->servable = *std::move(servable);
-  call->response = response;
-  call->start = start;
   VersionMetrics* version_metrics = call->servable->metrics();
   // Records a call that reached a version but was not queued.
   auto record_rejection = [&](const absl::Status& status, const char* reason) {
@@ -205,7 +215,10 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
   task.is_cancelled = [context] { return context->IsCancelled(); };
   task.done = [this, raw](absl::Status status) {
     std::unique_ptr<PredictCall> owned(raw);
-    if (status.ok()) FillPredictions(*owned);
+    if (status.ok()) {
+      FillPredictions(*owned);
+      status = SerializeResponse(owned->response, owned->response_bytes);
+    }
     if (VersionMetrics* m = owned->servable->metrics()) {
       m->RecordPredict(status.code(), absl::Now() - owned->start);
     }
@@ -249,9 +262,44 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
   }
 }
 
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* InferenceServiceImpl::Unary(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response_bytes, const char* method,
+    absl::Status (InferenceServiceImpl::*handle)(
+        const grpc::CallbackServerContext&, const Request&, Response*)) {
+  const absl::Time start = absl::Now();
+  Request request;
+  if (absl::Status parsed = ParseRequest(*request_bytes, &request);
+      !parsed.ok()) {
+    RecordUnparsed(method, parsed, start);
+    return FinishNow(context, parsed);
+  }
+  Response response;
+  absl::Status status = (this->*handle)(*context, request, &response);
+  if (status.ok()) status = SerializeResponse(response, response_bytes);
+  return FinishNow(context, status);
+}
+
+void InferenceServiceImpl::RecordUnparsed(const char* method,
+                                          const absl::Status& status,
+                                          absl::Time start) const {
+  if (metrics_ != nullptr) {
+    metrics_->RecordRequest("", "", method, status.code(),
+                            absl::Now() - start);
+  }
+}
+
 grpc::ServerUnaryReactor* InferenceServiceImpl::ListModels(
-    grpc::CallbackServerContext* context,
-    const nnserve::v1::ListModelsRequest* /*request*/,
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Unary(context, request, response, "ListModels",
+               &InferenceServiceImpl::HandleListModels);
+}
+
+absl::Status InferenceServiceImpl::HandleListModels(
+    const grpc::CallbackServerContext& /*context*/,
+    const nnserve::v1::ListModelsRequest& /*request*/,
     nnserve::v1::ListModelsResponse* response) {
   const absl::Time start = absl::Now();
   for (nnserve::v1::ModelStatus& status : repository_->ListModels()) {
@@ -261,22 +309,32 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ListModels(
     metrics_->RecordRequest("", "", "ListModels", absl::StatusCode::kOk,
                             absl::Now() - start);
   }
-  return FinishNow(context, absl::OkStatus());
+  return absl::OkStatus();
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfo(
-    grpc::CallbackServerContext* context,
-    const nnserve::v1::ModelInfoRequest* request,
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Unary(context, request, response, "ModelInfo",
+               &InferenceServiceImpl::HandleModelInfo);
+}
+
+absl::Status InferenceServiceImpl::HandleModelInfo(
+    const grpc::CallbackServerContext& /*context*/,
+    const nnserve::v1::ModelInfoRequest& request,
     nnserve::v1::ModelInfoResponse* response) {
   const absl::Time start = absl::Now();
-  absl::Status result = ValidateModelName(request->model());
+  absl::Status result = ValidateModelName(request.model());
+  if (result.ok()) {
+    result = ValidateVersionNumber("version", request.version());
+  }
   if (result.ok()) {
     absl::StatusOr<nnserve::v1::ModelStatus> status =
-        repository_->ModelInfo(request->model(), request->version());
+        repository_->ModelInfo(request.model(), request.version());
     if (status.ok()) {
       *response->mutable_model() = *std::move(status);
       if (training_ != nullptr) {
-        for (nnserve::v1::TrainingJob& job : training_->List(request->model())) {
+        for (nnserve::v1::TrainingJob& job : training_->List(request.model())) {
           *response->add_training_jobs() = std::move(job);
         }
       }
@@ -286,16 +344,16 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfo(
   }
   if (metrics_ != nullptr) {
     metrics_->RecordRequest(
-        repository_->HasModel(request->model()) ? request->model() : "", "",
+        repository_->HasModel(request.model()) ? request.model() : "", "",
         "ModelInfo", result.code(), absl::Now() - start);
   }
-  return FinishNow(context, result);
+  return result;
 }
 
 namespace {
 
-std::string Authorization(const grpc::CallbackServerContext* context) {
-  const auto& metadata = context->client_metadata();
+std::string Authorization(const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   return it == metadata.end() ? "" : std::string(it->second.data(),
                                                  it->second.size());
@@ -308,40 +366,50 @@ absl::Duration ProgressInterval(int millis) {
 }  // namespace
 
 absl::Status InferenceServiceImpl::AuthorizeTraining(
-    const grpc::CallbackServerContext* context) const {
+    const grpc::CallbackServerContext& context) const {
   if (training_ == nullptr) return TrainingDisabled();
   return training_->Authorize(Authorization(context));
 }
 
-grpc::ServerWriteReactor<TrainProgress>* InferenceServiceImpl::Train(
-    grpc::CallbackServerContext* context,
-    const nnserve::v1::TrainRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceServiceImpl::Train(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
   const absl::Time start = absl::Now();
+  nnserve::v1::TrainRequest request;
+  if (absl::Status parsed = ParseRequest(*request_bytes, &request);
+      !parsed.ok()) {
+    RecordUnparsed("Train", parsed, start);
+    return new FailedWriteReactor(ToGrpcStatus(parsed));
+  }
   absl::StatusOr<std::shared_ptr<TrainingJob>> job =
       absl::UnknownError("not started");
-  if (absl::Status status = AuthorizeTraining(context); status.ok()) {
-    job = training_->Start(*request);
+  if (absl::Status status = AuthorizeTraining(*context); status.ok()) {
+    job = training_->Start(request);
   } else {
     job = status;
   }
   if (metrics_ != nullptr) {
     metrics_->RecordRequest(
-        repository_->HasModel(request->model()) ? request->model() : "", "",
+        repository_->HasModel(request.model()) ? request.model() : "", "",
         "Train", job.status().code(), absl::Now() - start);
   }
   if (!job.ok()) return new FailedWriteReactor(ToGrpcStatus(job.status()));
   return TrainingStream::Start(*std::move(job), /*first_event=*/0,
                                /*snapshot_first=*/false,
-                               ProgressInterval(request->progress_interval_millis()));
+                               ProgressInterval(request.progress_interval_millis()));
 }
 
-grpc::ServerWriteReactor<TrainProgress>* InferenceServiceImpl::WatchTraining(
-    grpc::CallbackServerContext* context,
-    const nnserve::v1::WatchTrainingRequest* request) {
-  absl::Status status = AuthorizeTraining(context);
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceServiceImpl::WatchTraining(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
+  nnserve::v1::WatchTrainingRequest request;
+  if (absl::Status parsed = ParseRequest(*request_bytes, &request);
+      !parsed.ok()) {
+    RecordUnparsed("WatchTraining", parsed, absl::Now());
+    return new FailedWriteReactor(ToGrpcStatus(parsed));
+  }
+  absl::Status status = AuthorizeTraining(*context);
   if (!status.ok()) return new FailedWriteReactor(ToGrpcStatus(status));
   absl::StatusOr<std::shared_ptr<TrainingJob>> job =
-      training_->Find(request->job_id());
+      training_->Find(request.job_id());
   if (!job.ok()) return new FailedWriteReactor(ToGrpcStatus(job.status()));
   // From the current state on: a snapshot first, then new events; a job that
   // has succeeded also resends its result.
@@ -356,28 +424,37 @@ grpc::ServerWriteReactor<TrainProgress>* InferenceServiceImpl::WatchTraining(
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::CancelTraining(
-    grpc::CallbackServerContext* context,
-    const nnserve::v1::CancelTrainingRequest* request,
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Unary(context, request, response, "CancelTraining",
+               &InferenceServiceImpl::HandleCancelTraining);
+}
+
+absl::Status InferenceServiceImpl::HandleCancelTraining(
+    const grpc::CallbackServerContext& context,
+    const nnserve::v1::CancelTrainingRequest& request,
     nnserve::v1::CancelTrainingResponse* response) {
-  absl::Status status = AuthorizeTraining(context);
-  if (!status.ok()) return FinishNow(context, status);
-  absl::StatusOr<nnserve::v1::TrainingJob> job =
-      training_->Cancel(request->job_id());
-  if (!job.ok()) return FinishNow(context, job.status());
-  *response->mutable_job() = *std::move(job);
-  return FinishNow(context, absl::OkStatus());
+  RETURN_IF_ERROR(AuthorizeTraining(context));
+  ASSIGN_OR_RETURN(*response->mutable_job(), training_->Cancel(request.job_id()));
+  return absl::OkStatus();
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ListTrainingJobs(
-    grpc::CallbackServerContext* context,
-    const nnserve::v1::ListTrainingJobsRequest* /*request*/,
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Unary(context, request, response, "ListTrainingJobs",
+               &InferenceServiceImpl::HandleListTrainingJobs);
+}
+
+absl::Status InferenceServiceImpl::HandleListTrainingJobs(
+    const grpc::CallbackServerContext& context,
+    const nnserve::v1::ListTrainingJobsRequest& /*request*/,
     nnserve::v1::ListTrainingJobsResponse* response) {
-  absl::Status status = AuthorizeTraining(context);
-  if (!status.ok()) return FinishNow(context, status);
+  RETURN_IF_ERROR(AuthorizeTraining(context));
   for (nnserve::v1::TrainingJob& job : training_->List()) {
     *response->add_jobs() = std::move(job);
   }
-  return FinishNow(context, absl::OkStatus());
+  return absl::OkStatus();
 }
 
 }  // namespace nn

@@ -9,6 +9,9 @@
 #include <atomic>
 #include <cstdint>
 
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "nnserve/v1/inference.grpc.pb.h"
 #include "server/model_repository.h"
 
@@ -17,8 +20,23 @@ namespace nn {
 class TrainingService;  // server/training_service.h
 class ServingMetrics;   // server/serving_metrics.h
 
-class InferenceServiceImpl final
-    : public nnserve::v1::InferenceService::CallbackService {
+// Every method raw (bytes in and out; see server/wire_messages.h for why):
+// each handler parses its request and serializes its reply. Reflection still
+// describes the typed service: it reads the generated descriptors.
+using InferenceServiceBase = nnserve::v1::InferenceService::
+    WithRawCallbackMethod_Predict<nnserve::v1::InferenceService::
+    WithRawCallbackMethod_ListModels<nnserve::v1::InferenceService::
+    WithRawCallbackMethod_ModelInfo<nnserve::v1::InferenceService::
+    WithRawCallbackMethod_Train<nnserve::v1::InferenceService::
+    WithRawCallbackMethod_WatchTraining<nnserve::v1::InferenceService::
+    WithRawCallbackMethod_CancelTraining<nnserve::v1::InferenceService::
+    WithRawCallbackMethod_ListTrainingJobs<
+        nnserve::v1::InferenceService::Service>>>>>>>;
+
+// A request whose bytes do not parse as its message gets INVALID_ARGUMENT
+// ("request could not be parsed as nnserve.v1.PredictRequest ...") from
+// every method.
+class InferenceServiceImpl final : public InferenceServiceBase {
  public:
   struct Options {
     // Most images one Predict may carry; more: RESOURCE_EXHAUSTED.
@@ -40,36 +58,58 @@ class InferenceServiceImpl final
   int64_t predicts_accepted() const { return predicts_accepted_.load(); }
   int64_t predicts_finished() const { return predicts_finished_.load(); }
 
-  grpc::ServerUnaryReactor* Predict(
+  grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ModelInfo(grpc::CallbackServerContext* context,
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Train(
       grpc::CallbackServerContext* context,
-      const nnserve::v1::PredictRequest* request,
-      nnserve::v1::PredictResponse* response) override;
-  grpc::ServerUnaryReactor* ListModels(
+      const grpc::ByteBuffer* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchTraining(
       grpc::CallbackServerContext* context,
-      const nnserve::v1::ListModelsRequest* request,
-      nnserve::v1::ListModelsResponse* response) override;
-  grpc::ServerUnaryReactor* ModelInfo(
-      grpc::CallbackServerContext* context,
-      const nnserve::v1::ModelInfoRequest* request,
-      nnserve::v1::ModelInfoResponse* response) override;
-  grpc::ServerWriteReactor<nnserve::v1::TrainProgress>* Train(
-      grpc::CallbackServerContext* context,
-      const nnserve::v1::TrainRequest* request) override;
-  grpc::ServerWriteReactor<nnserve::v1::TrainProgress>* WatchTraining(
-      grpc::CallbackServerContext* context,
-      const nnserve::v1::WatchTrainingRequest* request) override;
-  grpc::ServerUnaryReactor* CancelTraining(
-      grpc::CallbackServerContext* context,
-      const nnserve::v1::CancelTrainingRequest* request,
-      nnserve::v1::CancelTrainingResponse* response) override;
+      const grpc::ByteBuffer* request) override;
+  grpc::ServerUnaryReactor* CancelTraining(grpc::CallbackServerContext* context,
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ListTrainingJobs(
-      grpc::CallbackServerContext* context,
-      const nnserve::v1::ListTrainingJobsRequest* request,
-      nnserve::v1::ListTrainingJobsResponse* response) override;
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+      grpc::ByteBuffer* response) override;
 
  private:
+  // A unary method that answers at once: parses the request, runs `handle`
+  // and serializes its reply. An unparseable request is recorded as
+  // `method` with model "" and answered INVALID_ARGUMENT.
+  template <typename Request, typename Response>
+  grpc::ServerUnaryReactor* Unary(
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+      grpc::ByteBuffer* response, const char* method,
+      absl::Status (InferenceServiceImpl::*handle)(
+          const grpc::CallbackServerContext&, const Request&, Response*));
+  void RecordUnparsed(const char* method, const absl::Status& status,
+                      absl::Time start) const;
+
+  absl::Status HandleListModels(const grpc::CallbackServerContext& context,
+                                const nnserve::v1::ListModelsRequest& request,
+                                nnserve::v1::ListModelsResponse* response);
+  absl::Status HandleModelInfo(const grpc::CallbackServerContext& context,
+                               const nnserve::v1::ModelInfoRequest& request,
+                               nnserve::v1::ModelInfoResponse* response);
+  absl::Status HandleCancelTraining(
+      const grpc::CallbackServerContext& context,
+      const nnserve::v1::CancelTrainingRequest& request,
+      nnserve::v1::CancelTrainingResponse* response);
+  absl::Status HandleListTrainingJobs(
+      const grpc::CallbackServerContext& context,
+      const nnserve::v1::ListTrainingJobsRequest& request,
+      nnserve::v1::ListTrainingJobsResponse* response);
+
   absl::Status AuthorizeTraining(
-      const grpc::CallbackServerContext* context) const;
+      const grpc::CallbackServerContext& context) const;
 
   const Options options_;
   ModelRepository* const repository_;

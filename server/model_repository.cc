@@ -11,11 +11,11 @@
 #include <sstream>
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
+#include "common/quote.h"
 #include "common/status_macros.h"
 #include "google/protobuf/text_format.h"
 #include "engine/model_file.h"
@@ -150,16 +150,16 @@ absl::Status ValidateModelName(const std::string& name) {
     return absl::InvalidArgumentError("model: empty; name the model to use");
   }
   if (IsValidModelName(name)) return absl::OkStatus();
-  constexpr size_t kQuoted = 64;
-  const std::string quoted =
-      name.size() > kQuoted
-          ? absl::StrCat(absl::CHexEscape(name.substr(0, kQuoted)), "... (",
-                         name.size(), " bytes)")
-          : absl::CHexEscape(name);
   return absl::InvalidArgumentError(absl::StrCat(
-      "model: '", quoted,
-      "' is not a valid model name (letters, digits, '_', '-', '.'; at most "
+      "model: ", Quote(name),
+      " is not a valid model name (letters, digits, '_', '-', '.'; at most "
       "128 bytes; not starting with '.')"));
+}
+
+absl::Status ValidateVersionNumber(absl::string_view field, int64_t version) {
+  if (version >= 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      field, ": ", version, " is negative; use 0 for the newest version"));
 }
 
 BatchingConfig ModelRepository::ResolveBatching(const BatchingConfig& defaults,
@@ -512,7 +512,7 @@ absl::StatusOr<std::shared_ptr<ServableVersion>> ModelRepository::Get(
     std::vector<std::string> known;
     for (const auto& [name, entry] : models_) known.push_back(name);
     return absl::NotFoundError(absl::StrCat(
-        "model '", model, "' not found; known models: ",
+        "model ", Quote(model), " not found; known models: ",
         known.empty() ? "none" : absl::StrJoin(known, ", ")));
   }
   const ModelEntry& entry = it->second;
@@ -529,7 +529,7 @@ absl::StatusOr<std::shared_ptr<ServableVersion>> ModelRepository::Get(
           ve.info.error().empty() ? "" : absl::StrCat(" (", ve.info.error(), ")")));
     }
     std::string message = absl::StrCat(
-        "model '", model, "' has no available version",
+        "model ", Quote(model), " has no available version",
         states.empty() ? "" : absl::StrCat(" [", absl::StrJoin(states, "; "), "]"));
     if (loading) return absl::UnavailableError(message);
     return absl::FailedPreconditionError(message);
@@ -541,13 +541,13 @@ absl::StatusOr<std::shared_ptr<ServableVersion>> ModelRepository::Get(
       if (ve.servable != nullptr) available.push_back(n);
     }
     return absl::NotFoundError(absl::StrCat(
-        "model '", model, "' has no version ", version, " loaded; available: ",
+        "model ", Quote(model), " has no version ", version, " loaded; available: ",
         available.empty() ? "none" : absl::StrJoin(available, ", ")));
   }
   if (v->second.servable == nullptr) {
     const VersionState state = v->second.info.state();
     std::string message = absl::StrCat(
-        "version ", version, " of model '", model, "' is ",
+        "version ", version, " of model ", Quote(model), " is ",
         nnserve::v1::VersionState_Name(state),
         v->second.info.error().empty()
             ? ""
@@ -604,7 +604,7 @@ absl::StatusOr<ModelStatus> ModelRepository::ModelInfo(const std::string& model,
   std::shared_lock<std::shared_mutex> lock(mu_);
   auto it = models_.find(model);
   if (it == models_.end()) {
-    return absl::NotFoundError(absl::StrCat("model '", model, "' not found"));
+    return absl::NotFoundError(absl::StrCat("model ", Quote(model), " not found"));
   }
   const ModelEntry& entry = it->second;
   ModelStatus status;
@@ -621,7 +621,7 @@ absl::StatusOr<ModelStatus> ModelRepository::ModelInfo(const std::string& model,
   }
   if (version != 0 && status.versions_size() == 0) {
     return absl::NotFoundError(
-        absl::StrCat("model '", model, "' has no version ", version));
+        absl::StrCat("model ", Quote(model), " has no version ", version));
   }
   return status;
 }

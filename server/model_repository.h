@@ -181,9 +181,15 @@ class ModelRepository {
 bool IsValidModelName(const std::string& name);
 
 // OK for a valid model name, else INVALID_ARGUMENT saying why ("model: ...").
-// Quotes at most 64 bytes of the name: a status message travels in a gRPC
-// header, and echoing a huge name would turn the error into another one.
+// Quotes the name within a bound (common/quote.h): a status message travels
+// in a gRPC header, and echoing a huge name would turn the error into
+// another one.
 absl::Status ValidateModelName(const std::string& name);
+
+// The rule for a requested version number in every RPC: 0 is the newest, a
+// positive number names a version (unknown: NOT_FOUND, from the repository),
+// a negative one is INVALID_ARGUMENT ("<field>: -1 is negative; ...").
+absl::Status ValidateVersionNumber(absl::string_view field, int64_t version);
 
 }  // namespace nn
 

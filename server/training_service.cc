@@ -15,8 +15,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "common/quote.h"
 #include "common/status_macros.h"
 #include "engine/model.h"
 #include "engine/model_file.h"
@@ -58,14 +60,15 @@ void LowerThreadPriority(int nice) {
   }
 }
 
-// Inline examples -> an ImageSet of bytes. Float pixels are quantised to
-// bytes (round(v * 255)), the form every data set has.
+// Inline examples -> an ImageSet of bytes, each label in [0, num_classes).
+// Float pixels are quantised to bytes (round(v * 255)), the form every data
+// set has.
 absl::StatusOr<ImageSet> DecodeInlineExamples(
-    const nnserve::v1::InlineExamples& examples, int height, int width,
+    const nnserve::v1::InlineExamples& examples, const TrainingDataShape& shape,
     int64_t max_examples) {
   ImageDecodingOptions options;
-  options.height = height;
-  options.width = width;
+  options.height = shape.height;
+  options.width = shape.width;
   options.max_images = max_examples;
   std::vector<float> floats;
   absl::StatusOr<int64_t> n =
@@ -81,17 +84,18 @@ absl::StatusOr<ImageSet> DecodeInlineExamples(
   }
   ImageSet set;
   set.count = *n;
-  set.height = height;
-  set.width = width;
+  set.height = shape.height;
+  set.width = shape.width;
   set.pixels.resize(floats.size());
   for (size_t i = 0; i < floats.size(); ++i) {
     set.pixels[i] = static_cast<uint8_t>(std::lround(floats[i] * 255.0f));
   }
   for (int i = 0; i < examples.labels_size(); ++i) {
     const int label = examples.labels(i);
-    if (label < 0 || label > 255) {
+    if (label < 0 || label >= shape.num_classes) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "examples.labels[", i, "]: ", label, " is not a class index"));
+          "examples.labels[", i, "]: ", label,
+          " is not one of the model's classes [0, ", shape.num_classes, ")"));
     }
     set.labels.push_back(static_cast<uint8_t>(label));
   }
@@ -167,6 +171,19 @@ struct TrainingService::Prepared {
   std::string data_name;
   nnserve::v1::TrainingConfig config;
   int64_t version = 0;                      // reserved for publishing
+
+  // The data as the trainer takes it (pointers into this).
+  TrainingData data() const {
+    TrainingData data;
+    if (dataset != nullptr) {
+      data.train = &dataset->train;
+      data.test = dataset->test.count > 0 ? &dataset->test : nullptr;
+    } else {
+      data.train = &inline_examples;
+    }
+    data.name = data_name;
+    return data;
+  }
 };
 
 TrainingService::TrainingService(Options options, ModelRepository* repository,
@@ -188,10 +205,19 @@ absl::Status TrainingService::Authorize(const std::string& authorization) const 
         "--enable_training)");
   }
   if (options_.token.empty()) return absl::OkStatus();
-  constexpr absl::string_view kBearer = "Bearer ";
-  if (!absl::StartsWith(authorization, kBearer) ||
-      !ConstantTimeEquals(absl::string_view(authorization).substr(kBearer.size()),
-                          options_.token)) {
+  // RFC 7235: the scheme is case-insensitive and one or more spaces
+  // separate it from the credentials.
+  constexpr absl::string_view kBearer = "Bearer";
+  absl::string_view credentials = authorization;
+  const bool bearer = absl::StartsWithIgnoreCase(credentials, kBearer) &&
+                      credentials.size() > kBearer.size() &&
+                      credentials[kBearer.size()] == ' ';
+  if (bearer) {
+    credentials.remove_prefix(kBearer.size());
+    while (absl::ConsumePrefix(&credentials, " ")) {
+    }
+  }
+  if (!bearer || !ConstantTimeEquals(credentials, options_.token)) {
     return absl::UnauthenticatedError(
         "training needs metadata 'authorization: Bearer <token>' with the "
         "server's --training_token");
@@ -239,31 +265,28 @@ absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Start(
         " (--max_training_epochs)"));
   }
 
-  int height = 0, width = 0;
+  TrainingDataShape shape;  // what the data must fit
   switch (request.architecture_case()) {
     case TrainRequest::kSpec: {
       prepared->spec = request.spec();
-      if (absl::Status s = ValidateModelSpec(prepared->spec); !s.ok()) {
+      absl::StatusOr<ModelSpecSummary> summary = CheckModelSpec(prepared->spec);
+      if (!summary.ok()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("spec: ", s.message()));
+            absl::StrCat("spec: ", summary.status().message()));
       }
-      height = prepared->spec.input().height() > 0
-                   ? prepared->spec.input().height() : 28;
-      width = prepared->spec.input().width() > 0
-                  ? prepared->spec.input().width() : 28;
+      shape = {summary->input_height, summary->input_width,
+               summary->num_classes};
       break;
     }
     case TrainRequest::kBaseVersion: {
-      if (request.base_version() < 0) {
-        return absl::InvalidArgumentError(
-            "base_version: must be >= 0 (0 = the newest version)");
-      }
+      RETURN_IF_ERROR(
+          ValidateVersionNumber("base_version", request.base_version()));
       ASSIGN_OR_RETURN(std::shared_ptr<ServableVersion> base,
                        repository_->Get(request.model(), request.base_version()));
       prepared->base = base->shared_model();
       prepared->base_version = base->version();
-      height = prepared->base->input_height();
-      width = prepared->base->input_width();
+      shape = {prepared->base->input_height(), prepared->base->input_width(),
+               prepared->base->num_classes()};
       break;
     }
     case TrainRequest::ARCHITECTURE_NOT_SET:
@@ -278,18 +301,18 @@ absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Start(
       if (std::find(names.begin(), names.end(), request.dataset()) ==
           names.end()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("dataset: '", request.dataset(),
-                         "' is unknown; use one of ", absl::StrJoin(names, ", ")));
+            absl::StrCat("dataset: ", Quote(request.dataset()),
+                         " is unknown; use one of ", absl::StrJoin(names, ", ")));
       }
       ASSIGN_OR_RETURN(prepared->dataset, LoadNamedDataset(request.dataset()));
       prepared->data_name = request.dataset();
-      if (prepared->dataset->train.height != height ||
-          prepared->dataset->train.width != width) {
+      if (prepared->dataset->train.height != shape.height ||
+          prepared->dataset->train.width != shape.width) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "dataset: '", request.dataset(), "' has ",
+            "dataset: ", Quote(request.dataset()), " has ",
             prepared->dataset->train.height, "x",
             prepared->dataset->train.width, " images; the model takes ",
-            height, "x", width));
+            shape.height, "x", shape.width));
       }
       if (request.has_spec() && prepared->spec.labels().empty()) {
         for (const std::string& label : DatasetLabels(request.dataset())) {
@@ -300,7 +323,7 @@ absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Start(
     }
     case TrainRequest::kExamples: {
       ASSIGN_OR_RETURN(prepared->inline_examples,
-                       DecodeInlineExamples(request.examples(), height, width,
+                       DecodeInlineExamples(request.examples(), shape,
                                             options_.max_inline_examples));
       prepared->data_name = "inline";
       break;
@@ -309,6 +332,19 @@ absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Start(
       return absl::InvalidArgumentError(absl::StrCat(
           "data: set dataset (", absl::StrJoin(DatasetNames(), ", "),
           ") or examples"));
+  }
+
+  // What the trainer would refuse at its first batch is refused here, before
+  // a job exists: labels outside the model's classes, a split that leaves
+  // nothing to train on, early stopping without validation data.
+  if (absl::Status s =
+          ValidateTrainingData(prepared->data(), prepared->config, shape);
+      !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        request.has_dataset()
+            ? absl::StrCat("dataset: ", Quote(request.dataset()), ": ")
+            : std::string("examples: "),
+        s.message()));
   }
 
   // --- Take a slot, reserve a version, start. ---
@@ -394,15 +430,7 @@ void TrainingService::Run(std::shared_ptr<TrainingJob> job,
   LowerThreadPriority(options_.nice);
   SetState(*job, nnserve::v1::JOB_STATE_RUNNING);
 
-  TrainingData data;
-  if (prepared->dataset != nullptr) {
-    data.train = &prepared->dataset->train;
-    data.test = prepared->dataset->test.count > 0 ? &prepared->dataset->test
-                                                  : nullptr;
-  } else {
-    data.train = &prepared->inline_examples;
-  }
-  data.name = prepared->data_name;
+  const TrainingData data = prepared->data();
 
   TrainerOptions trainer;
   trainer.config = prepared->config;
@@ -591,7 +619,7 @@ absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Find(
     if (job->id() == job_id) return job;
   }
   return absl::NotFoundError(absl::StrCat(
-      "training job '", job_id, "' not found (finished jobs are forgotten "
+      "training job ", Quote(job_id), " not found (finished jobs are forgotten "
       "after ", options_.max_finished_jobs, " newer ones)"));
 }
 

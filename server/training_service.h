@@ -131,11 +131,14 @@ class TrainingService {
 
   // FAILED_PRECONDITION if disabled, UNAUTHENTICATED if the token is
   // required and `authorization` (the metadata value, "" if absent) does
-  // not carry it.
+  // not carry it as "Bearer <token>" (the scheme in any case, RFC 7235).
   absl::Status Authorize(const std::string& authorization) const;
 
-  // Validates `request` and starts its job. INVALID_ARGUMENT (naming the
-  // field) for a bad request, NOT_FOUND for an unknown base model/version,
+  // Validates `request` and starts its job; whatever can be known before
+  // the job runs is checked first (spec, config, labels against the
+  // model's classes, the data against the model's input, the split), so a
+  // refused request creates no job. INVALID_ARGUMENT (naming the field)
+  // for a bad request, NOT_FOUND for an unknown base model/version,
   // FAILED_PRECONDITION for a data set that is not prepared,
   // RESOURCE_EXHAUSTED when max_jobs are running, UNAVAILABLE after
   // Shutdown.

@@ -5,6 +5,7 @@
 
 #include "absl/time/clock.h"
 #include "server/grpc_status.h"
+#include "server/wire_messages.h"
 
 namespace nn {
 
@@ -42,6 +43,15 @@ void TrainingStream::FinishOnce(const grpc::Status& status) {
   Finish(status);
 }
 
+void TrainingStream::WriteMessage() {
+  if (absl::Status s = SerializeResponse(message_, &bytes_); !s.ok()) {
+    FinishOnce(ToGrpcStatus(s));
+    return;
+  }
+  writing_ = true;
+  StartWrite(&bytes_);
+}
+
 void TrainingStream::Pump() {
   if (writing_ || finished_) return;
   if (cancelled_) {
@@ -54,8 +64,7 @@ void TrainingStream::Pump() {
     message_.Clear();
     *message_.mutable_job() = job_->Snapshot();
     message_.set_started(true);
-    writing_ = true;
-    StartWrite(&message_);
+    WriteMessage();
     return;
   }
   // Read "ended" before the events: every event is logged before the job
@@ -66,8 +75,7 @@ void TrainingStream::Pump() {
   if (!events.empty()) {
     ++next_event_;
     message_ = std::move(events.front());
-    writing_ = true;
-    StartWrite(&message_);
+    WriteMessage();
     return;
   }
   if (ended) {
@@ -83,8 +91,7 @@ void TrainingStream::Pump() {
     message_.Clear();
     *message_.mutable_job() = job_->Snapshot();
     message_.set_batch(true);
-    writing_ = true;
-    StartWrite(&message_);
+    WriteMessage();
   }
 }
 

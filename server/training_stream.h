@@ -3,6 +3,8 @@
 // event (started, epoch ends, result) in order, the latest batch progress at
 // most every `progress_interval`, then the job's final status.
 //
+// Messages go out as bytes (the method is raw: server/wire_messages.h).
+//
 // The stream only watches: when the client goes away (disconnect or
 // cancellation), the stream ends and the job runs on.
 #ifndef NNSERVE_SERVER_TRAINING_STREAM_H_
@@ -13,6 +15,7 @@
 #include <mutex>
 
 #include "absl/time/time.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
 #include "nnserve/v1/inference.pb.h"
 #include "server/training_service.h"
@@ -20,7 +23,7 @@
 namespace nn {
 
 class TrainingStream final
-    : public grpc::ServerWriteReactor<nnserve::v1::TrainProgress> {
+    : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   // Streams `job` from its logged event `first_event` on. With
   // `snapshot_first`, the first message is the job's current state (marked
@@ -46,6 +49,8 @@ class TrainingStream final
   // Starts the next write or finishes. Called with shared_->mu held.
   void Pump();
   void FinishOnce(const grpc::Status& status);
+  // Serializes message_ and starts writing it.
+  void WriteMessage();
 
   const std::shared_ptr<TrainingJob> job_;
   const absl::Duration progress_interval_;
@@ -60,6 +65,7 @@ class TrainingStream final
   int64_t sent_progress_sequence_ = -1;
   absl::Time last_progress_time_ = absl::InfinitePast();
   nnserve::v1::TrainProgress message_;
+  grpc::ByteBuffer bytes_;  // message_ serialized, while it is written
 };
 
 }  // namespace nn

@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/quote.h"
 #include "common/status_macros.h"
 #include "engine/layers/internal.h"
 #include "engine/layers/layers.h"
@@ -68,7 +69,7 @@ const KindInfo* FindKind(const LayerSpec& spec) {
 
 std::string LayerLabel(const LayerSpec& spec, int index) {
   const KindInfo* info = FindKind(spec);
-  return absl::StrCat("layer ", index, " \"", spec.name(), "\"",
+  return absl::StrCat("layer ", index, " ", DoubleQuote(spec.name()),
                       info == nullptr
                           ? ""
                           : absl::StrCat(" (", info->keras_class, ")"));

@@ -65,12 +65,11 @@ class ScopedOneDnnThreads {
 };
 
 absl::Status CheckImages(const ImageSet& images, absl::string_view what,
-                         const Model& model) {
-  if (images.height != model.input_height() ||
-      images.width != model.input_width()) {
+                         const TrainingDataShape& shape) {
+  if (images.height != shape.height || images.width != shape.width) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the ", what, " images are ", images.height, "x", images.width,
-        ", the model takes ", model.input_height(), "x", model.input_width()));
+        ", the model takes ", shape.height, "x", shape.width));
   }
   if (static_cast<int64_t>(images.pixels.size()) !=
           images.count * images.image_size() ||
@@ -80,14 +79,21 @@ absl::Status CheckImages(const ImageSet& images, absl::string_view what,
         images.labels.size(), " labels for ", images.count, " images"));
   }
   for (int64_t i = 0; i < images.count; ++i) {
-    if (images.labels[i] >= model.num_classes()) {
+    if (images.labels[i] >= shape.num_classes) {
       return absl::InvalidArgumentError(absl::StrCat(
           "the ", what, " label of image ", i, " is ",
-          static_cast<int>(images.labels[i]), ", outside [0, ",
-          model.num_classes(), ")"));
+          static_cast<int>(images.labels[i]), ", outside the model's classes "
+          "[0, ", shape.num_classes, ")"));
     }
   }
   return absl::OkStatus();
+}
+
+// Keras' count of a validation split: the training part is
+// floor(n * (1 - split)) of the `available` images.
+int64_t SplitTrainCount(int64_t available, double validation_split) {
+  return static_cast<int64_t>(std::floor(static_cast<double>(available) *
+                                         (1.0 - validation_split)));
 }
 
 // Fisher-Yates with the engine's own generator (std::shuffle's algorithm
@@ -142,12 +148,10 @@ class TrainingRun {
 };
 
 absl::Status TrainingRun::Prepare() {
-  if (data_.train == nullptr || data_.train->count < 1) {
-    return absl::InvalidArgumentError("no training images");
-  }
-  RETURN_IF_ERROR(CheckImages(*data_.train, "training", start_));
+  RETURN_IF_ERROR(ValidateTrainingData(
+      data_, config_,
+      {start_.input_height(), start_.input_width(), start_.num_classes()}));
   if (data_.test != nullptr && data_.test->count > 0) {
-    RETURN_IF_ERROR(CheckImages(*data_.test, "test", start_));
     test_indices_.resize(static_cast<size_t>(data_.test->count));
     for (int64_t i = 0; i < data_.test->count; ++i) test_indices_[i] = i;
   }
@@ -164,15 +168,9 @@ absl::Status TrainingRun::Prepare() {
   }
   const int64_t available = static_cast<int64_t>(all.size());
   if (config_.validation_split() > 0) {
-    // Keras' count: the training part is floor(n * (1 - split)).
-    const int64_t train_count = static_cast<int64_t>(std::floor(
-        static_cast<double>(available) * (1.0 - config_.validation_split())));
-    if (train_count < 1 || train_count >= available) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "config.validation_split: ", config_.validation_split(), " of ",
-          available, " images leaves ", train_count, " for training and ",
-          available - train_count, " for validation; both need at least 1"));
-    }
+    // ValidateTrainingData checked that both parts hold images.
+    const int64_t train_count =
+        SplitTrainCount(available, config_.validation_split());
     Random random(MixSeed(config_.seed(), kSplitStream));
     Shuffle(all, random);
     validation_indices_.assign(all.begin() + train_count, all.end());
@@ -181,13 +179,6 @@ absl::Status TrainingRun::Prepare() {
     std::sort(all.begin(), all.end());
   }
   train_indices_ = std::move(all);
-  const bool has_validation =
-      !validation_indices_.empty() || !test_indices_.empty();
-  if (config_.early_stopping_patience() > 0 && !has_validation) {
-    return absl::InvalidArgumentError(
-        "config.early_stopping_patience: needs validation data (a "
-        "validation_split or a test set)");
-  }
 
   // A private copy of the starting weights, trained in place.
   const Network& source = *start_.network();
@@ -437,6 +428,38 @@ absl::StatusOr<SavedModel> Train(const Model& start, const TrainingData& data,
 }
 
 }  // namespace
+
+absl::Status ValidateTrainingData(const TrainingData& data,
+                                  const TrainingConfig& config,
+                                  const TrainingDataShape& shape) {
+  if (data.train == nullptr || data.train->count < 1) {
+    return absl::InvalidArgumentError("no training images");
+  }
+  RETURN_IF_ERROR(CheckImages(*data.train, "training", shape));
+  const bool has_test = data.test != nullptr && data.test->count > 0;
+  if (has_test) RETURN_IF_ERROR(CheckImages(*data.test, "test", shape));
+  const int64_t available =
+      config.max_train_examples() > 0
+          ? std::min<int64_t>(config.max_train_examples(), data.train->count)
+          : data.train->count;
+  if (config.validation_split() > 0) {
+    const int64_t train_count =
+        SplitTrainCount(available, config.validation_split());
+    if (train_count < 1 || train_count >= available) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config.validation_split: ", config.validation_split(), " of ",
+          available, " images leaves ", train_count, " for training and ",
+          available - train_count, " for validation; both need at least 1"));
+    }
+  }
+  if (config.early_stopping_patience() > 0 &&
+      config.validation_split() <= 0 && !has_test) {
+    return absl::InvalidArgumentError(
+        "config.early_stopping_patience: needs validation data (a "
+        "validation_split or a test set)");
+  }
+  return absl::OkStatus();
+}
 
 absl::Status ValidateTrainingConfig(const TrainingConfig& config) {
   if (config.epochs() < 0 || config.epochs() > kMaxEpochs) {

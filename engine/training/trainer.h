@@ -110,6 +110,25 @@ struct TrainerOptions {
 // OPTIMIZER_MOMENTUM.
 absl::Status ValidateTrainingConfig(const nnserve::v1::TrainingConfig& config);
 
+// What the data must fit: the model's input size and number of classes.
+struct TrainingDataShape {
+  int height = 0;
+  int width = 0;
+  int num_classes = 0;
+};
+
+// The checks a training run makes on its data before its first batch, for
+// callers that refuse a job before starting it (the server's Train):
+// INVALID_ARGUMENT for no training images, images of another size than
+// `shape`, labels outside [0, shape.num_classes) ("the training label of
+// image 3 is 10, outside the model's classes [0, 10)"), a
+// config.validation_split that leaves no image on either side (counted
+// after config.max_train_examples), config.early_stopping_patience without
+// validation data. Linear in the number of images (reads every label).
+absl::Status ValidateTrainingData(const TrainingData& data,
+                                  const nnserve::v1::TrainingConfig& config,
+                                  const TrainingDataShape& shape);
+
 // `config` with the defaults of its zero fields filled in: epochs,
 // batch_size, optimizer, learning_rate (per optimizer), momentum (momentum
 // optimizer only) and seed (1).

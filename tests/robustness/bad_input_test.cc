@@ -8,7 +8,11 @@
 // covers the everyday mistakes: unknown model/version, empty request, wrong
 // byte count, NaN/Inf, corrupt PNG, wrong PNG size, top_k, a 20 MB message).
 // This suite covers hostile shapes, decompression bombs, PNG formats that
-// must work, truncations, path-like and oversized names, and 100 MB messages.
+// must work, truncations, path-like and oversized names, and 100 MB messages;
+// error messages that stay small whatever the input (a default client
+// refuses more than 8 KB of response headers, the status message among
+// them), bytes that do not parse as the request, version numbers, and (with
+// training on) Train requests refused before a job exists.
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -18,6 +22,7 @@
 #include <functional>
 #include <iterator>
 #include <limits>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -136,6 +141,30 @@ class BadInputTest : public ::testing::Test {
   testing::TestImages images_;
 };
 ServedRepository* BadInputTest::served_ = nullptr;
+
+// One RPC with a hostile argument and what it must get.
+struct RpcCase {
+  std::string what;
+  std::function<grpc::Status()> call;
+  grpc::StatusCode code;
+  std::string message;  // a substring of the error message
+};
+
+// Each case gets its code and a message naming `message`, under 1 KB: the
+// client (default limits) sees the server's answer, not RESOURCE_EXHAUSTED
+// for a header it refused.
+void RunRpcCases(const std::vector<RpcCase>& cases) {
+  for (const RpcCase& c : cases) {
+    SCOPED_TRACE(c.what);
+    const grpc::Status status = c.call();
+    EXPECT_EQ(status.error_code(), c.code)
+        << status.error_message().substr(0, 300);
+    EXPECT_THAT(status.error_message(), HasSubstr(c.message));
+    EXPECT_LT(status.error_message().size(), 1024u);
+  }
+}
+
+constexpr char kMethodPrefix[] = "/nnserve.v1.InferenceService/";
 
 TEST_F(BadInputTest, HostileTensorShapesAreRejectedBeforeAnyValueIsRead) {
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
@@ -517,6 +546,114 @@ TEST_F(BadInputTest, TrainingCallsAreRefusedWhileTrainingIsDisabled) {
   }
 }
 
+TEST_F(BadInputTest, ErrorMessagesQuoteClientValuesWithinABound) {
+  const auto I = grpc::INVALID_ARGUMENT;
+  auto predict = [this](PredictRequest request) {
+    return [this, request] {
+      PredictResponse response;
+      return Predict(*stub_, request, &response);
+    };
+  };
+  auto model_info = [this](std::string name) {
+    return [this, name] {
+      nnserve::v1::ModelInfoResponse info;
+      return ModelInfo(*stub_, name, 0, &info);
+    };
+  };
+  std::vector<int64_t> shape(20000, 1);
+  shape[1] = 28;
+  shape[2] = 28;
+  PredictRequest wide = PixelRequest(kModel, images_, 1);
+  SetTensor(wide, shape, 784);
+  RunRpcCases({
+      {"a tensor shape of 20,000 dimensions", predict(wide), I,
+       "(20000 values)"},
+      {"a 20,000-byte model name in Predict",
+       predict(PixelRequest(std::string(20000, 'm'), images_, 1)), I,
+       "(20000 bytes)"},
+      {"a 20,000-byte model name in ModelInfo",
+       model_info(std::string(20000, 'm')), I, "(20000 bytes)"},
+  });
+}
+
+TEST_F(BadInputTest, NegativeVersionsAreInvalidArgumentUnknownOnesNotFound) {
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  auto predict = [this](int64_t version) {
+    return [this, version] {
+      PredictRequest request = PixelRequest(kModel, images_, 1);
+      request.set_version(version);
+      PredictResponse response;
+      return Predict(*stub_, request, &response);
+    };
+  };
+  auto model_info = [this](int64_t version) {
+    return [this, version] {
+      nnserve::v1::ModelInfoResponse info;
+      return ModelInfo(*stub_, kModel, version, &info);
+    };
+  };
+  const auto I = grpc::INVALID_ARGUMENT;
+  const auto N = grpc::NOT_FOUND;
+  RunRpcCases({
+      {"Predict, version -1", predict(-1), I, "version: -1 is negative"},
+      {"Predict, version INT64_MIN", predict(kMin), I, "is negative"},
+      {"ModelInfo, version -1", model_info(-1), I, "version: -1 is negative"},
+      {"ModelInfo, version INT64_MIN", model_info(kMin), I, "is negative"},
+      {"Predict, version 7 (none)", predict(7), N, "no version 7"},
+      {"ModelInfo, version 7 (none)", model_info(7), N, "no version 7"},
+  });
+}
+
+TEST_F(BadInputTest, UnparseableRequestsAreInvalidArgumentOnEveryMethod) {
+  struct Method {
+    std::string name;
+    std::string request_type;
+    bool has_string_field_1;  // field 1 is a string (model, job_id)
+  };
+  const std::vector<Method> methods = {
+      {"Predict", "PredictRequest", true},
+      {"ListModels", "ListModelsRequest", false},
+      {"ModelInfo", "ModelInfoRequest", true},
+      {"Train", "TrainRequest", true},
+      {"WatchTraining", "WatchTrainingRequest", true},
+      {"CancelTraining", "CancelTrainingRequest", true},
+      {"ListTrainingJobs", "ListTrainingJobsRequest", false},
+  };
+  std::mt19937 random(20);  // fixed: the same bytes every run
+  std::string noise(20000, '\0');
+  for (char& c : noise) c = static_cast<char>(random());
+  const std::vector<std::pair<std::string, std::string>> garbage = {
+      {"field 1 with wire type 7 (none exists)", "\x0f\x01"},
+      {"a length that runs past the end", "\x0a\x64" "abc"},
+      {"an unterminated varint", "\x08\xff\xff\xff"},
+      {"20,000 random bytes", noise},
+  };
+  const std::string target = served_->server->target();
+  std::vector<RpcCase> cases;
+  for (const Method& m : methods) {
+    const std::string method = kMethodPrefix + m.name;
+    const std::string expected =
+        "could not be parsed as nnserve.v1." + m.request_type;
+    for (const auto& [what, bytes] : garbage) {
+      cases.push_back({m.name + ": " + what,
+                       [=] { return RawCall(target, method, bytes); },
+                       grpc::INVALID_ARGUMENT, expected});
+    }
+    if (m.has_string_field_1) {
+      // Proto3 strings must be UTF-8: "\xc3\x28" is not.
+      cases.push_back({m.name + ": invalid UTF-8 in a string field",
+                       [=] {
+                         return RawCall(target, method, "\x0a\x02\xc3\x28");
+                       },
+                       grpc::INVALID_ARGUMENT, expected});
+    }
+  }
+  RunRpcCases(cases);
+  // The same path answers well-formed bytes: an empty ListModelsRequest.
+  EXPECT_TRUE(RawCall(target, std::string(kMethodPrefix) + "ListModels", "")
+                  .ok());
+}
+
 // Runs last in the file (gtest keeps declaration order within a suite): the
 // same server survived everything above.
 TEST_F(BadInputTest, AfterTheBarrageTheServerIsHealthyAndAnswersCorrectly) {
@@ -543,6 +680,172 @@ TEST_F(BadInputTest, AfterTheBarrageTheServerIsHealthyAndAnswersCorrectly) {
                                             "process_resident_memory_bytes");
   ASSERT_TRUE(rss.ok()) << rss.status();
   EXPECT_LT(*rss, 1.5e9);
+}
+
+// Bad Train requests against a server with training on (token s3cret).
+class BadTrainingInputTest : public ::testing::Test {
+ protected:
+  static constexpr char kAuthorization[] = "Bearer s3cret";
+
+  static void SetUpTestSuite() {
+    absl::StatusOr<ServedRepository> served = ServeRepository(
+        {.flags = {"--enable_training", "--training_token=s3cret",
+                   "--data_dir=data"}});
+    ASSERT_TRUE(served.ok()) << served.status();
+    served_ = new ServedRepository(*std::move(served));
+  }
+  static void TearDownTestSuite() { delete served_; }
+
+  void SetUp() override {
+    ASSERT_NE(served_, nullptr);
+    stub_ = NewStub(served_->server->target());
+    absl::StatusOr<testing::TestImages> images = testing::LoadTestDigits(2);
+    ASSERT_TRUE(images.ok()) << images.status();
+    images_ = *std::move(images);
+    absl::StatusOr<nnserve::v1::ModelSpec> spec =
+        testing::LoadTutorialSpec("mnist_mlp");
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    mlp_spec_ = *std::move(spec);
+  }
+
+  // A new MLP ("digits") on the two test digits inline, labelled `labels`.
+  nnserve::v1::TrainRequest InlineRequest(std::vector<int> labels) const {
+    nnserve::v1::TrainRequest request;
+    request.set_model("digits");
+    *request.mutable_spec() = mlp_spec_;
+    nnserve::v1::InlineExamples* examples = request.mutable_examples();
+    examples->mutable_images()->mutable_pixels()->set_data(
+        std::string(images_.pixels.begin(), images_.pixels.end()));
+    for (int label : labels) examples->add_labels(label);
+    request.mutable_config()->set_epochs(1);
+    return request;
+  }
+
+  std::function<grpc::Status()> TrainCall(nnserve::v1::TrainRequest request) {
+    return [this, request] {
+      return Train(*stub_, request, kAuthorization).status;
+    };
+  }
+
+  grpc::Status ListJobs(const std::string& authorization,
+                        nnserve::v1::ListTrainingJobsResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    context.AddMetadata("authorization", authorization);
+    return stub_->ListTrainingJobs(&context, {}, response);
+  }
+
+  static ServedRepository* served_;
+  std::unique_ptr<Stub> stub_;
+  testing::TestImages images_;
+  nnserve::v1::ModelSpec mlp_spec_;
+};
+ServedRepository* BadTrainingInputTest::served_ = nullptr;
+
+TEST_F(BadTrainingInputTest, ErrorMessagesQuoteClientValuesWithinABound) {
+  const auto I = grpc::INVALID_ARGUMENT;
+  const std::string huge(20000, 'x');
+  nnserve::v1::TrainRequest dataset = InlineRequest({1, 2});
+  dataset.set_dataset(huge);
+  nnserve::v1::TrainRequest layer = InlineRequest({1, 2});
+  layer.mutable_spec()->mutable_layers(1)->set_name(huge);
+  nnserve::v1::TrainRequest shape = InlineRequest({1, 2});
+  auto* tensor =
+      shape.mutable_examples()->mutable_images()->mutable_tensor();
+  for (int i = 0; i < 20000; ++i) tensor->add_shape(i < 3 ? 28 : 1);
+  nnserve::v1::TrainRequest model = InlineRequest({1, 2});
+  model.set_model(huge);
+  auto cancel = [this](std::string job_id) {
+    return [this, job_id] {
+      grpc::ClientContext context;
+      context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+      context.AddMetadata("authorization", kAuthorization);
+      nnserve::v1::CancelTrainingRequest request;
+      request.set_job_id(job_id);
+      nnserve::v1::CancelTrainingResponse response;
+      return stub_->CancelTraining(&context, request, &response);
+    };
+  };
+  RunRpcCases({
+      {"Train, a 20,000-byte dataset name", TrainCall(dataset), I,
+       "dataset: 'xxx"},
+      {"Train, a 20,000-byte layer name", TrainCall(layer), I,
+       "spec: layer 1 \"xxx"},
+      {"Train, an inline tensor of 20,000 dimensions", TrainCall(shape), I,
+       "(20000 values)"},
+      {"Train, a 20,000-byte model name", TrainCall(model), I,
+       "(20000 bytes)"},
+      {"WatchTraining, a 20,000-byte job id",
+       [&] { return WatchTraining(*stub_, huge, kAuthorization).status; },
+       grpc::NOT_FOUND, "(20000 bytes)"},
+      {"CancelTraining, a 20,000-byte job id", cancel(huge), grpc::NOT_FOUND,
+       "(20000 bytes)"},
+  });
+}
+
+TEST_F(BadTrainingInputTest, RequestsThatCannotTrainAreRefusedBeforeAJobStarts) {
+  struct TrainCase {
+    std::string what;
+    nnserve::v1::TrainRequest request;
+    std::string message;  // a substring of the INVALID_ARGUMENT message
+  };
+  nnserve::v1::TrainRequest fine_tune = InlineRequest({3, 10});
+  fine_tune.set_model(kModel);
+  fine_tune.set_base_version(0);  // clears the spec (a oneof)
+  nnserve::v1::TrainRequest five_classes = InlineRequest({});
+  five_classes.set_dataset("mnist");
+  five_classes.mutable_spec()->mutable_layers(2)->mutable_dense()->set_units(5);
+  nnserve::v1::TrainRequest split = InlineRequest({1, 2});
+  split.mutable_config()->set_validation_split(0.4f);
+  split.mutable_config()->set_max_train_examples(1);
+  nnserve::v1::TrainRequest early = InlineRequest({1, 2});
+  early.mutable_config()->set_early_stopping_patience(2);
+  nnserve::v1::TrainRequest negative_base = InlineRequest({1, 2});
+  negative_base.set_model(kModel);
+  negative_base.set_base_version(-1);
+  const std::vector<TrainCase> cases = {
+      {"a label equal to the number of classes", InlineRequest({1, 10}),
+       "examples.labels[1]: 10 is not one of the model's classes [0, 10)"},
+      {"a label of 255", InlineRequest({255, 1}), "examples.labels[0]: 255"},
+      {"a negative label", InlineRequest({-1, 1}), "examples.labels[0]: -1"},
+      {"a label outside the fine-tuned version's classes", fine_tune,
+       "examples.labels[1]: 10"},
+      {"a 5-class spec on the 10 classes of mnist", five_classes,
+       "dataset: 'mnist': the training label"},
+      {"a validation split of 1 example", split, "config.validation_split"},
+      {"early stopping without validation data", early,
+       "config.early_stopping_patience"},
+      {"a negative base version", negative_base,
+       "base_version: -1 is negative"},
+  };
+  for (const TrainCase& c : cases) {
+    SCOPED_TRACE(c.what);
+    const StreamOutcome outcome = Train(*stub_, c.request, kAuthorization);
+    EXPECT_EQ(outcome.status.error_code(), grpc::INVALID_ARGUMENT)
+        << outcome.status.error_message();
+    EXPECT_THAT(outcome.status.error_message(), HasSubstr(c.message));
+    EXPECT_TRUE(outcome.messages.empty()) << "a job started";
+  }
+  nnserve::v1::ListTrainingJobsResponse jobs;
+  ASSERT_TRUE(ListJobs(kAuthorization, &jobs).ok());
+  EXPECT_EQ(jobs.jobs_size(), 0) << jobs.DebugString();
+}
+
+TEST_F(BadTrainingInputTest, TheBearerSchemeIsCaseInsensitive) {
+  for (const std::string accepted :
+       {"Bearer s3cret", "bearer s3cret", "BEARER s3cret", "bEaReR  s3cret"}) {
+    SCOPED_TRACE(accepted);
+    nnserve::v1::ListTrainingJobsResponse jobs;
+    const grpc::Status status = ListJobs(accepted, &jobs);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  for (const std::string refused :
+       {"bearer", "bearer ", "bearers3cret", "Basic s3cret", "bearer S3CRET",
+        "bearer s3cret2", "s3cret"}) {
+    SCOPED_TRACE(refused);
+    nnserve::v1::ListTrainingJobsResponse jobs;
+    EXPECT_EQ(ListJobs(refused, &jobs).error_code(), grpc::UNAUTHENTICATED);
+  }
 }
 
 }  // namespace

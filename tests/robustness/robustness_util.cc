@@ -1,6 +1,7 @@
 #include "tests/robustness/robustness_util.h"
 
 #include <cstdlib>
+#include <future>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -12,6 +13,7 @@
 #include "engine/model.h"
 #include "engine/model_file.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "tests/support/http_client.h"
 
 namespace nn::robustness {
@@ -35,6 +37,55 @@ grpc::Status Predict(Stub& stub, const nnserve::v1::PredictRequest& request,
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   return stub.Predict(&context, request, response);
+}
+
+namespace {
+
+template <typename Request>
+StreamOutcome ReadStream(
+    Stub& stub, const Request& request, const std::string& authorization,
+    std::unique_ptr<grpc::ClientReader<nnserve::v1::TrainProgress>> (
+        Stub::*method)(grpc::ClientContext*, const Request&)) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  if (!authorization.empty()) {
+    context.AddMetadata("authorization", authorization);
+  }
+  StreamOutcome outcome;
+  auto reader = (stub.*method)(&context, request);
+  nnserve::v1::TrainProgress message;
+  while (reader->Read(&message)) outcome.messages.push_back(message);
+  outcome.status = reader->Finish();
+  return outcome;
+}
+
+}  // namespace
+
+StreamOutcome Train(Stub& stub, const nnserve::v1::TrainRequest& request,
+                    const std::string& authorization) {
+  return ReadStream(stub, request, authorization, &Stub::Train);
+}
+
+StreamOutcome WatchTraining(Stub& stub, const std::string& job_id,
+                            const std::string& authorization) {
+  nnserve::v1::WatchTrainingRequest request;
+  request.set_job_id(job_id);
+  return ReadStream(stub, request, authorization, &Stub::WatchTraining);
+}
+
+grpc::Status RawCall(const std::string& target, const std::string& method,
+                     const std::string& bytes) {
+  grpc::GenericStub stub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  grpc::Slice slice(bytes);
+  const grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status status) { done.set_value(status); });
+  return done.get_future().get();
 }
 
 grpc::Status ModelInfo(Stub& stub, const std::string& model, int64_t version,

@@ -45,6 +45,27 @@ grpc::Status Predict(Stub& stub, const nnserve::v1::PredictRequest& request,
 grpc::Status ModelInfo(Stub& stub, const std::string& model, int64_t version,
                        nnserve::v1::ModelInfoResponse* response);
 
+// A call's outcome on a server-streaming method (Train, WatchTraining): the
+// messages received before the final status.
+struct StreamOutcome {
+  grpc::Status status;
+  std::vector<nnserve::v1::TrainProgress> messages;
+};
+
+// Train / WatchTraining read to the end (60 s deadline), with metadata
+// `authorization` unless it is empty.
+StreamOutcome Train(Stub& stub, const nnserve::v1::TrainRequest& request,
+                    const std::string& authorization = "");
+StreamOutcome WatchTraining(Stub& stub, const std::string& job_id,
+                            const std::string& authorization = "");
+
+// `bytes` sent as the request of `method` ("/nnserve.v1.InferenceService/
+// Predict") on a fresh channel to `target`, whatever they hold (raw, through
+// grpc::GenericStub), with a 20 s deadline; the call's status. A
+// server-streaming method answers the same way when it fails at once.
+grpc::Status RawCall(const std::string& target, const std::string& method,
+                     const std::string& bytes);
+
 // A Predict of images [first, first + count) of `images` as raw pixels.
 nnserve::v1::PredictRequest PixelRequest(const std::string& model,
                                          const testing::TestImages& images,
