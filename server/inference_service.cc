@@ -118,12 +118,8 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
   // Finishes a call that never reached a model version.
   auto fail = [&](const absl::Status& status) {
     predicts_finished_.fetch_add(1, std::memory_order_relaxed);
-    if (metrics_ != nullptr) {
-      const std::string model =
-          repository_->HasModel(request->model()) ? request->model() : "";
-      metrics_->RecordRequest(model, "", "Predict", status.code(),
-                              absl::Now() - start);
-    }
+    RecordRpc(metrics::Method::kPredict, request->model(), status.code(),
+              start);
     return FinishNow(context, status);
   };
   if (!ready_.load()) {
@@ -145,16 +141,19 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
   call->response = response;
   call->start = start;
   VersionMetrics* version_metrics = call->servable->metrics();
-  // Records a call that reached a version but was not queued.
-  auto record_rejection = [&](const absl::Status& status, const char* reason) {
+  // Records a call that reached a version but was not queued; `reason` null
+  // for a bad request (not a rejection).
+  auto record_rejection = [&](const absl::Status& status,
+                              const metrics::RejectReason* reason) {
     predicts_finished_.fetch_add(1, std::memory_order_relaxed);
     if (version_metrics != nullptr) {
-      if (reason != nullptr) version_metrics->RecordRejected(reason);
+      if (reason != nullptr) version_metrics->RecordRejected(*reason);
       version_metrics->RecordPredict(status.code(), absl::Now() - start);
     }
   };
   // ... and finishes it (before the call's reactor was taken).
-  auto reject = [&](const absl::Status& status, const char* reason) {
+  auto reject = [&](const absl::Status& status,
+                    const metrics::RejectReason* reason) {
     record_rejection(status, reason);
     return FinishNow(context, status);
   };
@@ -175,9 +174,10 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
   absl::StatusOr<int64_t> n =
       DecodeImages(request->images(), decoding, &call->input);
   if (!n.ok()) {
+    constexpr auto kTooLarge = metrics::RejectReason::kTooLarge;
     return reject(n.status(), n.status().code() ==
                                       absl::StatusCode::kResourceExhausted
-                                  ? metrics::kRejectReasonTooLarge
+                                  ? &kTooLarge
                                   : nullptr);
   }
   call->num_images = *n;
@@ -185,13 +185,14 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
 
   const absl::Time deadline = ToAbslDeadline(context->deadline());
   if (deadline <= absl::Now()) {
+    constexpr auto kReason = metrics::RejectReason::kDeadlineExceeded;
     return reject(absl::DeadlineExceededError(
                       "deadline expired before the request was queued"),
-                  metrics::kRejectReasonDeadlineExceeded);
+                  &kReason);
   }
   if (context->IsCancelled()) {
-    return reject(absl::CancelledError("call cancelled"),
-                  metrics::kRejectReasonCancelled);
+    constexpr auto kReason = metrics::RejectReason::kCancelled;
+    return reject(absl::CancelledError("call cancelled"), &kReason);
   }
 
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -235,15 +236,15 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
   }
   {
     // Not queued: `done` will never run, so the call is still ours.
-    const char* reason =
+    const metrics::RejectReason reason =
         scheduled.code() == absl::StatusCode::kResourceExhausted
-            ? metrics::kRejectReasonTooLarge
+            ? metrics::RejectReason::kTooLarge
         : absl::StrContains(scheduled.message(), "queue full")
-            ? metrics::kRejectReasonQueueFull
-            : metrics::kRejectReasonDraining;
+            ? metrics::RejectReason::kQueueFull
+            : metrics::RejectReason::kDraining;
     // The reactor was taken above: finish through it (taking the default
     // reactor twice is an error).
-    record_rejection(scheduled, reason);
+    record_rejection(scheduled, &reason);
     reactor->Finish(ToGrpcStatus(scheduled));
     return reactor;
   }
@@ -257,10 +258,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ListModels(
   for (nnserve::v1::ModelStatus& status : repository_->ListModels()) {
     *response->add_models() = std::move(status);
   }
-  if (metrics_ != nullptr) {
-    metrics_->RecordRequest("", "", "ListModels", absl::StatusCode::kOk,
-                            absl::Now() - start);
-  }
+  RecordRpc(metrics::Method::kListModels, "", absl::StatusCode::kOk, start);
   return FinishNow(context, absl::OkStatus());
 }
 
@@ -284,11 +282,8 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfo(
       result = status.status();
     }
   }
-  if (metrics_ != nullptr) {
-    metrics_->RecordRequest(
-        repository_->HasModel(request->model()) ? request->model() : "", "",
-        "ModelInfo", result.code(), absl::Now() - start);
-  }
+  RecordRpc(metrics::Method::kModelInfo, request->model(), result.code(),
+            start);
   return FinishNow(context, result);
 }
 
@@ -324,11 +319,8 @@ grpc::ServerWriteReactor<TrainProgress>* InferenceServiceImpl::Train(
   } else {
     job = status;
   }
-  if (metrics_ != nullptr) {
-    metrics_->RecordRequest(
-        repository_->HasModel(request->model()) ? request->model() : "", "",
-        "Train", job.status().code(), absl::Now() - start);
-  }
+  RecordRpc(metrics::Method::kTrain, request->model(), job.status().code(),
+            start);
   if (!job.ok()) return new FailedWriteReactor(ToGrpcStatus(job.status()));
   return TrainingStream::Start(*std::move(job), /*first_event=*/0,
                                /*snapshot_first=*/false,
@@ -338,10 +330,14 @@ grpc::ServerWriteReactor<TrainProgress>* InferenceServiceImpl::Train(
 grpc::ServerWriteReactor<TrainProgress>* InferenceServiceImpl::WatchTraining(
     grpc::CallbackServerContext* context,
     const nnserve::v1::WatchTrainingRequest* request) {
-  absl::Status status = AuthorizeTraining(context);
-  if (!status.ok()) return new FailedWriteReactor(ToGrpcStatus(status));
-  absl::StatusOr<std::shared_ptr<TrainingJob>> job =
-      training_->Find(request->job_id());
+  const absl::Time start = absl::Now();
+  // (A StatusOr cannot hold an OK status without a value.)
+  using JobOr = absl::StatusOr<std::shared_ptr<TrainingJob>>;
+  const absl::Status authorized = AuthorizeTraining(context);
+  JobOr job = authorized.ok() ? training_->Find(request->job_id())
+                              : JobOr(authorized);
+  RecordRpc(metrics::Method::kWatchTraining, job.ok() ? (*job)->model() : "",
+            job.status().code(), start);
   if (!job.ok()) return new FailedWriteReactor(ToGrpcStatus(job.status()));
   // From the current state on: a snapshot first, then new events; a job that
   // has succeeded also resends its result.
@@ -359,10 +355,13 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::CancelTraining(
     grpc::CallbackServerContext* context,
     const nnserve::v1::CancelTrainingRequest* request,
     nnserve::v1::CancelTrainingResponse* response) {
-  absl::Status status = AuthorizeTraining(context);
-  if (!status.ok()) return FinishNow(context, status);
+  const absl::Time start = absl::Now();
+  const absl::Status authorized = AuthorizeTraining(context);
   absl::StatusOr<nnserve::v1::TrainingJob> job =
-      training_->Cancel(request->job_id());
+      authorized.ok() ? training_->Cancel(request->job_id())
+                      : absl::StatusOr<nnserve::v1::TrainingJob>(authorized);
+  RecordRpc(metrics::Method::kCancelTraining, job.ok() ? job->model() : "",
+            job.status().code(), start);
   if (!job.ok()) return FinishNow(context, job.status());
   *response->mutable_job() = *std::move(job);
   return FinishNow(context, absl::OkStatus());
@@ -372,12 +371,24 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ListTrainingJobs(
     grpc::CallbackServerContext* context,
     const nnserve::v1::ListTrainingJobsRequest* /*request*/,
     nnserve::v1::ListTrainingJobsResponse* response) {
+  const absl::Time start = absl::Now();
   absl::Status status = AuthorizeTraining(context);
-  if (!status.ok()) return FinishNow(context, status);
-  for (nnserve::v1::TrainingJob& job : training_->List()) {
-    *response->add_jobs() = std::move(job);
+  if (status.ok()) {
+    for (nnserve::v1::TrainingJob& job : training_->List()) {
+      *response->add_jobs() = std::move(job);
+    }
   }
-  return FinishNow(context, absl::OkStatus());
+  RecordRpc(metrics::Method::kListTrainingJobs, "", status.code(), start);
+  return FinishNow(context, status);
+}
+
+void InferenceServiceImpl::RecordRpc(metrics::Method method,
+                                     const std::string& model,
+                                     absl::StatusCode code,
+                                     absl::Time start) const {
+  if (metrics_ == nullptr) return;
+  metrics_->RecordRequest(repository_->HasModel(model) ? model : "", method,
+                          code, absl::Now() - start);
 }
 
 }  // namespace nn

@@ -9,7 +9,9 @@
 #include <atomic>
 #include <cstdint>
 
+#include "absl/time/time.h"
 #include "nnserve/v1/inference.grpc.pb.h"
+#include "server/metrics/metric_names.h"
 #include "server/model_repository.h"
 
 namespace nn {
@@ -70,6 +72,11 @@ class InferenceServiceImpl final
  private:
   absl::Status AuthorizeTraining(
       const grpc::CallbackServerContext* context) const;
+  // Counts an RPC that reached no model version, when metrics are on, under
+  // `model` if the repository knows that name and under "" otherwise (a
+  // client cannot create label values).
+  void RecordRpc(metrics::Method method, const std::string& model,
+                 absl::StatusCode code, absl::Time start) const;
 
   const Options options_;
   ModelRepository* const repository_;
