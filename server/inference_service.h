@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "nnserve/v1/inference.grpc.pb.h"
+#include "server/metrics/metric_names.h"
 #include "server/model_repository.h"
 
 namespace nn {
@@ -82,16 +83,14 @@ class InferenceServiceImpl final : public InferenceServiceBase {
 
  private:
   // A unary method that answers at once: parses the request, runs `handle`
-  // and serializes its reply. An unparseable request is recorded as
-  // `method` with model "" and answered INVALID_ARGUMENT.
+  // (which counts the RPC) and serializes its reply. An unparseable request
+  // is counted as `method` with model "" and answered INVALID_ARGUMENT.
   template <typename Request, typename Response>
   grpc::ServerUnaryReactor* Unary(
       grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-      grpc::ByteBuffer* response, const char* method,
+      grpc::ByteBuffer* response, metrics::Method method,
       absl::Status (InferenceServiceImpl::*handle)(
           const grpc::CallbackServerContext&, const Request&, Response*));
-  void RecordUnparsed(const char* method, const absl::Status& status,
-                      absl::Time start) const;
 
   absl::Status HandleListModels(const grpc::CallbackServerContext& context,
                                 const nnserve::v1::ListModelsRequest& request,
@@ -110,6 +109,11 @@ class InferenceServiceImpl final : public InferenceServiceBase {
 
   absl::Status AuthorizeTraining(
       const grpc::CallbackServerContext& context) const;
+  // Counts an RPC that reached no model version, when metrics are on, under
+  // `model` if the repository knows that name and under "" otherwise (a
+  // client cannot create label values).
+  void RecordRpc(metrics::Method method, const std::string& model,
+                 absl::StatusCode code, absl::Time start) const;
 
   const Options options_;
   ModelRepository* const repository_;

@@ -349,6 +349,7 @@ absl::Status ModelRepository::PollOnce() {
 
     // Versions that failed with the same file are not candidates again.
     std::vector<int64_t> candidates;
+    std::vector<int64_t> forgotten;  // failed, and their file is gone
     {
       std::unique_lock<std::shared_mutex> lock(mu_);
       ModelEntry& entry = models_[name];
@@ -369,11 +370,16 @@ absl::Status ModelRepository::PollOnce() {
       for (auto it = entry.versions.begin(); it != entry.versions.end();) {
         if (it->second.servable == nullptr &&
             !on_disk.versions.contains(it->first)) {
+          forgotten.push_back(it->first);
           it = entry.versions.erase(it);
         } else {
           ++it;
         }
       }
+    }
+
+    for (int64_t v : forgotten) {
+      SetState(name, v, nnserve::v1::VERSION_STATE_UNSPECIFIED);
     }
 
     // Load the selected versions, newest first; a failure makes the next

@@ -45,8 +45,6 @@
 
 namespace nn {
 
-class VersionMetrics;  // server/serving_metrics.h
-
 // Receives repository events, for metrics. Called from the loading thread.
 class RepositoryObserver {
  public:
@@ -58,10 +56,10 @@ class RepositoryObserver {
                               nnserve::v1::VersionState /*state*/) {}
   virtual void OnVersionLoaded(const std::string& /*model*/,
                                absl::Duration /*load_time*/) {}
-  // The metrics (and batch observer) for a new servable; may return null.
-  // Must stay valid until the servable is destroyed.
-  virtual VersionMetrics* MetricsFor(const std::string& /*model*/,
-                                     int64_t /*version*/) {
+  // The metrics (and batch observer) for a new servable, which owns them;
+  // may return null.
+  virtual std::unique_ptr<VersionMetrics> MetricsFor(
+      const std::string& /*model*/, int64_t /*version*/) {
     return nullptr;
   }
 };

@@ -13,7 +13,6 @@
 #include "common/status_macros.h"
 #include "engine/network.h"
 #include "engine/threading.h"
-#include "server/serving_metrics.h"
 
 namespace nn {
 namespace {
@@ -206,7 +205,7 @@ absl::StatusOr<std::shared_ptr<ServableVersion>> ServableVersion::Create(
   ASSIGN_OR_RETURN(servable->batcher_,
                    Batcher::Create(std::move(batcher_options),
                                    std::move(factory), clock,
-                                   servable->options_.metrics));
+                                   servable->options_.metrics.get()));
   return servable;
 }
 

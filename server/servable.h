@@ -20,10 +20,9 @@
 #include "engine/model.h"
 #include "nnserve/v1/inference.pb.h"
 #include "server/batching/batcher.h"
+#include "server/version_metrics.h"
 
 namespace nn {
-
-class VersionMetrics;  // server/serving_metrics.h
 
 class ServableVersion {
  public:
@@ -35,8 +34,9 @@ class ServableVersion {
     // Replace the model's labels (size must equal the class count).
     std::vector<std::string> labels;
     // The version's metrics, also the batcher's observer (queue depth, batch
-    // sizes, drops); may be null. Must outlive the servable.
-    VersionMetrics* metrics = nullptr;
+    // sizes, drops); may be null. Owned by the servable and destroyed after
+    // its batcher, which releases the version's series (version_metrics.h).
+    std::unique_ptr<VersionMetrics> metrics;
   };
 
   // Builds the batcher; each worker creates its inference context on its own
@@ -58,7 +58,7 @@ class ServableVersion {
   }
   Batcher& batcher() { return *batcher_; }
   // Null when metrics are off.
-  VersionMetrics* metrics() const { return options_.metrics; }
+  VersionMetrics* metrics() const { return options_.metrics.get(); }
 
   // The calling thread's own processor for the batcher's fast path
   // (Batcher::RunInlineOrFollow), or null if this thread has none yet for
@@ -77,6 +77,7 @@ class ServableVersion {
  private:
   ServableVersion(Options options, std::shared_ptr<const Model> model);
 
+  // Declared first, destroyed last: options_.metrics outlives batcher_.
   Options options_;
   // Unique per servable over the process's life (keys thread processors).
   const uint64_t id_;

@@ -11,9 +11,10 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "prometheus/registry.h"
 #include "server/inference_service.h"
 #include "server/metrics/http_server.h"
-#include "server/metrics/registry.h"
+#include "server/metrics/process_collector.h"
 #include "server/model_repository.h"
 #include "server/serving_metrics.h"
 #include "server/training_service.h"
@@ -81,9 +82,14 @@ absl::StatusOr<std::unique_ptr<NnServer>> NnServer::Create(Options options) {
 int NnServer::http_port() const { return http_ ? http_->port() : -1; }
 
 absl::Status NnServer::Start() {
-  registry_ = std::make_unique<metrics::Registry>();
+  metrics::MetricsHttpServer::Sources metrics_sources;
   if (options_.enable_metrics) {
+    // Throw: a second family of one name is a bug to see at start-up.
+    registry_ = std::make_unique<prometheus::Registry>(
+        prometheus::Registry::InsertBehavior::Throw);
+    process_metrics_ = std::make_unique<metrics::ProcessCollector>();
     ASSIGN_OR_RETURN(metrics_, ServingMetrics::Create(registry_.get()));
+    metrics_sources = {registry_.get(), process_metrics_.get()};
   }
   if (options_.http_port >= 0) {
     metrics::MetricsHttpServer::Options http_options;
@@ -91,7 +97,8 @@ absl::Status NnServer::Start() {
     http_options.port = options_.http_port;
     ASSIGN_OR_RETURN(
         http_, metrics::MetricsHttpServer::Create(
-                   http_options, registry_.get(), [this]() -> absl::Status {
+                   http_options, std::move(metrics_sources),
+                   [this]() -> absl::Status {
                      if (draining_.load()) {
                        return absl::UnavailableError("draining");
                      }

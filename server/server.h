@@ -28,6 +28,9 @@
 namespace grpc {
 class Server;
 }  // namespace grpc
+namespace prometheus {
+class Registry;
+}  // namespace prometheus
 
 namespace nn {
 
@@ -37,7 +40,7 @@ class ServingMetrics;
 class TrainingService;
 namespace metrics {
 class MetricsHttpServer;
-class Registry;
+class ProcessCollector;
 }  // namespace metrics
 
 class NnServer {
@@ -104,7 +107,11 @@ class NnServer {
   bool drained_ = false;
   std::atomic<bool> draining_{false};
   std::atomic<bool> ready_{false};
-  std::unique_ptr<metrics::Registry> registry_;
+  // With metrics on: the serving families and the process metrics, both
+  // served at /metrics; declared before (so destroyed after) everything
+  // that records into them.
+  std::unique_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<metrics::ProcessCollector> process_metrics_;
   std::unique_ptr<ServingMetrics> metrics_;
   std::unique_ptr<metrics::MetricsHttpServer> http_;
   std::unique_ptr<ModelRepository> repository_;

@@ -1,15 +1,17 @@
 #include "server/serving_metrics.h"
 
+#include <exception>
+#include <iterator>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
-#include "common/status_macros.h"
-#include "server/metrics/metric_names.h"
-#include "server/metrics/process_collector.h"
 
 namespace nn {
 namespace {
 
-constexpr char kPredict[] = "Predict";
+using metrics::Method;
 
 const char* StateLabel(nnserve::v1::VersionState state) {
   switch (state) {
@@ -26,34 +28,49 @@ const char* StateLabel(nnserve::v1::VersionState state) {
   }
 }
 
-// Metrics must never take the server down: a failed Add (impossible with
-// the fixed label sets used here) is logged once and the value dropped.
-template <typename T>
-T* AddOrNull(metrics::Family<T>* family, const metrics::Labels& labels) {
-  absl::StatusOr<T*> series = family->Add(labels);
-  if (!series.ok()) {
-    NN_LOG(ERROR) << "metrics: " << series.status();
-    return nullptr;
-  }
-  return *series;
-}
-
-const char* JobStateLabel(nnserve::v1::JobState state) {
+// The index of a job state's series in training_jobs_by_state_ (the order
+// of kTrainingJobStates), or -1 for a job that is not (or no longer) known.
+int JobStateIndex(nnserve::v1::JobState state) {
   switch (state) {
     case nnserve::v1::JOB_STATE_QUEUED:
-      return metrics::kTrainingStateQueued;
+      return 0;
     case nnserve::v1::JOB_STATE_RUNNING:
     case nnserve::v1::JOB_STATE_PUBLISHING:
-      return metrics::kTrainingStateRunning;
+      return 1;
     case nnserve::v1::JOB_STATE_SUCCEEDED:
-      return metrics::kTrainingStateSucceeded;
+      return 2;
     case nnserve::v1::JOB_STATE_FAILED:
-      return metrics::kTrainingStateFailed;
+      return 3;
     case nnserve::v1::JOB_STATE_CANCELLED:
-      return metrics::kTrainingStateCancelled;
+      return 4;
     default:
-      return nullptr;
+      return -1;
   }
+}
+constexpr const char* kTrainingJobStates[] = {
+    metrics::kTrainingStateQueued, metrics::kTrainingStateRunning,
+    metrics::kTrainingStateSucceeded, metrics::kTrainingStateFailed,
+    metrics::kTrainingStateCancelled};
+
+// Metrics must never take the server down: prometheus-cpp's Family::Add
+// throws on invalid label names (impossible with the fixed label sets used
+// here); such a failure is logged and the value dropped.
+template <typename T, typename... Args>
+T* AddOrNull(prometheus::Family<T>* family, const prometheus::Labels& labels,
+             Args&&... args) {
+  try {
+    return &family->Add(labels, std::forward<Args>(args)...);
+  } catch (const std::exception& e) {
+    NN_LOG(ERROR) << "metrics: cannot add a series to " << family->GetName()
+                  << ": " << e.what();
+    return nullptr;
+  }
+}
+
+// Removes `series` (which frees it) if it was ever resolved.
+template <typename T>
+void RemoveIfSet(prometheus::Family<T>* family, T* series) {
+  if (series != nullptr) family->Remove(series);
 }
 
 }  // namespace
@@ -66,283 +83,268 @@ const char* StatusCodeName(absl::StatusCode code) {
       "FAILED_PRECONDITION", "ABORTED",          "OUT_OF_RANGE",
       "UNIMPLEMENTED",      "INTERNAL",          "UNAVAILABLE",
       "DATA_LOSS",          "UNAUTHENTICATED"};
+  static_assert(std::size(kNames) == kNumStatusCodes);
   const int index = static_cast<int>(code);
-  return index >= 0 && index < 17 ? kNames[index] : "UNKNOWN";
+  return index >= 0 && index < kNumStatusCodes ? kNames[index] : "UNKNOWN";
 }
 
 absl::StatusOr<std::unique_ptr<ServingMetrics>> ServingMetrics::Create(
-    metrics::Registry* registry) {
+    prometheus::Registry* registry) {
   std::unique_ptr<ServingMetrics> m(new ServingMetrics(registry));
-  ASSIGN_OR_RETURN(m->requests_,
-                   registry->AddCounterFamily(
-                       {metrics::kRequestsTotal,
-                        "RPCs finished, by model, version, method and gRPC "
-                        "status code.",
-                        {"model", "version", "method", "code"}}));
-  ASSIGN_OR_RETURN(
-      m->request_duration_,
-      registry->AddHistogramFamily(
-          {metrics::kRequestDurationSeconds,
-           "Server-side RPC latency from the handler's start to the reply.",
-           {"model", "method"}},
-          metrics::LatencyBucketsSeconds()));
-  ASSIGN_OR_RETURN(
-      m->queue_duration_,
-      registry->AddHistogramFamily(
-          {metrics::kQueueDurationSeconds,
-           "Time a request waited in the batcher's queue before compute.",
-           {"model"}},
-          metrics::LatencyBucketsSeconds()));
-  ASSIGN_OR_RETURN(m->compute_duration_,
-                   registry->AddHistogramFamily(
-                       {metrics::kComputeDurationSeconds,
-                        "Time one batch took to compute.", {"model"}},
-                       metrics::LatencyBucketsSeconds()));
-  ASSIGN_OR_RETURN(m->batch_size_,
-                   registry->AddHistogramFamily(
-                       {metrics::kBatchSize, "Images per computed batch.",
-                        {"model"}},
-                       metrics::BatchSizeBuckets()));
-  ASSIGN_OR_RETURN(m->images_, registry->AddCounterFamily(
-                                   {metrics::kImagesTotal,
-                                    "Images classified.",
-                                    {"model", "version"}}));
-  ASSIGN_OR_RETURN(m->queue_depth_,
-                   registry->AddGaugeFamily(
-                       {metrics::kQueueDepth,
-                        "Images waiting in the model's batcher queues.",
-                        {"model"}}));
-  ASSIGN_OR_RETURN(m->rejected_,
-                   registry->AddCounterFamily(
-                       {metrics::kRejectedTotal,
-                        "Requests refused or dropped before compute, by "
-                        "reason (queue_full, draining, too_large, "
-                        "deadline_exceeded, cancelled).",
-                        {"model", "reason"}}));
-  ASSIGN_OR_RETURN(m->model_info_,
-                   registry->AddGaugeFamily(
-                       {metrics::kModelInfo,
-                        "1 for each model version the server knows, with its "
-                        "state (loading, available, failed, unloading).",
-                        {"model", "version", "state"}}));
-  ASSIGN_OR_RETURN(m->load_duration_,
-                   registry->AddHistogramFamily(
-                       {metrics::kModelLoadDurationSeconds,
-                        "Time to read, validate and warm up a model version.",
-                        {"model"}},
-                       metrics::LoadBucketsSeconds()));
-  ASSIGN_OR_RETURN(m->training_jobs_,
-                   registry->AddGaugeFamily(
-                       {metrics::kTrainingJobs,
-                        "Training jobs the server knows, by state (queued, "
-                        "running, succeeded, failed, cancelled).",
-                        {"state"}}));
-  ASSIGN_OR_RETURN(m->training_progress_,
-                   registry->AddGaugeFamily(
-                       {metrics::kTrainingProgressRatio,
-                        "Fraction of a training job's batches done, 0..1.",
-                        {"job_id", "model"}}));
-  ASSIGN_OR_RETURN(m->training_loss_,
-                   registry->AddGaugeFamily(
-                       {metrics::kTrainingLoss,
-                        "Running training loss of a job's current epoch.",
-                        {"job_id", "model"}}));
-  ASSIGN_OR_RETURN(m->training_accuracy_,
-                   registry->AddGaugeFamily(
-                       {metrics::kTrainingAccuracy,
-                        "Running training accuracy of a job's current epoch, "
-                        "0..1.",
-                        {"job_id", "model"}}));
-  // Every state present from the start, so dashboards show zeros.
-  for (const char* state :
-       {metrics::kTrainingStateQueued, metrics::kTrainingStateRunning,
-        metrics::kTrainingStateSucceeded, metrics::kTrainingStateFailed,
-        metrics::kTrainingStateCancelled}) {
-    ASSIGN_OR_RETURN(metrics::Gauge * g,
-                     m->training_jobs_->Add({{"state", state}}));
-    g->Set(0);
+  // Help texts: one line, no backslashes (TextSerializer does not escape).
+  try {
+    auto counter = [registry](const char* name, const char* help) {
+      return &prometheus::BuildCounter().Name(name).Help(help).Register(
+          *registry);
+    };
+    auto gauge = [registry](const char* name, const char* help) {
+      return &prometheus::BuildGauge().Name(name).Help(help).Register(
+          *registry);
+    };
+    auto histogram = [registry](const char* name, const char* help) {
+      return &prometheus::BuildHistogram().Name(name).Help(help).Register(
+          *registry);
+    };
+    m->requests_ = counter(metrics::kRequestsTotal,
+                           "RPCs finished, by model, version, method and "
+                           "gRPC status code.");
+    m->request_duration_ = histogram(
+        metrics::kRequestDurationSeconds,
+        "Server-side RPC latency from the handler's start to the reply.");
+    m->queue_duration_ = histogram(
+        metrics::kQueueDurationSeconds,
+        "Time a request waited in the batcher's queue before compute.");
+    m->compute_duration_ = histogram(metrics::kComputeDurationSeconds,
+                                     "Time one batch took to compute.");
+    m->batch_size_ = histogram(metrics::kBatchSize, "Images per computed batch.");
+    m->images_ = counter(metrics::kImagesTotal, "Images classified.");
+    m->queue_depth_ = gauge(metrics::kQueueDepth,
+                            "Images waiting in the model's batcher queues.");
+    m->rejected_ = counter(metrics::kRejectedTotal,
+                           "Requests refused or dropped before compute, by "
+                           "reason (queue_full, draining, too_large, "
+                           "deadline_exceeded, cancelled).");
+    m->model_info_ = gauge(metrics::kModelInfo,
+                           "1 for each model version the server knows, with "
+                           "its state (loading, available, failed, "
+                           "unloading).");
+    m->load_duration_ =
+        histogram(metrics::kModelLoadDurationSeconds,
+                  "Time to read, validate and warm up a model version.");
+    m->training_jobs_ = gauge(metrics::kTrainingJobs,
+                              "Training jobs the server knows, by state "
+                              "(queued, running, succeeded, failed, "
+                              "cancelled).");
+    m->training_progress_ =
+        gauge(metrics::kTrainingProgressRatio,
+              "Fraction of a training job's batches done, 0..1.");
+    m->training_loss_ = gauge(metrics::kTrainingLoss,
+                              "Running training loss of a job's current "
+                              "epoch.");
+    m->training_accuracy_ = gauge(metrics::kTrainingAccuracy,
+                                  "Running training accuracy of a job's "
+                                  "current epoch, 0..1.");
+    // Every state present from the start, so dashboards show zeros.
+    for (int i = 0; i < 5; ++i) {
+      m->training_jobs_by_state_[i] =
+          &m->training_jobs_->Add({{"state", kTrainingJobStates[i]}});
+    }
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("cannot register the serving metrics: ", e.what()));
   }
-  RETURN_IF_ERROR(
-      registry->AddCollector(std::make_unique<metrics::ProcessCollector>()));
   return m;
 }
 
-metrics::Counter* ServingMetrics::RequestCounter(const std::string& model,
-                                                 const std::string& version,
-                                                 const char* method,
-                                                 absl::StatusCode code) {
+ModelSeries* ServingMetrics::FindOrAddModel(const std::string& model) {
+  std::unique_ptr<ModelSeries>& slot = models_[model];
+  if (slot == nullptr) {
+    slot = std::make_unique<ModelSeries>();
+    slot->name = model;
+  }
+  return slot.get();
+}
+
+prometheus::Counter* ServingMetrics::RequestCounter(const std::string& model,
+                                                    const std::string& version,
+                                                    Method method,
+                                                    absl::StatusCode code) {
   return AddOrNull(requests_, {{"model", model},
                                {"version", version},
-                               {"method", method},
+                               {"method", metrics::MethodLabel(method)},
                                {"code", StatusCodeName(code)}});
 }
 
-void ServingMetrics::RecordRequest(const std::string& model,
-                                   const std::string& version,
-                                   const char* method, absl::StatusCode code,
-                                   absl::Duration latency) {
-  if (metrics::Counter* c = RequestCounter(model, version, method, code)) {
-    c->Increment();
-  }
-  if (metrics::Histogram* h = AddOrNull(
-          request_duration_, {{"model", model}, {"method", method}})) {
-    h->Observe(absl::ToDoubleSeconds(latency));
-  }
+prometheus::Histogram* ServingMetrics::RequestDuration(const std::string& model,
+                                                       Method method) {
+  return AddOrNull(request_duration_,
+                   {{"model", model}, {"method", metrics::MethodLabel(method)}},
+                   metrics::LatencyBucketsSeconds());
 }
 
-void ServingMetrics::RecordRejected(const std::string& model,
-                                    const char* reason) {
-  if (metrics::Counter* c =
-          AddOrNull(rejected_, {{"model", model}, {"reason", reason}})) {
-    c->Increment();
+prometheus::Counter* ServingMetrics::RejectedCounter(
+    const std::string& model, metrics::RejectReason reason) {
+  return AddOrNull(rejected_, {{"model", model},
+                               {"reason", metrics::RejectReasonLabel(reason)}});
+}
+
+prometheus::Gauge* ServingMetrics::TrainingJobsGauge(
+    nnserve::v1::JobState state) const {
+  const int index = JobStateIndex(state);
+  return index < 0 ? nullptr : training_jobs_by_state_[index];
+}
+
+void ServingMetrics::RecordRequest(const std::string& model, Method method,
+                                   absl::StatusCode code,
+                                   absl::Duration latency) {
+  ModelSeries* series;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    series = FindOrAddModel(model);
+  }
+  const int m = static_cast<int>(method);
+  const int c = static_cast<int>(code);
+  if (c >= 0 && c < kNumStatusCodes) {
+    if (prometheus::Counter* counter =
+            series->unversioned_requests[m][c].Get([&] {
+              return RequestCounter(model, "", method, code);
+            })) {
+      counter->Increment();
+    }
+  }
+  if (prometheus::Histogram* h = series->request_duration[m].Get(
+          [&] { return RequestDuration(model, method); })) {
+    h->Observe(absl::ToDoubleSeconds(latency));
   }
 }
 
 void ServingMetrics::OnVersionState(const std::string& model, int64_t version,
                                     nnserve::v1::VersionState state) {
-  const std::string v = absl::StrCat(version);
+  const char* label = StateLabel(state);
   std::lock_guard<std::mutex> lock(mu_);
-  auto key = std::make_pair(model, version);
-  auto old = states_.find(key);
-  if (old != states_.end()) {
-    model_info_->Remove({{"model", model}, {"version", v}, {"state", old->second}});
-    states_.erase(old);
+  const auto key = std::make_pair(model, version);
+  auto old = model_info_series_.find(key);
+  if (old != model_info_series_.end()) {
+    if (old->second.state == label) return;
+    prometheus::Gauge* gauge = old->second.gauge;
+    model_info_series_.erase(old);
+    RemoveIfSet(model_info_, gauge);
   }
-  if (const char* label = StateLabel(state)) {
-    if (metrics::Gauge* g = AddOrNull(
-            model_info_, {{"model", model}, {"version", v}, {"state", label}})) {
-      g->Set(1);
-    }
-    states_[key] = label;
-  }
+  if (label == nullptr) return;
+  prometheus::Gauge* gauge =
+      AddOrNull(model_info_, {{"model", model},
+                              {"version", absl::StrCat(version)},
+                              {"state", label}});
+  if (gauge == nullptr) return;
+  gauge->Set(1);
+  model_info_series_[key] = {label, gauge};
 }
 
 void ServingMetrics::OnVersionLoaded(const std::string& model,
                                      absl::Duration load_time) {
-  if (metrics::Histogram* h = AddOrNull(load_duration_, {{"model", model}})) {
+  ModelSeries* series;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    series = FindOrAddModel(model);
+  }
+  if (prometheus::Histogram* h = series->load_duration.Get([&] {
+        return AddOrNull(load_duration_, {{"model", model}},
+                         metrics::LoadBucketsSeconds());
+      })) {
     h->Observe(absl::ToDoubleSeconds(load_time));
   }
 }
 
-VersionMetrics* ServingMetrics::MetricsFor(const std::string& model,
-                                           int64_t version) {
-  return ForVersion(model, version);
-}
-
-VersionMetrics* ServingMetrics::ForVersion(const std::string& model,
-                                           int64_t version) {
+std::unique_ptr<VersionMetrics> ServingMetrics::MetricsFor(
+    const std::string& model, int64_t version) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::unique_ptr<VersionMetrics>& slot = versions_[{model, version}];
-  if (slot == nullptr) {
-    slot.reset(new VersionMetrics(this, model, absl::StrCat(version)));
+  ModelSeries* m = FindOrAddModel(model);
+  const prometheus::Labels by_model = {{"model", model}};
+  m->queue_duration.Get([&] {
+    return AddOrNull(queue_duration_, by_model,
+                     metrics::LatencyBucketsSeconds());
+  });
+  m->compute_duration.Get([&] {
+    return AddOrNull(compute_duration_, by_model,
+                     metrics::LatencyBucketsSeconds());
+  });
+  m->batch_size.Get([&] {
+    return AddOrNull(batch_size_, by_model, metrics::BatchSizeBuckets());
+  });
+  m->queue_depth.Get([&] { return AddOrNull(queue_depth_, by_model); });
+  m->request_duration[static_cast<int>(Method::kPredict)].Get(
+      [&] { return RequestDuration(model, Method::kPredict); });
+
+  std::unique_ptr<VersionSeries>& v = versions_[{model, version}];
+  if (v == nullptr) {
+    v = std::make_unique<VersionSeries>();
+    v->model = m;
+    v->number = version;
+    v->label = absl::StrCat(version);
+    v->images =
+        AddOrNull(images_, {{"model", model}, {"version", v->label}});
   }
-  return slot.get();
+  ++v->users;
+  return std::unique_ptr<VersionMetrics>(new VersionMetrics(this, m, v.get()));
 }
 
-void ServingMetrics::OnTrainingJobState(const std::string& /*job*/,
-                                        const std::string& /*model*/,
+void ServingMetrics::ReleaseVersion(VersionSeries* series) {
+  // Under mu_ throughout: a MetricsFor of the same version that ran between
+  // the erase and the Removes would get the series about to be freed.
+  std::lock_guard<std::mutex> lock(mu_);
+  if (--series->users > 0) return;
+  auto it = versions_.find({series->model->name, series->number});
+  std::unique_ptr<VersionSeries> gone = std::move(it->second);
+  versions_.erase(it);
+  RemoveIfSet(images_, gone->images);
+  for (LazySeries<prometheus::Counter>& predicts : gone->predicts) {
+    RemoveIfSet(requests_, predicts.get());
+  }
+}
+
+void ServingMetrics::OnTrainingJobState(const std::string& job,
+                                        const std::string& model,
                                         nnserve::v1::JobState old_state,
                                         nnserve::v1::JobState new_state) {
-  const char* old_label = JobStateLabel(old_state);
-  const char* new_label = JobStateLabel(new_state);
-  if (old_label == new_label) return;
-  if (old_label != nullptr) {
-    if (metrics::Gauge* g = AddOrNull(training_jobs_, {{"state", old_label}})) {
-      g->Decrement();
+  if (old_state == nnserve::v1::JOB_STATE_UNSPECIFIED &&
+      JobStateIndex(new_state) >= 0) {
+    const prometheus::Labels labels = {{"job_id", job}, {"model", model}};
+    std::lock_guard<std::mutex> lock(jobs_mu_);
+    if (!jobs_.contains(job)) {
+      jobs_[job] = {AddOrNull(training_progress_, labels),
+                    AddOrNull(training_loss_, labels),
+                    AddOrNull(training_accuracy_, labels)};
     }
   }
-  if (new_label != nullptr) {
-    if (metrics::Gauge* g = AddOrNull(training_jobs_, {{"state", new_label}})) {
-      g->Increment();
-    }
-  }
+  prometheus::Gauge* from = TrainingJobsGauge(old_state);
+  prometheus::Gauge* to = TrainingJobsGauge(new_state);
+  if (from == to) return;
+  if (from != nullptr) from->Decrement();
+  if (to != nullptr) to->Increment();
 }
 
 void ServingMetrics::OnTrainingProgress(const std::string& job,
-                                        const std::string& model,
                                         double progress_ratio, double loss,
                                         double accuracy) {
-  const metrics::Labels labels = {{"job_id", job}, {"model", model}};
-  if (metrics::Gauge* g = AddOrNull(training_progress_, labels)) {
-    g->Set(progress_ratio);
-  }
-  if (metrics::Gauge* g = AddOrNull(training_loss_, labels)) g->Set(loss);
-  if (metrics::Gauge* g = AddOrNull(training_accuracy_, labels)) {
-    g->Set(accuracy);
-  }
+  std::lock_guard<std::mutex> lock(jobs_mu_);
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return;
+  if (it->second.progress != nullptr) it->second.progress->Set(progress_ratio);
+  if (it->second.loss != nullptr) it->second.loss->Set(loss);
+  if (it->second.accuracy != nullptr) it->second.accuracy->Set(accuracy);
 }
 
 void ServingMetrics::ForgetTrainingJob(const std::string& job,
-                                       const std::string& model,
                                        nnserve::v1::JobState state) {
-  OnTrainingJobState(job, model, state, nnserve::v1::JOB_STATE_UNSPECIFIED);
-  const metrics::Labels labels = {{"job_id", job}, {"model", model}};
-  training_progress_->Remove(labels);
-  training_loss_->Remove(labels);
-  training_accuracy_->Remove(labels);
-}
-
-VersionMetrics::VersionMetrics(ServingMetrics* owner, std::string model,
-                               std::string version)
-    : owner_(owner), model_(std::move(model)), version_(std::move(version)) {
-  request_duration_ = AddOrNull(owner_->request_duration_,
-                                {{"model", model_}, {"method", kPredict}});
-  queue_duration_ = AddOrNull(owner_->queue_duration_, {{"model", model_}});
-  compute_duration_ = AddOrNull(owner_->compute_duration_, {{"model", model_}});
-  batch_size_ = AddOrNull(owner_->batch_size_, {{"model", model_}});
-  images_ = AddOrNull(owner_->images_, {{"model", model_}, {"version", version_}});
-  queue_depth_ = AddOrNull(owner_->queue_depth_, {{"model", model_}});
-}
-
-void VersionMetrics::RecordPredict(absl::StatusCode code,
-                                   absl::Duration latency) {
-  const int index = static_cast<int>(code);
-  if (index >= 0 && index < 17) {
-    metrics::Counter* counter =
-        requests_by_code_[index].load(std::memory_order_acquire);
-    if (counter == nullptr) {
-      // First use of this code: resolve once (racing threads get the same
-      // pointer from the family).
-      counter = owner_->RequestCounter(model_, version_, kPredict, code);
-      requests_by_code_[index].store(counter, std::memory_order_release);
-    }
-    if (counter != nullptr) counter->Increment();
-  }
-  if (request_duration_ != nullptr) {
-    request_duration_->Observe(absl::ToDoubleSeconds(latency));
-  }
-}
-
-void VersionMetrics::RecordRejected(const char* reason) {
-  owner_->RecordRejected(model_, reason);
-}
-
-void VersionMetrics::OnTaskStarted(absl::Duration queued) {
-  if (queue_duration_ != nullptr) {
-    queue_duration_->Observe(absl::ToDoubleSeconds(queued));
-  }
-}
-
-void VersionMetrics::OnBatchComputed(int64_t images, absl::Duration compute) {
-  if (compute_duration_ != nullptr) {
-    compute_duration_->Observe(absl::ToDoubleSeconds(compute));
-  }
-  if (batch_size_ != nullptr) batch_size_->Observe(static_cast<double>(images));
-  if (images_ != nullptr) images_->Increment(static_cast<double>(images));
-}
-
-void VersionMetrics::OnTaskDropped(absl::StatusCode why) {
-  RecordRejected(why == absl::StatusCode::kCancelled
-                     ? metrics::kRejectReasonCancelled
-                     : metrics::kRejectReasonDeadlineExceeded);
-}
-
-void VersionMetrics::OnQueueDepthChanged(int64_t queued_images) {
-  // The model's gauge sums its versions: apply this version's change.
-  const int64_t previous = last_queue_depth_.exchange(queued_images);
-  if (queue_depth_ != nullptr) {
-    queue_depth_->Increment(static_cast<double>(queued_images - previous));
-  }
+  if (prometheus::Gauge* g = TrainingJobsGauge(state)) g->Decrement();
+  std::lock_guard<std::mutex> lock(jobs_mu_);
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return;
+  const JobSeries gone = it->second;
+  jobs_.erase(it);
+  RemoveIfSet(training_progress_, gone.progress);
+  RemoveIfSet(training_loss_, gone.loss);
+  RemoveIfSet(training_accuracy_, gone.accuracy);
 }
 
 }  // namespace nn

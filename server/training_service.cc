@@ -382,8 +382,7 @@ absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Start(
                                   finished > options_.max_finished_jobs;) {
       if ((*it)->ended(nullptr)) {
         if (metrics_ != nullptr) {
-          metrics_->ForgetTrainingJob((*it)->id(), (*it)->model(),
-                                      (*it)->Snapshot().state());
+          metrics_->ForgetTrainingJob((*it)->id(), (*it)->Snapshot().state());
         }
         it = jobs_.erase(it);
         --finished;
@@ -458,8 +457,8 @@ void TrainingService::Run(std::shared_ptr<TrainingJob> job,
       }
     }
     if (metrics_ != nullptr) {
-      metrics_->OnTrainingProgress(job->id(), job->model(), p.progress_ratio,
-                                   p.loss, p.accuracy);
+      metrics_->OnTrainingProgress(job->id(), p.progress_ratio, p.loss,
+                                   p.accuracy);
     }
     job->Notify();
   };

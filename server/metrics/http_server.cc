@@ -10,6 +10,7 @@
 #include <chrono>
 
 #include <cstring>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -18,7 +19,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
-#include "server/metrics/text_format.h"
+#include "prometheus/metric_family.h"
+#include "prometheus/text_serializer.h"
 
 namespace nn::metrics {
 namespace {
@@ -99,16 +101,18 @@ absl::Status ValidateOptions(const MetricsHttpServer::Options& options) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Create(
-    Options options, const Registry* registry, ReadinessFn readiness) {
-  if (registry == nullptr) {
-    return absl::InvalidArgumentError("metrics HTTP server: null registry");
+    Options options, Sources sources, ReadinessFn readiness) {
+  for (const prometheus::Collectable* source : sources) {
+    if (source == nullptr) {
+      return absl::InvalidArgumentError("metrics HTTP server: null source");
+    }
   }
   if (absl::Status status = ValidateOptions(options); !status.ok()) {
     return status;
   }
   InitCivetwebOnce();
   std::unique_ptr<MetricsHttpServer> server(new MetricsHttpServer(
-      registry, std::move(readiness), options.listen_address));
+      std::move(sources), std::move(readiness), options.listen_address));
 
   const std::string listening_ports =
       absl::StrCat(options.listen_address, ":", options.port);
@@ -154,10 +158,9 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Create(
   return server;
 }
 
-MetricsHttpServer::MetricsHttpServer(const Registry* registry,
-                                     ReadinessFn readiness,
+MetricsHttpServer::MetricsHttpServer(Sources sources, ReadinessFn readiness,
                                      std::string listen_address)
-    : registry_(registry),
+    : sources_(std::move(sources)),
       readiness_(std::move(readiness)),
       listen_address_(std::move(listen_address)) {}
 
@@ -178,6 +181,16 @@ MetricsHttpServer::~MetricsHttpServer() {
   mg_stop(context_);
   stopped = true;
   waker.join();
+}
+
+std::string MetricsHttpServer::Exposition() const {
+  std::vector<prometheus::MetricFamily> families;
+  for (const prometheus::Collectable* source : sources_) {
+    std::vector<prometheus::MetricFamily> collected = source->Collect();
+    families.insert(families.end(), std::make_move_iterator(collected.begin()),
+                    std::make_move_iterator(collected.end()));
+  }
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 int MetricsHttpServer::HandleRequest(mg_connection* connection, void* self) {
@@ -201,7 +214,7 @@ int MetricsHttpServer::Handle(mg_connection* connection) {
                   .allow_header = true};
     } else if (path == "/metrics") {
       response = {.status = 200,
-                  .body = SerializeTextFormat(registry_->Collect()),
+                  .body = Exposition(),
                   .content_type = kTextFormatContentType};
     } else if (path == "/healthz") {
       response = {.status = 200, .body = "ok\n"};

@@ -1,9 +1,12 @@
 // The HTTP endpoint for Prometheus and for Kubernetes HTTP probes, on
-// civetweb (Debian's libcivetweb-dev, the server prometheus-cpp's exposer is
-// built on):
+// civetweb (Debian's libcivetweb-dev, the server prometheus-cpp's Exposer is
+// built on; the Exposer itself serves no other paths and adds its own
+// exposer_* series, so nnserve keeps this one):
 //
-//   GET /metrics  200, the registry in the text format (text_format.h),
-//                 Content-Type "text/plain; version=0.0.4; charset=utf-8"
+//   GET /metrics  200, every source's families in the text format 0.0.4
+//                 (prometheus-cpp's TextSerializer; sources in the order
+//                 given, samples in no particular order), Content-Type
+//                 "text/plain; version=0.0.4; charset=utf-8"
 //   GET /healthz  200 "ok" while the process serves HTTP at all (liveness)
 //   GET /readyz   200 "ok" when the readiness callback returns OK, else 503
 //                 with "not ready: <the status message>" (readiness)
@@ -15,7 +18,7 @@
 // few worker threads).
 //
 //   ASSIGN_OR_RETURN(auto http, MetricsHttpServer::Create(
-//       {.port = absl::GetFlag(FLAGS_http_port)}, &registry,
+//       {.port = absl::GetFlag(FLAGS_http_port)}, {&registry, &process},
 //       [&] { return server_state.Ready(); }));
 //
 // Nothing is served from disk.
@@ -25,15 +28,20 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "server/metrics/registry.h"
+#include "prometheus/collectable.h"
 
 struct mg_connection;
 struct mg_context;
 
 namespace nn::metrics {
+
+// The Content-Type of a text exposition response.
+inline constexpr char kTextFormatContentType[] =
+    "text/plain; version=0.0.4; charset=utf-8";
 
 class MetricsHttpServer {
  public:
@@ -56,12 +64,17 @@ class MetricsHttpServer {
   // quick.
   using ReadinessFn = std::function<absl::Status()>;
 
-  // Starts serving. `registry` is not owned and must outlive the server. A
-  // null `readiness` means always ready. InvalidArgument for bad options or
-  // a null registry; Unavailable if the address cannot be bound (e.g. the
-  // port is in use).
+  // What /metrics serves: a registry, the process collector, ... Not
+  // owned; each must outlive the server and be safe to Collect() from
+  // several threads at once. The families of all sources must have distinct
+  // names (nothing checks it at scrape time). Empty: /metrics is empty.
+  using Sources = std::vector<const prometheus::Collectable*>;
+
+  // Starts serving. A null `readiness` means always ready. InvalidArgument
+  // for bad options or a null source; Unavailable if the address cannot be
+  // bound (e.g. the port is in use).
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Create(
-      Options options, const Registry* registry, ReadinessFn readiness);
+      Options options, Sources sources, ReadinessFn readiness);
 
   // Stops accepting, waits for requests in progress and joins civetweb's
   // threads; returns within milliseconds when no request is in progress.
@@ -74,15 +87,18 @@ class MetricsHttpServer {
   int port() const { return port_; }
 
  private:
-  MetricsHttpServer(const Registry* registry, ReadinessFn readiness,
+  MetricsHttpServer(Sources sources, ReadinessFn readiness,
                     std::string listen_address);
+
+  // The exposition of every source (TextSerializer); may throw.
+  std::string Exposition() const;
 
   // civetweb's request handler; `self` is the server. Returns the HTTP status
   // sent.
   static int HandleRequest(mg_connection* connection, void* self);
   int Handle(mg_connection* connection);
 
-  const Registry* const registry_;
+  const Sources sources_;
   const ReadinessFn readiness_;
   const std::string listen_address_;
   mg_context* context_ = nullptr;  // owned; mg_stop in the destructor

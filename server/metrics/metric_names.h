@@ -1,17 +1,21 @@
-// nnserve's metric naming plan (issue 7). This header names the families;
-// the components that own the values create them (the gRPC service, the
-// batcher, the model repository, the training jobs) with the Registry, using
-// these names, types, labels and buckets, so that the dashboard and the
+// nnserve's metric naming plan (issue 7). This header names the families,
+// the values of their enumerated labels and their buckets; ServingMetrics
+// (server/serving_metrics.h) creates them in a prometheus::Registry
+// (prometheus-cpp 1.0.1) and feeds them from the gRPC service, the batcher,
+// the model repository and the training jobs, so that the dashboard and the
 // README have one source.
 //
 // Conventions (https://prometheus.io/docs/practices/naming/): prefix
 // "nnserve_"; base units (seconds, bytes; ratios 0..1); counters end in
 // "_total"; labels have few values (model names, versions, method names,
-// canonical status codes; never request ids or image contents).
+// canonical status codes; never request ids or image contents). HELP texts
+// are one line without backslashes: prometheus-cpp's TextSerializer writes
+// them unescaped (serving_metrics_test checks every family).
 //
 // family                               type       labels                      meaning
-// nnserve_requests_total               counter    model,version,method,code   RPCs finished; code = canonical gRPC
-//                                                                             status name ("OK", "UNAVAILABLE", ...);
+// nnserve_requests_total               counter    model,version,method,code   RPCs finished (every method of
+//                                                                             Method); code = canonical gRPC status
+//                                                                             name ("OK", "UNAVAILABLE", ...);
 //                                                                             version "" when none was resolved
 // nnserve_request_duration_seconds     histogram  model,method                server-side latency, from the handler's
 //                                                                             start to Finish (LatencyBucketsSeconds)
@@ -40,15 +44,20 @@
 // process_virtual_memory_bytes, process_open_fds, process_max_fds,
 // process_start_time_seconds          see process_collector.h (ProcessCollector)
 //
-// Hot path: resolve each series pointer once (per model version, method and
-// code when they appear) and keep it; Counter::Increment and
-// Histogram::Observe are then one or two atomic adds.
+// Life of a series (what keeps /metrics bounded): a series with a `version`
+// label lives as long as that version is loaded (removed when it is unloaded,
+// or at once if it failed and its file is gone); a series with a `job_id`
+// label as long as the training service remembers the job; a series with only
+// `model` (and method/code/reason/state) labels as long as the process, for
+// models the repository knows (unknown names are recorded as model "").
+//
+// Hot path: resolve each series once (per model version, method and code when
+// they first appear) and keep the pointer; then Counter::Increment is one
+// atomic add and Histogram::Observe one short mutex-guarded update.
 #ifndef NNSERVE_SERVER_METRICS_METRIC_NAMES_H_
 #define NNSERVE_SERVER_METRICS_METRIC_NAMES_H_
 
 #include <vector>
-
-#include "server/metrics/histogram.h"
 
 namespace nn::metrics {
 
@@ -71,12 +80,48 @@ inline constexpr char kTrainingProgressRatio[] =
 inline constexpr char kTrainingLoss[] = "nnserve_training_loss";
 inline constexpr char kTrainingAccuracy[] = "nnserve_training_accuracy";
 
+// Values of the `method` label of nnserve_requests_total and
+// nnserve_request_duration_seconds: every RPC of nnserve.v1.InferenceService.
+// A second protocol's RPCs (the Open Inference Protocol) would be added here
+// together with a `protocol` label on both families.
+enum class Method {
+  kPredict,
+  kListModels,
+  kModelInfo,
+  kTrain,
+  kWatchTraining,
+  kCancelTraining,
+  kListTrainingJobs,
+};
+inline constexpr int kNumMethods = 7;
+// The RPC's name as the .proto spells it ("Predict", ...).
+inline const char* MethodLabel(Method method) {
+  static constexpr const char* kLabels[kNumMethods] = {
+      "Predict", "ListModels",     "ModelInfo",       "Train",
+      "WatchTraining", "CancelTraining", "ListTrainingJobs"};
+  return kLabels[static_cast<int>(method)];
+}
+
 // Values of the `reason` label of nnserve_rejected_total.
 inline constexpr char kRejectReasonQueueFull[] = "queue_full";
 inline constexpr char kRejectReasonDraining[] = "draining";
 inline constexpr char kRejectReasonTooLarge[] = "too_large";
 inline constexpr char kRejectReasonDeadlineExceeded[] = "deadline_exceeded";
 inline constexpr char kRejectReasonCancelled[] = "cancelled";
+enum class RejectReason {
+  kQueueFull,
+  kDraining,
+  kTooLarge,
+  kDeadlineExceeded,
+  kCancelled,
+};
+inline constexpr int kNumRejectReasons = 5;
+inline const char* RejectReasonLabel(RejectReason reason) {
+  static constexpr const char* kLabels[kNumRejectReasons] = {
+      kRejectReasonQueueFull, kRejectReasonDraining, kRejectReasonTooLarge,
+      kRejectReasonDeadlineExceeded, kRejectReasonCancelled};
+  return kLabels[static_cast<int>(reason)];
+}
 
 // Values of the `state` label of nnserve_model_info.
 inline constexpr char kModelStateLoading[] = "loading";
@@ -90,6 +135,18 @@ inline constexpr char kTrainingStateRunning[] = "running";
 inline constexpr char kTrainingStateSucceeded[] = "succeeded";
 inline constexpr char kTrainingStateFailed[] = "failed";
 inline constexpr char kTrainingStateCancelled[] = "cancelled";
+
+// `count` upper bounds start, start*factor, start*factor^2, ... (the +Inf
+// bucket is implicit). Needs start > 0, factor > 1, count >= 1; otherwise an
+// empty list (only +Inf).
+inline std::vector<double> ExponentialBuckets(double start, double factor,
+                                              int count) {
+  std::vector<double> bounds;
+  if (!(start > 0) || !(factor > 1) || count < 1) return bounds;
+  double bound = start;
+  for (int i = 0; i < count; ++i, bound *= factor) bounds.push_back(bound);
+  return bounds;
+}
 
 // 100 µs to 3.3 s, doubling: small CPU models answer in well under a
 // millisecond alone and in tens of milliseconds under load.

@@ -19,6 +19,8 @@
 namespace nn::metrics {
 namespace {
 
+using prometheus::MetricType;
+
 struct ProcessFamily {
   const char* name;
   const char* help;
@@ -28,25 +30,22 @@ struct ProcessFamily {
 // Names and help texts as the Go client writes them.
 constexpr ProcessFamily kCpuSeconds = {
     "process_cpu_seconds_total",
-    "Total user and system CPU time spent in seconds.", MetricType::kCounter};
+    "Total user and system CPU time spent in seconds.", MetricType::Counter};
 constexpr ProcessFamily kResidentMemory = {
     "process_resident_memory_bytes", "Resident memory size in bytes.",
-    MetricType::kGauge};
+    MetricType::Gauge};
 constexpr ProcessFamily kVirtualMemory = {
     "process_virtual_memory_bytes", "Virtual memory size in bytes.",
-    MetricType::kGauge};
+    MetricType::Gauge};
 constexpr ProcessFamily kOpenFds = {
-    "process_open_fds", "Number of open file descriptors.", MetricType::kGauge};
+    "process_open_fds", "Number of open file descriptors.", MetricType::Gauge};
 constexpr ProcessFamily kMaxFds = {"process_max_fds",
                                    "Maximum number of open file descriptors.",
-                                   MetricType::kGauge};
+                                   MetricType::Gauge};
 constexpr ProcessFamily kStartTime = {
     "process_start_time_seconds",
     "Start time of the process since unix epoch in seconds.",
-    MetricType::kGauge};
-constexpr ProcessFamily kAllFamilies[] = {kCpuSeconds, kResidentMemory,
-                                          kVirtualMemory, kOpenFds,
-                                          kMaxFds,        kStartTime};
+    MetricType::Gauge};
 
 // /proc files report size 0: read until EOF.
 absl::StatusOr<std::string> ReadProcFile(const char* path) {
@@ -73,12 +72,18 @@ absl::StatusOr<std::string> ReadProcFile(const char* path) {
   return text;
 }
 
-MetricFamily MakeFamily(const ProcessFamily& family, double value) {
-  MetricFamily result;
+prometheus::MetricFamily MakeFamily(const ProcessFamily& family,
+                                    double value) {
+  prometheus::MetricFamily result;
   result.name = family.name;
   result.help = family.help;
   result.type = family.type;
-  result.samples.push_back(MetricSample{.value = value});
+  prometheus::ClientMetric& sample = result.metric.emplace_back();
+  if (family.type == MetricType::Counter) {
+    sample.counter.value = value;
+  } else {
+    sample.gauge.value = value;
+  }
   return result;
 }
 
@@ -136,17 +141,8 @@ absl::StatusOr<int64_t> CountOpenFds() {
   return count;
 }
 
-std::vector<FamilyDescriptor> ProcessCollector::Describe() const {
-  std::vector<FamilyDescriptor> descriptors;
-  for (const ProcessFamily& family : kAllFamilies) {
-    descriptors.push_back(FamilyDescriptor{
-        .name = family.name, .help = family.help, .type = family.type});
-  }
-  return descriptors;
-}
-
-std::vector<MetricFamily> ProcessCollector::Collect() const {
-  std::vector<MetricFamily> families;
+std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
+  std::vector<prometheus::MetricFamily> families;
   std::vector<absl::Status> errors;
 
   absl::StatusOr<std::string> stat_text = ReadProcFile("/proc/self/stat");

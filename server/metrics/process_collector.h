@@ -8,9 +8,12 @@
 //   process_start_time_seconds     gauge    start time, seconds since the
 //                                           Unix epoch
 // Linux only. A value that cannot be read is left out of that scrape (and
-// logged once), never reported as 0.
+// logged once), never reported as 0. prometheus-cpp 1.0.1 ships no process
+// collector; this one is a prometheus::Collectable that the HTTP endpoint
+// collects beside the registry:
 //
-//   RETURN_IF_ERROR(registry.AddCollector(std::make_unique<ProcessCollector>()));
+//   metrics::ProcessCollector process;
+//   MetricsHttpServer::Create(options, {&registry, &process}, readiness);
 #ifndef NNSERVE_SERVER_METRICS_PROCESS_COLLECTOR_H_
 #define NNSERVE_SERVER_METRICS_PROCESS_COLLECTOR_H_
 
@@ -20,7 +23,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "server/metrics/metric_family.h"
+#include "prometheus/collectable.h"
+#include "prometheus/metric_family.h"
 
 namespace nn::metrics {
 
@@ -44,12 +48,13 @@ absl::StatusOr<int64_t> ParseBootTimeSeconds(absl::string_view proc_stat_text);
 // /proc/self/fd, not counting the descriptor used to list them).
 absl::StatusOr<int64_t> CountOpenFds();
 
-class ProcessCollector final : public Collector {
+class ProcessCollector final : public prometheus::Collectable {
  public:
   ProcessCollector() = default;
 
-  std::vector<FamilyDescriptor> Describe() const override;
-  std::vector<MetricFamily> Collect() const override;
+  // One family per readable value, one unlabelled sample each. Thread-safe
+  // (scrapes may run at once); reads /proc, so a few tens of microseconds.
+  std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   // Set once the first read error is logged, so a broken /proc does not

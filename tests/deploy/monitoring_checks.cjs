@@ -59,7 +59,8 @@ function loadCatalog(root = lib.ROOT) {
   setValues('nnserve_request_duration_seconds', 'method', methods);
 
   const processCc = fs.readFileSync(path.join(root, 'server/metrics/process_collector.cc'), 'utf8');
-  for (const m of processCc.matchAll(/"(process_\w+)",\s*"[^"]*",\s*MetricType::k(\w+)/g)) {
+  // prometheus::MetricType::Counter / ::Gauge (earlier MetricType::kCounter).
+  for (const m of processCc.matchAll(/"(process_\w+)",\s*"[^"]*",\s*MetricType::k?(\w+)/g)) {
     families.set(m[1], { type: m[2].toLowerCase(), labels: new Set(), values: new Map() });
   }
   if (![...families.keys()].some((n) => n.startsWith('process_'))) {

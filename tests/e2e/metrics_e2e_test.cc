@@ -7,10 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -23,6 +25,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nnserve/v1/inference.grpc.pb.h"
+#include "tests/support/exposition.h"
 #include "tests/support/http_client.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/required_tool.h"
@@ -75,7 +78,8 @@ class MetricsE2ETest : public ::testing::Test {
     ASSERT_TRUE(model.ok()) << model.status();
     ASSERT_TRUE(testing::PublishModel(repo_.path(), "m", 1, **model).ok());
     auto server = ServerProcess::Start(
-        {.args = {"--model_repository=" + repo_.path(), "--drain_grace=2s"}});
+        {.args = {"--model_repository=" + repo_.path(), "--drain_grace=2s",
+                  "--repository_poll_interval=100ms"}});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     ASSERT_GT(server_->http_port(), 0);
@@ -137,6 +141,118 @@ TEST_F(MetricsE2ETest, CountersAndHistogramsMoveByExactlyTheWorkload) {
   // A histogram's +Inf bucket equals its count.
   EXPECT_EQ(after.at(R"(nnserve_request_duration_seconds_bucket{method="Predict",model="m",le="+Inf"})"),
             after.at(R"(nnserve_request_duration_seconds_count{method="Predict",model="m"})"));
+}
+
+TEST_F(MetricsE2ETest, EveryRpcIsCounted) {
+  const auto before = ParseExposition(Scrape(server_->http_port()));
+  grpc::ClientContext list_context;
+  nnserve::v1::ListModelsResponse list;
+  ASSERT_TRUE(stub_->ListModels(&list_context, {}, &list).ok());
+  grpc::ClientContext info_context;
+  nnserve::v1::ModelInfoRequest info_request;
+  info_request.set_model("m");
+  nnserve::v1::ModelInfoResponse info;
+  ASSERT_TRUE(stub_->ModelInfo(&info_context, info_request, &info).ok());
+  // Training is off on this server: FAILED_PRECONDITION, still counted.
+  grpc::ClientContext jobs_context;
+  nnserve::v1::ListTrainingJobsResponse jobs;
+  EXPECT_EQ(stub_->ListTrainingJobs(&jobs_context, {}, &jobs).error_code(),
+            grpc::FAILED_PRECONDITION);
+  grpc::ClientContext cancel_context;
+  nnserve::v1::CancelTrainingRequest cancel_request;
+  cancel_request.set_job_id("nope");
+  nnserve::v1::CancelTrainingResponse cancel;
+  EXPECT_EQ(
+      stub_->CancelTraining(&cancel_context, cancel_request, &cancel).error_code(),
+      grpc::FAILED_PRECONDITION);
+  grpc::ClientContext watch_context;
+  nnserve::v1::WatchTrainingRequest watch_request;
+  watch_request.set_job_id("nope");
+  auto watch = stub_->WatchTraining(&watch_context, watch_request);
+  nnserve::v1::TrainProgress progress;
+  while (watch->Read(&progress)) {
+  }
+  EXPECT_EQ(watch->Finish().error_code(), grpc::FAILED_PRECONDITION);
+
+  const auto after = ParseExposition(Scrape(server_->http_port()));
+  auto delta = [&](const std::string& series) {
+    auto a = after.find(series);
+    auto b = before.find(series);
+    return (a == after.end() ? 0 : a->second) -
+           (b == before.end() ? 0 : b->second);
+  };
+  EXPECT_EQ(delta(R"(nnserve_requests_total{code="OK",method="ListModels",model="",version=""})"), 1);
+  EXPECT_EQ(delta(R"(nnserve_requests_total{code="OK",method="ModelInfo",model="m",version=""})"), 1);
+  for (const char* method :
+       {"ListTrainingJobs", "CancelTraining", "WatchTraining"}) {
+    EXPECT_EQ(delta(absl::StrCat(
+                  R"(nnserve_requests_total{code="FAILED_PRECONDITION",method=")",
+                  method, R"(",model="",version=""})")),
+              1)
+        << method;
+    EXPECT_EQ(delta(absl::StrCat(
+                  R"(nnserve_request_duration_seconds_count{method=")", method,
+                  R"(",model=""})")),
+              1)
+        << method;
+  }
+}
+
+TEST_F(MetricsE2ETest, RetiredVersionsTakeTheirSeriesWithThem) {
+  // Each new version replaces the last (latest-1 policy); the server polls
+  // every 100 ms. Every scrape must parse, and at most two versions (the
+  // serving one and the one loading beside it) have series at any time.
+  auto model = testing::MakeModel("mnist_mlp", 6);
+  ASSERT_TRUE(model.ok()) << model.status();
+  size_t most_versions = 0;
+  int scrapes = 0;
+  auto versions_with_series = [&](const std::string& text) {
+    absl::StatusOr<testing::Exposition> e = testing::ParseExposition(text);
+    EXPECT_TRUE(e.ok()) << e.status() << "\n" << text;
+    std::set<std::string> versions;
+    if (!e.ok()) return versions;
+    for (const char* name :
+         {"nnserve_requests_total", "nnserve_images_total", "nnserve_model_info"}) {
+      for (const std::string& v : e->LabelValues(name, "version")) {
+        versions.insert(v);
+      }
+    }
+    ++scrapes;
+    most_versions = std::max(most_versions, versions.size());
+    return versions;
+  };
+  constexpr int kLast = 12;
+  for (int v = 1; v <= kLast; ++v) {
+    if (v > 1) {
+      ASSERT_TRUE(testing::PublishModel(repo_.path(), "m", v, **model).ok());
+    }
+    // Scrape until version v serves (the poll picked it up).
+    const std::string available = absl::StrCat(
+        R"(nnserve_model_info{model="m",state="available",version=")", v,
+        R"("} 1)");
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (true) {
+      const std::string text = Scrape(server_->http_port());
+      versions_with_series(text);
+      if (text.find(available) != std::string::npos) break;
+      ASSERT_LT(absl::Now(), deadline) << "version " << v << " never served";
+      absl::SleepFor(absl::Milliseconds(20));  // poll period, not a wait
+    }
+    PredictRequest pinned = request_;
+    pinned.set_version(v);
+    ASSERT_TRUE(Predict(pinned).ok());
+    versions_with_series(Scrape(server_->http_port()));
+  }
+  // Once the last replaced version is reaped only version kLast remains.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  std::set<std::string> left;
+  while ((left = versions_with_series(Scrape(server_->http_port()))).size() > 1 &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));  // poll period
+  }
+  EXPECT_EQ(left, std::set<std::string>{absl::StrCat(kLast)});
+  EXPECT_LE(most_versions, 2u);
+  EXPECT_GT(scrapes, kLast);
 }
 
 TEST_F(MetricsE2ETest, LiveExpositionPassesPromtool) {

@@ -5,13 +5,13 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "server/metrics/registry.h"
-#include "server/metrics/text_format.h"
+#include "prometheus/metric_family.h"
 
 namespace nn::metrics {
 namespace {
@@ -61,27 +61,36 @@ TEST(ProcessCollectorTest, OpenFdsCountFollowsOpenAndClose) {
 }
 
 TEST(ProcessCollectorTest, ReportsPlausibleValuesForThisProcess) {
-  Registry registry;
-  ASSERT_TRUE(registry.AddCollector(std::make_unique<ProcessCollector>()).ok());
+  const ProcessCollector collector;
   // Burn a little CPU so that the CPU counter is above zero.
   volatile double sink = 0;
   const std::clock_t start = std::clock();
   while (std::clock() - start < CLOCKS_PER_SEC / 20) sink = sink + 1;
 
-  const std::vector<MetricFamily> families = registry.Collect();
-  std::map<std::string, const MetricFamily*> by_name;
-  for (const MetricFamily& family : families) by_name[family.name] = &family;
+  const std::vector<prometheus::MetricFamily> families = collector.Collect();
+  std::map<std::string, const prometheus::MetricFamily*> by_name;
+  for (const prometheus::MetricFamily& family : families) {
+    by_name[family.name] = &family;
+  }
   for (const char* name :
        {"process_cpu_seconds_total", "process_resident_memory_bytes",
         "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
         "process_start_time_seconds"}) {
     ASSERT_TRUE(by_name.contains(name)) << name;
-    ASSERT_EQ(by_name[name]->samples.size(), 1u) << name;
+    ASSERT_EQ(by_name[name]->metric.size(), 1u) << name;
+    EXPECT_TRUE(by_name[name]->metric[0].label.empty()) << name;
+    EXPECT_EQ(by_name[name]->help.find('\n'), std::string::npos) << name;
   }
+  EXPECT_EQ(families.size(), by_name.size()) << "a family appears twice";
+  EXPECT_EQ(by_name["process_cpu_seconds_total"]->type,
+            prometheus::MetricType::Counter);
+  EXPECT_EQ(by_name["process_open_fds"]->type, prometheus::MetricType::Gauge);
   const auto value = [&](const char* name) {
-    return by_name[name]->samples[0].value;
+    const prometheus::ClientMetric& sample = by_name[name]->metric[0];
+    return by_name[name]->type == prometheus::MetricType::Counter
+               ? sample.counter.value
+               : sample.gauge.value;
   };
-  EXPECT_EQ(by_name["process_cpu_seconds_total"]->type, MetricType::kCounter);
   EXPECT_GT(value("process_cpu_seconds_total"), 0);
   EXPECT_GT(value("process_resident_memory_bytes"), 1 << 20);
   EXPECT_GE(value("process_virtual_memory_bytes"),
