@@ -634,7 +634,9 @@ TEST_F(BadInputTest, UnparseableRequestsAreInvalidArgumentOnEveryMethod) {
     const std::string method = kMethodPrefix + m.name;
     const std::string expected =
         "could not be parsed as nnserve.v1." + m.request_type;
-    for (const auto& [what, bytes] : garbage) {
+    for (const auto& [what, garbage_bytes] : garbage) {
+      // A copy to capture: clang 14 cannot capture a structured binding.
+      const std::string bytes = garbage_bytes;
       cases.push_back({m.name + ": " + what,
                        [=] { return RawCall(target, method, bytes); },
                        grpc::INVALID_ARGUMENT, expected});
