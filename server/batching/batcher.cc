@@ -12,71 +12,18 @@
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "server/batching/batcher_core.h"
 
 namespace nn {
+
+using batcher_internal::NewBuffers;
+using batcher_internal::Slice;
+using batcher_internal::TaskState;
+using batcher_internal::WorkerBuffers;
+
 namespace {
-
-// A scheduled task, shared by its slices. Deleted by the worker that finishes
-// its last slice.
-struct TaskState {
-  explicit TaskState(BatchTask t) : task(std::move(t)) {}
-
-  // Records `status` as the task's result unless an error is already
-  // recorded; returns whether it was recorded.
-  bool Fail(absl::Status status) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (!result.ok()) return false;
-    result = std::move(status);
-    failed.store(true, std::memory_order_release);
-    return true;
-  }
-
-  BatchTask task;
-  absl::Time enqueued;
-  // Slices not finished yet; the worker that takes it to 0 runs `done`.
-  std::atomic<int64_t> pending_slices{0};
-  // True once `result` holds an error: later slices are skipped.
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  absl::Status result ABSL_GUARDED_BY(mu);
-};
-
-// Images [offset, offset + count) of one task. The first slice of each batch
-// in the queue has `starts_batch` set.
-struct Slice {
-  TaskState* task;
-  int64_t offset;
-  int64_t count;
-  bool starts_batch;
-};
-
-// What a worker reuses from batch to batch; sized once, so the steady state
-// allocates nothing.
-struct WorkerBuffers {
-  std::vector<Slice> batch;        // as taken from the queue
-  std::vector<Slice> live;         // those not dropped
-  std::vector<float> input;        // {max_batch_size, input_size}
-  std::vector<float> output;       // {max_batch_size, output_size}
-};
-
-// How many batches of followers a fast-path run computes after its own task
-// before it hands what still joins it to the workers: bounds how long the
-// receiving thread is kept from its other work.
-constexpr int kMaxFollowerBatches = 4;
-
-// Buffers for batches of up to `images` images.
-std::unique_ptr<WorkerBuffers> NewBuffers(int64_t images, int64_t input_size,
-                                          int64_t output_size) {
-  auto buffers = std::make_unique<WorkerBuffers>();
-  buffers->batch.reserve(images);  // a slice has >= 1 image
-  buffers->live.reserve(images);
-  buffers->input.resize(images * input_size);
-  buffers->output.resize(images * output_size);
-  return buffers;
-}
 
 // The Core whose worker the current thread is, if any.
 thread_local const void* current_worker_core = nullptr;
@@ -121,92 +68,31 @@ void SetThreadName(const std::string& batcher_name, int index) {
 
 }  // namespace
 
-class Batcher::Core : public std::enable_shared_from_this<Core> {
- public:
-  Core(Options options, BatchProcessorFactory factory, Clock* clock,
-       BatchObserver* observer)
-      : options_(std::move(options)),
-        factory_(std::move(factory)),
-        clock_(clock),
-        observer_(observer) {}
-
-  // Launches the workers and waits until each has built its processor or
-  // failed to. On error every launched thread is joined.
-  absl::Status Start();
-  absl::Status Schedule(BatchTask task);
-  bool RunInlineOrFollow(BatchTask& task, BatchProcessor& processor);
-  void Shutdown();
-
-  int64_t queued_images() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return queued_images_;
+Admission Admission::Rejected(Rejection why, std::string message) {
+  absl::StatusCode code = absl::StatusCode::kInvalidArgument;
+  switch (why) {
+    case Rejection::kInvalid:
+      break;
+    case Rejection::kTooLarge:
+      code = absl::StatusCode::kResourceExhausted;
+      break;
+    case Rejection::kQueueFull:
+    case Rejection::kDraining:
+      code = absl::StatusCode::kUnavailable;
+      break;
+    case Rejection::kDeadlineExceeded:
+      code = absl::StatusCode::kDeadlineExceeded;
+      break;
+    case Rejection::kCancelled:
+      code = absl::StatusCode::kCancelled;
+      break;
   }
-  int running_workers() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return running_workers_;
-  }
-  const Options& options() const { return options_; }
+  Admission admission;
+  admission.rejection_ = why;
+  admission.status_ = absl::Status(code, message);
+  return admission;
+}
 
- private:
-  void WorkerMain(int index);
-  // Blocks until a batch is queued, moves it into `batch` and returns true;
-  // returns false once stopping with nothing queued.
-  bool TakeBatch(std::vector<Slice>& batch);
-  void ComputeBatch(BatchProcessor& processor, WorkerBuffers& buffers);
-  // Whether the next slice must start a new batch rather than join the open
-  // one (the last batch in the queue).
-  bool MustStartBatch(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Appends `state`'s images to the queue as slices (joining the open batch
-  // where it has room) and sets its pending slice count; returns how many
-  // batches it started. The caller accounts queued_images_.
-  int EnqueueLocked(TaskState* state, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A fast-path run's follow-up: computes the followers (tasks that joined
-  // while it computed) on the calling thread in batches of at most
-  // max_inline_images, then ends the run. After kMaxFollowerBatches, what
-  // still joins is left to another run in progress or, by the last run, to
-  // the workers' queue.
-  void ComputeFollowers(BatchProcessor& processor);
-  void WakeWorkers(int new_batches);
-  // Adds `delta` to queued_images_ and tells the observer the new depth.
-  void AddQueuedLocked(int64_t delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Validate(const BatchTask& task) const;
-  // Finishes one slice with `status` (OK: computed, or its task already
-  // failed); runs `done` and deletes the task after the last slice.
-  static void FinishSlice(const Slice& slice, absl::Status status);
-
-  const Options options_;
-  const BatchProcessorFactory factory_;
-  Clock* const clock_;
-  BatchObserver* const observer_;
-
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;   // queue_ non-empty, or stopping_
-  std::condition_variable state_cv_;  // a worker started, failed or exited
-  std::deque<Slice> queue_ ABSL_GUARDED_BY(mu_);
-  int64_t queued_images_ ABSL_GUARDED_BY(mu_) = 0;
-  // The open batch: the last one in queue_ (meaningless when queue_ is
-  // empty). Its image count and when its first slice was queued.
-  int64_t open_batch_images_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Time open_batch_start_ ABSL_GUARDED_BY(mu_);
-  int idle_workers_ ABSL_GUARDED_BY(mu_) = 0;     // blocked in TakeBatch
-  int inline_runs_ ABSL_GUARDED_BY(mu_) = 0;      // fast-path runs computing
-  // Tasks that joined the running fast-path run (one slice each, counted in
-  // queued_images_), and their images. Non-empty only while inline_runs_ > 0.
-  std::vector<Slice> followers_ ABSL_GUARDED_BY(mu_);
-  int64_t follower_images_ ABSL_GUARDED_BY(mu_) = 0;
-  // Gather buffers for fast-path runs' follower batches, not in use: a run
-  // takes one (or makes one) and gives it back.
-  std::vector<std::unique_ptr<WorkerBuffers>> spare_buffers_
-      ABSL_GUARDED_BY(mu_);
-  int64_t last_batch_images_ ABSL_GUARDED_BY(mu_) = 0;  // taken by a worker
-  int running_workers_ ABSL_GUARDED_BY(mu_) = 0;  // have a processor
-  int reported_workers_ ABSL_GUARDED_BY(mu_) = 0; // started or failed
-  int live_threads_ ABSL_GUARDED_BY(mu_) = 0;     // not yet exited
-  absl::Status first_factory_error_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
-};
 
 absl::Status Batcher::Core::Start() {
   const int count = options_.num_workers;
@@ -297,36 +183,40 @@ bool Batcher::Core::MustStartBatch(absl::Time now) const {
           now - open_batch_start_ >= options_.max_queue_delay);
 }
 
-absl::Status Batcher::Core::Validate(const BatchTask& task) const {
+Admission Batcher::Core::Check(const BatchTask& task) const {
   if (task.num_images <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a task needs at least one image, got ", task.num_images));
+    return Admission::Rejected(
+        Rejection::kInvalid,
+        absl::StrCat("a task needs at least one image, got ", task.num_images));
   }
   if (!task.done) {
-    return absl::InvalidArgumentError("a task needs a done callback");
+    return Admission::Rejected(Rejection::kInvalid,
+                               "a task needs a done callback");
   }
   const auto size_matches = [&](size_t size, int64_t row) {
     return size % row == 0 &&
            static_cast<int64_t>(size / row) == task.num_images;
   };
   if (!size_matches(task.input.size(), options_.input_size)) {
-    return absl::InvalidArgumentError(absl::StrCat(
+    return Admission::Rejected(Rejection::kInvalid, absl::StrCat(
         "task input has ", task.input.size(), " floats; ", task.num_images,
         " images of ", options_.input_size, " need ",
         task.num_images * options_.input_size));
   }
   if (!size_matches(task.output.size(), options_.output_size)) {
-    return absl::InvalidArgumentError(absl::StrCat(
+    return Admission::Rejected(Rejection::kInvalid, absl::StrCat(
         "task output has ", task.output.size(), " floats; ", task.num_images,
         " images of ", options_.output_size, " need ",
         task.num_images * options_.output_size));
   }
   if (task.num_images > options_.max_queue_size) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "task of ", task.num_images, " images exceeds the queue size of ",
-        options_.max_queue_size, " images"));
+    return Admission::Rejected(
+        Rejection::kTooLarge,
+        absl::StrCat("task of ", task.num_images,
+                     " images exceeds the queue size of ",
+                     options_.max_queue_size, " images"));
   }
-  return absl::OkStatus();
+  return Admission::Accepted();
 }
 
 int Batcher::Core::EnqueueLocked(TaskState* state, absl::Time now) {
@@ -365,19 +255,21 @@ void Batcher::Core::WakeWorkers(int new_batches) {
   }
 }
 
-absl::Status Batcher::Core::Schedule(BatchTask task) {
-  if (absl::Status valid = Validate(task); !valid.ok()) return valid;
+Admission Batcher::Core::Admit(BatchTask&& task) {
+  if (Admission valid = Check(task); !valid.accepted()) return valid;
   auto state = std::make_unique<TaskState>(std::move(task));
   const int64_t n = state->task.num_images;
   int new_batches = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {
-      return absl::UnavailableError(
+      return Admission::Rejected(
+          Rejection::kDraining,
           absl::StrCat("batcher '", options_.name, "' is shutting down"));
     }
     if (queued_images_ + n > options_.max_queue_size) {
-      return absl::UnavailableError(
+      return Admission::Rejected(
+          Rejection::kQueueFull,
           absl::StrCat("queue full (", queued_images_, " images queued, limit ",
                        options_.max_queue_size, ")"));
     }
@@ -387,115 +279,9 @@ absl::Status Batcher::Core::Schedule(BatchTask task) {
     AddQueuedLocked(n);
   }
   WakeWorkers(new_batches);
-  return absl::OkStatus();
+  return Admission::Accepted();
 }
 
-bool Batcher::Core::RunInlineOrFollow(BatchTask& task,
-                                    BatchProcessor& processor) {
-  if (task.num_images > options_.max_inline_images || !Validate(task).ok()) {
-    return false;
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return false;
-    const int64_t n = task.num_images;
-    if (inline_runs_ > 0 && !options_.inline_only_when_unloaded &&
-        follower_images_ + n <= options_.max_inline_images &&
-        queued_images_ + n <= options_.max_queue_size) {
-      // A run is computing: follow it (no worker to wake, no hand-off).
-      auto state = std::make_unique<TaskState>(std::move(task));
-      state->enqueued = clock_->Now();
-      state->pending_slices.store(1, std::memory_order_relaxed);
-      followers_.push_back(Slice{state.release(), 0, n, true});
-      follower_images_ += n;
-      AddQueuedLocked(n);
-      return true;
-    }
-    // Only when nothing is queued for or computing on the workers. Models
-    // that batching speeds up a lot run one task at a time, and only while
-    // the workers' latest batch was a single image (the load is light): under
-    // load their tasks go to the workers' large batches.
-    if (!queue_.empty() || idle_workers_ < running_workers_ ||
-        (options_.inline_only_when_unloaded &&
-         (inline_runs_ > 0 || last_batch_images_ > 1))) {
-      return false;
-    }
-    ++inline_runs_;
-  }
-  const absl::Time start = clock_->Now();
-  absl::Status status;
-  if (start >= task.deadline) {
-    status = absl::DeadlineExceededError(
-        absl::StrCat("deadline exceeded before compute in '", options_.name,
-                     "'"));
-  } else if (task.is_cancelled && task.is_cancelled()) {
-    status = absl::CancelledError("request cancelled");
-  }
-  if (!status.ok()) {
-    if (observer_ != nullptr) observer_->OnTaskDropped(status.code());
-  } else {
-    if (observer_ != nullptr) observer_->OnTaskStarted(absl::ZeroDuration());
-    status = processor.Process(task.input, task.num_images, task.output);
-    if (status.ok() && observer_ != nullptr) {
-      observer_->OnBatchComputed(task.num_images, clock_->Now() - start);
-    }
-  }
-  task.done(std::move(status));
-  ComputeFollowers(processor);
-  return true;
-}
-
-void Batcher::Core::ComputeFollowers(BatchProcessor& processor) {
-  std::unique_ptr<WorkerBuffers> buffers;
-  for (int round = 0;; ++round) {
-    int new_batches = 0;
-    bool ended = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (followers_.empty()) {
-        ended = true;
-      } else if (round >= kMaxFollowerBatches && !stopping_) {
-        // A run that keeps being joined leaves the rest to another run, or,
-        // if it is the last, to the workers (unless they are stopping: they
-        // may have drained the queue and exited).
-        if (inline_runs_ == 1) {
-          const absl::Time now = clock_->Now();
-          for (const Slice& follower : followers_) {
-            new_batches += EnqueueLocked(follower.task, now);
-          }
-          followers_.clear();
-          follower_images_ = 0;
-        }
-        ended = true;
-      } else {
-        if (buffers == nullptr) {
-          if (spare_buffers_.empty()) {
-            buffers = NewBuffers(options_.max_inline_images,
-                                 options_.input_size, options_.output_size);
-          } else {
-            buffers = std::move(spare_buffers_.back());
-            spare_buffers_.pop_back();
-          }
-        }
-        // buffers->batch is empty (cleared after each batch): the swap
-        // leaves followers_ empty.
-        buffers->batch.swap(followers_);
-        AddQueuedLocked(-follower_images_);
-        follower_images_ = 0;
-      }
-      if (ended) {
-        --inline_runs_;
-        if (buffers != nullptr) spare_buffers_.push_back(std::move(buffers));
-      }
-    }
-    if (ended) {
-      WakeWorkers(new_batches);
-      return;
-    }
-    ComputeBatch(processor, *buffers);
-    buffers->batch.clear();
-  }
-}
 
 bool Batcher::Core::TakeBatch(std::vector<Slice>& batch) {
   bool more_queued;
@@ -658,7 +444,12 @@ absl::Status Batcher::Schedule(BatchTask task) {
   // after unlocking): by then a worker may have finished the task, and its
   // `done` may have dropped the last owner of this Batcher.
   std::shared_ptr<Core> core = core_;
-  return core->Schedule(std::move(task));
+  return core->Admit(std::move(task)).status();
+}
+
+Admission Batcher::Submit(BatchTask&& task, BatchProcessor* fast_path) {
+  std::shared_ptr<Core> core = core_;  // as in Schedule
+  return core->Submit(std::move(task), fast_path);
 }
 
 bool Batcher::RunInlineOrFollow(BatchTask& task, BatchProcessor& processor) {

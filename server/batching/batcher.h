@@ -47,8 +47,9 @@
 // them and its outputs scattered back, except that a batch consisting of one
 // slice is computed in place on the task's own spans (no copy).
 //
-// Thread safety: Schedule(), RunInlineOrFollow() and queued_images() may be
-// called from any thread concurrently, including from `done` callbacks.
+// Thread safety: Submit(), Schedule(), RunInlineOrFollow() and
+// queued_images() may be called from any thread concurrently, including from
+// `done` callbacks.
 #ifndef NNSERVE_SERVER_BATCHING_BATCHER_H_
 #define NNSERVE_SERVER_BATCHING_BATCHER_H_
 
@@ -56,6 +57,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
@@ -84,15 +86,17 @@ struct BatchTask {
   // thread-safe and cheap.
   std::function<bool()> is_cancelled;
   // Required. Called exactly once, on a worker thread or a thread running
-  // the fast path, if and only if Schedule() returned OK (or
-  // RunInlineOrFollow() returned true). It may call Schedule() again and
+  // the fast path, if and only if Schedule() returned OK (or Submit()
+  // accepted the task, or RunInlineOrFollow() returned true). It may call Schedule() again and
   // may destroy the Batcher (see Shutdown()). `input`, `output`,
   // `is_cancelled` are released before it runs.
   absl::AnyInvocable<void(absl::Status)> done;
 };
 
-// Computes one batch. Created on, and only ever called from, one worker
-// thread.
+// Computes one batch. Confined to the thread that created it: a worker's
+// processor (made by the factory) is called only by that worker; a fast-path
+// processor (RunInlineOrFollow, Submit) only by the thread that made it and
+// passes it in. Never called by two threads at once.
 class BatchProcessor {
  public:
   virtual ~BatchProcessor() = default;
@@ -130,6 +134,38 @@ class BatchObserver {
   virtual void OnQueueDepthChanged(int64_t /*queued_images*/) {}
 };
 
+// Why a task was not accepted: then its `done` never runs, and the caller
+// answers with Admission::status(), whose code follows from the reason.
+enum class Rejection {
+  kInvalid,           // INVALID_ARGUMENT: a malformed task (a caller's bug)
+  kTooLarge,          // RESOURCE_EXHAUSTED: more images than the queue holds
+  kQueueFull,         // UNAVAILABLE (retryable): no room in the queue now
+  kDraining,          // UNAVAILABLE (retryable): Shutdown() has started
+  kDeadlineExceeded,  // DEADLINE_EXCEEDED: the deadline passed before queueing
+  kCancelled,         // CANCELLED: cancelled before queueing
+};
+
+// The typed outcome of offering a task (Batcher::Submit, and the request
+// path above it): accepted (its `done` runs exactly once), or rejected with
+// a reason. Nothing needs to read the status message to tell reasons apart.
+class Admission {
+ public:
+  static Admission Accepted() { return Admission(); }
+  // `message` says why, for people (it travels to the client).
+  static Admission Rejected(Rejection why, std::string message);
+
+  bool accepted() const { return status_.ok(); }
+  // The reason; meaningful only when !accepted().
+  Rejection rejection() const { return rejection_; }
+  // OK when accepted; else the error to answer with.
+  const absl::Status& status() const { return status_; }
+
+ private:
+  Admission() = default;
+  Rejection rejection_ = Rejection::kInvalid;
+  absl::Status status_;
+};
+
 class Batcher {
  public:
   struct Options {
@@ -138,7 +174,10 @@ class Batcher {
     // While every worker is busy, the open batch stops accepting new tasks
     // once its oldest task has waited this long (>= 0). Never delays compute.
     // InfiniteDuration: batches fill to max_batch_size; 0: one task a batch
-    // while busy. See "How batches form" above.
+    // while busy. See "How batches form" above. Not the config's meaning of
+    // 0: BatchingConfig.max_queue_delay_micros 0 is "no limit" (proto3 has
+    // no "unset"), which ServableVersion passes here as InfiniteDuration, so
+    // "one task a batch" is reachable only through these Options.
     absl::Duration max_queue_delay = absl::InfiniteDuration();
     // Most images queued and not yet taken by a worker (>= 1). A task that
     // would exceed it is rejected with UNAVAILABLE; a task larger than it can
@@ -185,8 +224,22 @@ class Batcher {
   //   UNAVAILABLE         "queue full (Q images queued, limit M)", or
   //                       "shutting down" after Shutdown() started. Both
   //                       retryable.
-  // Never blocks on compute.
+  // Never blocks on compute. The same as Submit(task, nullptr) but for the
+  // admission check of the deadline and cancellation: a task already
+  // expired or cancelled is accepted here and dropped by its worker (done
+  // with DEADLINE_EXCEEDED / CANCELLED).
   absl::Status Schedule(BatchTask task);
+
+  // The request path's one entry (ServableVersion::Submit calls it): refuses
+  // a task whose deadline has passed (on the batcher's Clock) or that
+  // `is_cancelled()` (kDeadlineExceeded, kCancelled: not worth queueing),
+  // then offers it to the fast path with `fast_path` (this thread's
+  // processor; null: no fast path), then queues it as Schedule does
+  // (kInvalid, kTooLarge, kQueueFull, kDraining). Accepted: `task.done` runs
+  // exactly once, possibly before this returns. Rejected: `done` never runs
+  // and `task` is left valid but unspecified. Never blocks on another
+  // thread's compute.
+  Admission Submit(BatchTask&& task, BatchProcessor* fast_path);
 
   // The fast path, for tasks of at most max_inline_images images; returns
   // true if it took the task (then `task.done` runs exactly once, possibly

@@ -1,0 +1,144 @@
+// The fast path of Batcher::Core (batcher.h, RunInlineOrFollow): a task
+// computed on the thread that received it, and the followers that join
+// such a run while it computes; plus Submit, which offers a task to it
+// before the queue.
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/batching/batcher_core.h"
+
+namespace nn {
+
+using batcher_internal::kMaxFollowerBatches;
+using batcher_internal::NewBuffers;
+using batcher_internal::Slice;
+using batcher_internal::TaskState;
+using batcher_internal::WorkerBuffers;
+
+Admission Batcher::Core::Submit(BatchTask&& task, BatchProcessor* fast_path) {
+  // The messages the request path has always answered with.
+  if (clock_->Now() >= task.deadline) {
+    return Admission::Rejected(
+        Rejection::kDeadlineExceeded,
+        "deadline expired before the request was queued");
+  }
+  if (task.is_cancelled && task.is_cancelled()) {
+    return Admission::Rejected(Rejection::kCancelled, "call cancelled");
+  }
+  if (fast_path != nullptr && RunInlineOrFollow(task, *fast_path)) {
+    return Admission::Accepted();
+  }
+  return Admit(std::move(task));
+}
+
+bool Batcher::Core::RunInlineOrFollow(BatchTask& task,
+                                    BatchProcessor& processor) {
+  if (task.num_images > options_.max_inline_images ||
+      !Check(task).accepted()) {
+    return false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return false;
+    const int64_t n = task.num_images;
+    if (inline_runs_ > 0 && !options_.inline_only_when_unloaded &&
+        follower_images_ + n <= options_.max_inline_images &&
+        queued_images_ + n <= options_.max_queue_size) {
+      // A run is computing: follow it (no worker to wake, no hand-off).
+      auto state = std::make_unique<TaskState>(std::move(task));
+      state->enqueued = clock_->Now();
+      state->pending_slices.store(1, std::memory_order_relaxed);
+      followers_.push_back(Slice{state.release(), 0, n, true});
+      follower_images_ += n;
+      AddQueuedLocked(n);
+      return true;
+    }
+    // Only when nothing is queued for or computing on the workers. Models
+    // that batching speeds up a lot run one task at a time, and only while
+    // the workers' latest batch was a single image (the load is light): under
+    // load their tasks go to the workers' large batches.
+    if (!queue_.empty() || idle_workers_ < running_workers_ ||
+        (options_.inline_only_when_unloaded &&
+         (inline_runs_ > 0 || last_batch_images_ > 1))) {
+      return false;
+    }
+    ++inline_runs_;
+  }
+  const absl::Time start = clock_->Now();
+  absl::Status status;
+  if (start >= task.deadline) {
+    status = absl::DeadlineExceededError(
+        absl::StrCat("deadline exceeded before compute in '", options_.name,
+                     "'"));
+  } else if (task.is_cancelled && task.is_cancelled()) {
+    status = absl::CancelledError("request cancelled");
+  }
+  if (!status.ok()) {
+    if (observer_ != nullptr) observer_->OnTaskDropped(status.code());
+  } else {
+    if (observer_ != nullptr) observer_->OnTaskStarted(absl::ZeroDuration());
+    status = processor.Process(task.input, task.num_images, task.output);
+    if (status.ok() && observer_ != nullptr) {
+      observer_->OnBatchComputed(task.num_images, clock_->Now() - start);
+    }
+  }
+  task.done(std::move(status));
+  ComputeFollowers(processor);
+  return true;
+}
+
+void Batcher::Core::ComputeFollowers(BatchProcessor& processor) {
+  std::unique_ptr<WorkerBuffers> buffers;
+  for (int round = 0;; ++round) {
+    int new_batches = 0;
+    bool ended = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (followers_.empty()) {
+        ended = true;
+      } else if (round >= kMaxFollowerBatches && !stopping_) {
+        // A run that keeps being joined leaves the rest to another run, or,
+        // if it is the last, to the workers (unless they are stopping: they
+        // may have drained the queue and exited).
+        if (inline_runs_ == 1) {
+          const absl::Time now = clock_->Now();
+          for (const Slice& follower : followers_) {
+            new_batches += EnqueueLocked(follower.task, now);
+          }
+          followers_.clear();
+          follower_images_ = 0;
+        }
+        ended = true;
+      } else {
+        if (buffers == nullptr) {
+          if (spare_buffers_.empty()) {
+            buffers = NewBuffers(options_.max_inline_images,
+                                 options_.input_size, options_.output_size);
+          } else {
+            buffers = std::move(spare_buffers_.back());
+            spare_buffers_.pop_back();
+          }
+        }
+        // buffers->batch is empty (cleared after each batch): the swap
+        // leaves followers_ empty.
+        buffers->batch.swap(followers_);
+        AddQueuedLocked(-follower_images_);
+        follower_images_ = 0;
+      }
+      if (ended) {
+        --inline_runs_;
+        if (buffers != nullptr) spare_buffers_.push_back(std::move(buffers));
+      }
+    }
+    if (ended) {
+      WakeWorkers(new_batches);
+      return;
+    }
+    ComputeBatch(processor, *buffers);
+    buffers->batch.clear();
+  }
+}
+
+}  // namespace nn
