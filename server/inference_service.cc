@@ -9,13 +9,13 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "server/grpc_status.h"
 #include "server/image_decoding.h"
+#include "server/inference_call.h"
 #include "server/metrics/metric_names.h"
 #include "server/serving_metrics.h"
 #include "server/training_service.h"
@@ -57,52 +57,68 @@ absl::Time ToAbslDeadline(std::chrono::system_clock::time_point deadline) {
   return absl::FromChrono(deadline);
 }
 
-// One Predict in flight: owns its request, decoded input, output buffer and
-// reply, and the handle that keeps its model version alive until the reply
-// is finished.
-struct PredictCall {
-  grpc::ServerUnaryReactor* reactor = nullptr;
-  PredictRequest request;
-  PredictResponse response;
-  grpc::ByteBuffer* response_bytes = nullptr;  // gRPC's, for the reply
-  std::shared_ptr<ServableVersion> servable;
-  std::vector<float> input;
-  std::vector<float> output;
-  int64_t num_images = 0;
-  int top_k = 0;
-  absl::Time start;
-};
+// One nnserve.v1 Predict in flight: the wire request and reply around the
+// protocol-independent call (inference_call.h), which owns the decoded
+// input, the probabilities and the version handle until the reply is
+// finished.
+class PredictCall final : public InferenceCall {
+ public:
+  PredictCall(absl::Time start, grpc::ServerUnaryReactor* reactor,
+              grpc::ByteBuffer* response_bytes,
+              std::atomic<int64_t>* finished)
+      : InferenceCall(start),
+        reactor_(reactor),
+        response_bytes_(response_bytes),
+        finished_(finished) {}
 
-// Fills the reply from the probabilities: argmax (lowest index on ties),
-// probabilities, and top-k by descending probability.
-void FillPredictions(PredictCall& call) {
-  const std::vector<std::string>& labels = call.servable->labels();
-  const int num_classes = static_cast<int>(labels.size());
-  call.response.set_model(call.servable->model_name());
-  call.response.set_version(call.servable->version());
-  std::vector<int> order(num_classes);
-  for (int64_t i = 0; i < call.num_images; ++i) {
-    const float* p = call.output.data() + i * num_classes;
-    nnserve::v1::Prediction* prediction = call.response.add_predictions();
-    const int best =
-        static_cast<int>(std::max_element(p, p + num_classes) - p);
-    prediction->set_class_index(best);
-    prediction->set_label(labels[best]);
-    prediction->set_confidence(p[best]);
-    prediction->mutable_probabilities()->Add(p, p + num_classes);
-    if (call.top_k > 0) {
-      std::iota(order.begin(), order.end(), 0);
-      std::stable_sort(order.begin(), order.end(),
-                       [p](int a, int b) { return p[a] > p[b]; });
-      for (int k = 0; k < call.top_k; ++k) {
-        nnserve::v1::ClassScore* score = prediction->add_top_k();
-        score->set_class_index(order[k]);
-        score->set_label(labels[order[k]]);
-        score->set_probability(p[order[k]]);
+  PredictRequest request;
+  int top_k = 0;
+
+ private:
+  // Fills the reply from the probabilities: argmax (lowest index on ties),
+  // probabilities, and top-k by descending probability.
+  absl::Status WriteReply() override {
+    const std::vector<std::string>& labels = servable().labels();
+    const int num_classes = static_cast<int>(labels.size());
+    response_.set_model(servable().model_name());
+    response_.set_version(servable().version());
+    std::vector<int> order(num_classes);
+    const float* output = probabilities().data();
+    for (int64_t i = 0; i < num_images(); ++i) {
+      const float* p = output + i * num_classes;
+      nnserve::v1::Prediction* prediction = response_.add_predictions();
+      const int best =
+          static_cast<int>(std::max_element(p, p + num_classes) - p);
+      prediction->set_class_index(best);
+      prediction->set_label(labels[best]);
+      prediction->set_confidence(p[best]);
+      prediction->mutable_probabilities()->Add(p, p + num_classes);
+      if (top_k > 0) {
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(),
+                         [p](int a, int b) { return p[a] > p[b]; });
+        for (int k = 0; k < top_k; ++k) {
+          nnserve::v1::ClassScore* score = prediction->add_top_k();
+          score->set_class_index(order[k]);
+          score->set_label(labels[order[k]]);
+          score->set_probability(p[order[k]]);
+        }
       }
     }
+    return SerializeResponse(response_, response_bytes_);
   }
-}
+
+  void Finish(const absl::Status& status) override {
+    // Counted before Finish: once finished, a draining server may stop.
+    finished_->fetch_add(1, std::memory_order_relaxed);
+    reactor_->Finish(ToGrpcStatus(status));
+  }
+
+  grpc::ServerUnaryReactor* const reactor_;
+  grpc::ByteBuffer* const response_bytes_;  // gRPC's, for the reply
+  std::atomic<int64_t>* const finished_;
+  PredictResponse response_;
+};
 
 }  // namespace
 
@@ -120,145 +136,49 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
     grpc::ByteBuffer* response_bytes) {
   const absl::Time start = absl::Now();
   predicts_accepted_.fetch_add(1, std::memory_order_relaxed);
-  auto call = std::make_unique<PredictCall>();
-  call->response_bytes = response_bytes;
-  call->start = start;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto call = std::make_unique<PredictCall>(start, reactor, response_bytes,
+                                            &predicts_finished_);
   const absl::Status parsed = ParseRequest(*request_bytes, &call->request);
-  const PredictRequest* request = &call->request;
+  const PredictRequest& request = call->request;
   // Finishes a call that never reached a model version.
   auto fail = [&](const absl::Status& status) {
     predicts_finished_.fetch_add(1, std::memory_order_relaxed);
-    RecordRpc(metrics::Method::kPredict, parsed.ok() ? request->model() : "",
+    RecordRpc(metrics::Method::kPredict, parsed.ok() ? request.model() : "",
               status.code(), start);
-    return FinishNow(context, status);
+    reactor->Finish(ToGrpcStatus(status));
+    return reactor;
   };
   if (!parsed.ok()) return fail(parsed);
   if (!ready_.load()) {
     return fail(absl::UnavailableError("server is starting: models are loading"));
   }
-  if (absl::Status s = ValidateModelName(request->model()); !s.ok()) {
-    return fail(s);
-  }
-  if (absl::Status s = ValidateVersionNumber("version", request->version());
-      !s.ok()) {
-    return fail(s);
-  }
   absl::StatusOr<std::shared_ptr<ServableVersion>> servable =
-      repository_->Get(request->model(), request->version());
+      ResolveVersion(*repository_, request.model(), request.version());
   if (!servable.ok()) return fail(servable.status());
+  call->Attach(*std::move(servable));
 
-  call->servable = *std::move(servable);
-  VersionMetrics* version_metrics = call->servable->metrics();
-  // Records a call that reached a version but was not queued; `reason` null
-  // for a bad request (not a rejection).
-  auto record_rejection = [&](const absl::Status& status,
-                              const metrics::RejectReason* reason) {
-    predicts_finished_.fetch_add(1, std::memory_order_relaxed);
-    if (version_metrics != nullptr) {
-      if (reason != nullptr) version_metrics->RecordRejected(*reason);
-      version_metrics->RecordPredict(status.code(), absl::Now() - start);
-    }
-  };
-  // ... and finishes it (before the call's reactor was taken).
-  auto reject = [&](const absl::Status& status,
-                    const metrics::RejectReason* reason) {
-    record_rejection(status, reason);
-    return FinishNow(context, status);
-  };
-  const Model& model = call->servable->model();
-  const int num_classes = static_cast<int>(call->servable->labels().size());
-  if (request->top_k() < 0 || request->top_k() > num_classes) {
-    return reject(absl::InvalidArgumentError(absl::StrCat(
-                      "top_k: ", request->top_k(), " is outside [0, ",
-                      num_classes, "]")),
-                  nullptr);
-  }
-  call->top_k = request->top_k();
-
-  ImageDecodingOptions decoding;
-  decoding.height = model.input_height();
-  decoding.width = model.input_width();
-  decoding.max_images = options_.max_images_per_request;
-  absl::StatusOr<int64_t> n =
-      DecodeImages(request->images(), decoding, &call->input);
-  if (!n.ok()) {
-    constexpr auto kTooLarge = metrics::RejectReason::kTooLarge;
-    return reject(n.status(), n.status().code() ==
-                                      absl::StatusCode::kResourceExhausted
-                                  ? &kTooLarge
-                                  : nullptr);
-  }
-  call->num_images = *n;
-  call->output.resize(*n * num_classes);
-
-  const absl::Time deadline = ToAbslDeadline(context->deadline());
-  if (deadline <= absl::Now()) {
-    constexpr auto kReason = metrics::RejectReason::kDeadlineExceeded;
-    return reject(absl::DeadlineExceededError(
-                      "deadline expired before the request was queued"),
-                  &kReason);
-  }
-  if (context->IsCancelled()) {
-    constexpr auto kReason = metrics::RejectReason::kCancelled;
-    return reject(absl::CancelledError("call cancelled"), &kReason);
-  }
-
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  call->reactor = reactor;
-  PredictCall* raw = call.get();
-  BatchTask task;
-  task.num_images = raw->num_images;
-  task.input = absl::MakeConstSpan(raw->input);
-  task.output = absl::MakeSpan(raw->output);
-  task.deadline = deadline;
-  task.is_cancelled = [context] { return context->IsCancelled(); };
-  task.done = [this, raw](absl::Status status) {
-    std::unique_ptr<PredictCall> owned(raw);
-    if (status.ok()) {
-      FillPredictions(*owned);
-      status = SerializeResponse(owned->response, owned->response_bytes);
-    }
-    if (VersionMetrics* m = owned->servable->metrics()) {
-      m->RecordPredict(status.code(), absl::Now() - owned->start);
-    }
-    // Counted before Finish: once finished, a draining server may stop.
-    predicts_finished_.fetch_add(1, std::memory_order_relaxed);
-    owned->reactor->Finish(ToGrpcStatus(status));
-    // `owned` (and with it the model version handle) goes here, after the
-    // reply is finished.
-  };
-  // The fast path: computed here, or by another thread's run that this call
-  // follows (Batcher::RunInlineOrFollow).
-  ServableVersion* version = raw->servable.get();
-  if (BatchProcessor* processor = version->ThreadProcessor();
-      processor != nullptr &&
-      version->batcher().RunInlineOrFollow(task, *processor)) {
-    call.release();  // owned by the task's `done` (which may have run)
+  // From here on the call ends in its Finish (inference_call.h).
+  const int num_classes = static_cast<int>(call->servable().labels().size());
+  if (request.top_k() < 0 || request.top_k() > num_classes) {
+    absl::Status bad = absl::InvalidArgumentError(absl::StrCat(
+        "top_k: ", request.top_k(), " is outside [0, ", num_classes, "]"));
+    InferenceCall::Fail(std::move(call), std::move(bad));
     return reactor;
   }
-  // Keep the version (the call may finish on a worker before Schedule
-  // returns) to build this thread's fast-path processor afterwards.
-  std::shared_ptr<ServableVersion> keep = raw->servable;
-  absl::Status scheduled = version->batcher().Schedule(std::move(task));
-  if (scheduled.ok()) {
-    call.release();  // owned by the task's `done` now
-    keep->PrepareThreadProcessor();
+  call->top_k = request.top_k();
+  absl::StatusOr<int64_t> images =
+      DecodeImages(request.images(),
+                   call->decoding(options_.max_images_per_request),
+                   &call->input());
+  if (!images.ok()) {
+    InferenceCall::Fail(std::move(call), images.status());
     return reactor;
   }
-  {
-    // Not queued: `done` will never run, so the call is still ours.
-    const metrics::RejectReason reason =
-        scheduled.code() == absl::StatusCode::kResourceExhausted
-            ? metrics::RejectReason::kTooLarge
-        : absl::StrContains(scheduled.message(), "queue full")
-            ? metrics::RejectReason::kQueueFull
-            : metrics::RejectReason::kDraining;
-    // The reactor was taken above: finish through it (taking the default
-    // reactor twice is an error).
-    record_rejection(scheduled, &reason);
-    reactor->Finish(ToGrpcStatus(scheduled));
-    return reactor;
-  }
+  InferenceCall::Submit(std::move(call), *images,
+                        ToAbslDeadline(context->deadline()),
+                        [context] { return context->IsCancelled(); });
+  return reactor;
 }
 
 template <typename Request, typename Response>

@@ -1,8 +1,10 @@
-// The gRPC front of nnserve (callback API): validates a request, hands it to
-// the right model version's batcher and returns; the batch worker finishes
-// the reply. No thread is parked per request. Domain logic lives in the
-// repository, the batcher and the engine; this class only adapts them to the
-// wire.
+// The gRPC front of nnserve (callback API): parses a request, hands it to
+// the protocol-independent request path (InferenceCall, inference_call.h:
+// resolve the version, decode, ServableVersion::Submit) and returns; the
+// reply is finished from the call's completion (on a batch worker, or at
+// once for a rejection or a fast-path compute). No thread is parked per
+// request. Domain logic lives in the repository, the servable, the batcher
+// and the engine; this class only translates wire <-> call.
 #ifndef NNSERVE_SERVER_INFERENCE_SERVICE_H_
 #define NNSERVE_SERVER_INFERENCE_SERVICE_H_
 

@@ -264,7 +264,7 @@ absl::StatusOr<std::shared_ptr<ServableVersion>> ModelRepository::LoadVersion(
   servable_options.labels.assign(config.labels().begin(),
                                  config.labels().end());
   if (options_.observer != nullptr) {
-    servable_options.metrics = options_.observer->MetricsFor(model, version);
+    servable_options.metrics = options_.observer->ObserverFor(model, version);
   }
   return ServableVersion::Create(std::move(servable_options),
                                  std::move(loaded), clock_);

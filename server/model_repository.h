@@ -56,9 +56,9 @@ class RepositoryObserver {
                               nnserve::v1::VersionState /*state*/) {}
   virtual void OnVersionLoaded(const std::string& /*model*/,
                                absl::Duration /*load_time*/) {}
-  // The metrics (and batch observer) for a new servable, which owns them;
-  // may return null.
-  virtual std::unique_ptr<VersionMetrics> MetricsFor(
+  // The observer (batch events, request outcomes: servable_observer.h) of a
+  // new servable, which owns it; may return null.
+  virtual std::unique_ptr<ServableObserver> ObserverFor(
       const std::string& /*model*/, int64_t /*version*/) {
     return nullptr;
   }

@@ -132,6 +132,26 @@ void ServableVersion::PrepareThreadProcessor() const {
       std::make_unique<EngineBatchProcessor>(std::move(context));
 }
 
+Admission ServableVersion::Submit(BatchTask&& task) {
+  BatchProcessor* processor = ThreadProcessor();
+  // Only a thread without a processor builds one, after its task is queued;
+  // by then the task may be done and have released the caller's handle.
+  const bool build_processor =
+      processor == nullptr && options_.batching.max_inline_images() > 0;
+  std::shared_ptr<ServableVersion> keep;
+  if (build_processor) keep = shared_from_this();
+  Admission admission = batcher_->Submit(std::move(task), processor);
+  if (!admission.accepted()) {
+    // Not accepted: `done` will not run, so the caller's handle holds.
+    if (RequestRecorder* r = recorder()) {
+      r->RecordRejected(admission.rejection());
+    }
+    return admission;
+  }
+  if (build_processor) keep->PrepareThreadProcessor();
+  return admission;
+}
+
 void ServableVersion::Shutdown() {
   if (batcher_ != nullptr) batcher_->Shutdown();
 }

@@ -2,6 +2,14 @@
 // dynamic batcher (whose workers each own an inference context), and what
 // ModelInfo reports about it.
 //
+// The request path enters through one call, Submit(task): it refuses what
+// is not worth queueing (deadline passed, cancelled), runs the task on the
+// calling thread's fast path when it can, else queues it, and builds the
+// calling thread's fast-path processor after the first task it queues. The
+// result is typed (Admission: accepted, or rejected with a Rejection), so
+// no caller reads status messages. Protocol handlers reach it through
+// InferenceCall (server/inference_call.h).
+//
 // Lifetime: the repository owns each ServableVersion through a shared_ptr and
 // hands copies to requests (the "handle"). A request keeps its handle until
 // its reply is finished, so a version that is swapped out finishes every
@@ -20,11 +28,11 @@
 #include "engine/model.h"
 #include "nnserve/v1/inference.pb.h"
 #include "server/batching/batcher.h"
-#include "server/version_metrics.h"
+#include "server/servable_observer.h"
 
 namespace nn {
 
-class ServableVersion {
+class ServableVersion : public std::enable_shared_from_this<ServableVersion> {
  public:
   struct Options {
     std::string model_name;
@@ -33,14 +41,19 @@ class ServableVersion {
     nnserve::v1::BatchingConfig batching;  // fully resolved, no zero fields
     // Replace the model's labels (size must equal the class count).
     std::vector<std::string> labels;
-    // The version's metrics, also the batcher's observer (queue depth, batch
-    // sizes, drops); may be null. Owned by the servable and destroyed after
-    // its batcher, which releases the version's series (version_metrics.h).
-    std::unique_ptr<VersionMetrics> metrics;
+    // The version's observer: its batcher's (queue depth, batch sizes,
+    // drops) and its requests' recorder; may be null. Owned by the servable
+    // and destroyed after its batcher (for metrics, that releases the
+    // version's series: version_metrics.h).
+    std::unique_ptr<ServableObserver> metrics;
   };
 
   // Builds the batcher; each worker creates its inference context on its own
   // thread and warms it up (batch 1 and max_batch_size) before Create returns.
+  // `clock` (the batcher's: deadlines, queue times) must outlive the
+  // servable. Batching maps onto Batcher::Options one to one except
+  // max_queue_delay_micros 0, which is "no limit" (InfiniteDuration), and
+  // max_inline_images 0, which turns the fast path off.
   static absl::StatusOr<std::shared_ptr<ServableVersion>> Create(
       Options options, std::shared_ptr<const Model> model, Clock* clock);
 
@@ -57,25 +70,37 @@ class ServableVersion {
     return options_.batching;
   }
   Batcher& batcher() { return *batcher_; }
-  // Null when metrics are off.
-  VersionMetrics* metrics() const { return options_.metrics.get(); }
+  // Where the request path records outcomes; null when metrics are off.
+  RequestRecorder* recorder() const { return options_.metrics.get(); }
 
-  // The calling thread's own processor for the batcher's fast path
-  // (Batcher::RunInlineOrFollow), or null if this thread has none yet for
-  // this version. Engine contexts are confined to the thread that builds
-  // them, so each thread that receives requests gets its own, built by
-  // PrepareThreadProcessor (outside any request's latency).
-  BatchProcessor* ThreadProcessor() const;
-  // Builds this thread's processor (warmed up for every batch size up to
-  // max_inline_images) if the fast path is on and it has none; also drops
-  // this thread's processors of versions that are gone.
-  void PrepareThreadProcessor() const;
+  // The one entry point of a request (see the header comment): offers `task`
+  // (sizes per the model: input_height()*input_width() floats an image in,
+  // labels().size() out) to the batcher with this thread's fast-path
+  // processor (Batcher::Submit) and returns its typed answer. A rejection
+  // is recorded in recorder() (RecordRejected) before this returns; then
+  // `task.done` never runs. Accepted: `done` runs exactly once, possibly
+  // on this thread before Submit returns; it may release the last handle to
+  // this version, so the caller must not use the version after Submit
+  // unless it holds a handle of its own. Per request: one thread-local
+  // lookup; no allocation or lock beyond the batcher's.
+  Admission Submit(BatchTask&& task);
 
   // Stops accepting, finishes accepted work, joins the workers. Idempotent.
   void Shutdown();
 
  private:
   ServableVersion(Options options, std::shared_ptr<const Model> model);
+
+  // The calling thread's own processor for the batcher's fast path, or null
+  // if this thread has none yet for this version. Engine contexts are
+  // confined to the thread that builds them, so each thread that receives
+  // requests gets its own, built by PrepareThreadProcessor after Submit
+  // queued its task (outside any request's latency).
+  BatchProcessor* ThreadProcessor() const;
+  // Builds this thread's processor (warmed up for every batch size up to
+  // max_inline_images) if the fast path is on and it has none; also drops
+  // this thread's processors of versions that are gone.
+  void PrepareThreadProcessor() const;
 
   // Declared first, destroyed last: options_.metrics outlives batcher_.
   Options options_;

@@ -255,6 +255,11 @@ void ServingMetrics::OnVersionLoaded(const std::string& model,
   }
 }
 
+std::unique_ptr<ServableObserver> ServingMetrics::ObserverFor(
+    const std::string& model, int64_t version) {
+  return MetricsFor(model, version);
+}
+
 std::unique_ptr<VersionMetrics> ServingMetrics::MetricsFor(
     const std::string& model, int64_t version) {
   std::lock_guard<std::mutex> lock(mu_);

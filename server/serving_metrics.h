@@ -142,9 +142,13 @@ class ServingMetrics final : public RepositoryObserver {
                       nnserve::v1::VersionState state) override;
   void OnVersionLoaded(const std::string& model,
                        absl::Duration load_time) override;
+  // MetricsFor, as the servable's observer.
+  std::unique_ptr<ServableObserver> ObserverFor(const std::string& model,
+                                                int64_t version) override;
+
   // A new VersionMetrics for a servable of (model, version), which owns it.
   std::unique_ptr<VersionMetrics> MetricsFor(const std::string& model,
-                                             int64_t version) override;
+                                             int64_t version);
 
   // Training jobs: nnserve_training_jobs{state} counts the jobs the server
   // knows per state (running and remembered finished ones). A job appears

@@ -46,6 +46,23 @@ void VersionMetrics::RecordRejected(metrics::RejectReason reason) {
   }
 }
 
+void VersionMetrics::RecordRejected(Rejection reason) {
+  switch (reason) {
+    case Rejection::kInvalid:
+      return;
+    case Rejection::kTooLarge:
+      return RecordRejected(metrics::RejectReason::kTooLarge);
+    case Rejection::kQueueFull:
+      return RecordRejected(metrics::RejectReason::kQueueFull);
+    case Rejection::kDraining:
+      return RecordRejected(metrics::RejectReason::kDraining);
+    case Rejection::kDeadlineExceeded:
+      return RecordRejected(metrics::RejectReason::kDeadlineExceeded);
+    case Rejection::kCancelled:
+      return RecordRejected(metrics::RejectReason::kCancelled);
+  }
+}
+
 void VersionMetrics::OnTaskStarted(absl::Duration queued) {
   if (prometheus::Histogram* h = model_->queue_duration.get()) {
     h->Observe(absl::ToDoubleSeconds(queued));

@@ -1,8 +1,9 @@
 // The metrics of one loaded model version, as its request path and its
-// batcher record them. Created by ServingMetrics (server/serving_metrics.h)
-// for each servable and owned by it (ServableVersion::Options::metrics), so
-// it lives exactly as long as the servable: until the version is unloaded
-// and its last in-flight request has finished.
+// batcher record them: the ServableObserver (servable_observer.h) that
+// ServingMetrics (server/serving_metrics.h) makes for each servable, owned
+// by it (ServableVersion::Options::metrics), so it lives exactly as long as
+// the servable: until the version is unloaded and its last in-flight
+// request has finished.
 //
 // Series it feeds (names in server/metrics/metric_names.h):
 //   per version  nnserve_requests_total{model,version,method="Predict",code}
@@ -32,8 +33,8 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "server/batching/batcher.h"
 #include "server/metrics/metric_names.h"
+#include "server/servable_observer.h"
 
 namespace nn {
 
@@ -41,7 +42,7 @@ class ServingMetrics;
 struct ModelSeries;    // serving_metrics.h
 struct VersionSeries;  // serving_metrics.h
 
-class VersionMetrics final : public BatchObserver {
+class VersionMetrics final : public ServableObserver {
  public:
   // Releases this version's series (see the header comment) and takes its
   // share out of the model's queue-depth gauge.
@@ -50,9 +51,11 @@ class VersionMetrics final : public BatchObserver {
   VersionMetrics(const VersionMetrics&) = delete;
   VersionMetrics& operator=(const VersionMetrics&) = delete;
 
-  // A Predict that reached this version finished with `code` after `latency`
-  // (server side, handler start to Finish).
-  void RecordPredict(absl::StatusCode code, absl::Duration latency);
+  // RequestRecorder:
+  void RecordPredict(absl::StatusCode code, absl::Duration latency) override;
+  // Counted under its reason label; kInvalid (a malformed task, no label)
+  // is not counted.
+  void RecordRejected(Rejection reason) override;
   // Refused by the request path or the batcher before compute.
   void RecordRejected(metrics::RejectReason reason);
 

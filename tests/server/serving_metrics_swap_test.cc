@@ -64,7 +64,7 @@ absl::Status Predict(ServableVersion* servable, int64_t images) {
   }
   std::unique_lock<std::mutex> lock(mu);
   cv.wait(lock, [&] { return done; });
-  servable->metrics()->RecordPredict(result.code(), absl::Milliseconds(1));
+  servable->recorder()->RecordPredict(result.code(), absl::Milliseconds(1));
   return result;
 }
 

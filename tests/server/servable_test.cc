@@ -1,0 +1,495 @@
+// ServableVersion::Submit, the request path's one entry point, on a real
+// MLP (tests/support/model_fixtures): what it computes, when it takes the
+// fast path, every typed rejection (and that each is recorded), and how the
+// batching config maps onto the batcher; then InferenceCall, the
+// protocol-independent call around it, with a fake protocol. A held worker (a task whose
+// cancellation poll waits on a gate, on the worker's thread only) makes
+// "the queue is full" deterministic; no sleeps.
+#include "server/servable.h"
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/time/clock.h"
+#include "common/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/inference_call.h"
+#include "server/model_repository.h"
+#include "tests/support/model_fixtures.h"
+#include "tests/support/numerical_contract.h"
+
+namespace nn {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+constexpr int64_t kPixels = 784;
+constexpr int64_t kClasses = 10;
+// Bounds a wait for an event that happens in microseconds when all is well.
+constexpr absl::Duration kPatience = absl::Seconds(60);
+
+// Records what the servable reports (RequestRecorder; the BatchObserver
+// defaults do nothing).
+class RecordingObserver final : public ServableObserver {
+ public:
+  void RecordPredict(absl::StatusCode code, absl::Duration) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    predicts_.push_back(code);
+  }
+  void RecordRejected(Rejection reason) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    rejections_.push_back(reason);
+  }
+  std::vector<absl::StatusCode> predicts() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return predicts_;
+  }
+  std::vector<Rejection> rejections() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return rejections_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<absl::StatusCode> predicts_;
+  std::vector<Rejection> rejections_;
+};
+
+// A gate that a worker waits at until the test opens it.
+class Gate {
+ public:
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    entered_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+  }
+  // Until a thread waits at the gate; false if none came in kPatience.
+  bool AwaitEntered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, absl::ToChronoSeconds(kPatience),
+                        [&] { return entered_; });
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+  bool open_ = false;
+};
+
+// One task's buffers and outcome: images whose pixels are `value` + a small
+// per-pixel pattern, so that images differ.
+class Request {
+ public:
+  explicit Request(int64_t images, float value = 0.5f)
+      : images_(images), input_(images * kPixels), output_(images * kClasses) {
+    for (size_t i = 0; i < input_.size(); ++i) {
+      input_[i] = value * static_cast<float>((i * 7919) % 97) / 96.0f;
+    }
+  }
+
+  BatchTask Task() {
+    BatchTask task;
+    task.num_images = images_;
+    task.input = absl::MakeConstSpan(input_);
+    task.output = absl::MakeSpan(output_);
+    task.done = [this](absl::Status status) {
+      std::lock_guard<std::mutex> lock(mu_);
+      status_ = std::move(status);
+      thread_ = std::this_thread::get_id();
+      ++done_calls_;
+      cv_.notify_all();
+    };
+    return task;
+  }
+
+  // The task's status once done (UNKNOWN if it never finished).
+  absl::Status Await() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, absl::ToChronoSeconds(kPatience),
+                      [&] { return done_calls_ > 0; })) {
+      return absl::UnknownError("task never finished");
+    }
+    return status_;
+  }
+  int done_calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return done_calls_;
+  }
+  std::thread::id thread() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return thread_;
+  }
+  const std::vector<float>& input() const { return input_; }
+  const std::vector<float>& output() const { return output_; }
+
+ private:
+  const int64_t images_;
+  std::vector<float> input_;
+  std::vector<float> output_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  absl::Status status_;
+  std::thread::id thread_;
+  int done_calls_ = 0;
+};
+
+nnserve::v1::BatchingConfig Batching(int max_inline_images) {
+  nnserve::v1::BatchingConfig batching;
+  batching.set_max_batch_size(8);
+  batching.set_max_queue_size(8);
+  batching.set_workers(1);
+  batching.set_threads_per_worker(1);
+  batching.set_max_queue_delay_micros(0);
+  batching.set_max_inline_images(max_inline_images);
+  return batching;
+}
+
+class ServableTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::shared_ptr<const Model>> model =
+        testing::MakeModel("mnist_mlp", 3);
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = *std::move(model);
+  }
+
+  // A servable of the model with `batching` on `clock`; observer_ sees it.
+  std::shared_ptr<ServableVersion> Serve(
+      const nnserve::v1::BatchingConfig& batching,
+      Clock* clock = Clock::Real()) {
+    ServableVersion::Options options;
+    options.model_name = "m";
+    options.version = 1;
+    options.batching = batching;
+    auto observer = std::make_unique<RecordingObserver>();
+    observer_ = observer.get();
+    options.metrics = std::move(observer);
+    absl::StatusOr<std::shared_ptr<ServableVersion>> servable =
+        ServableVersion::Create(std::move(options), model_, clock);
+    EXPECT_TRUE(servable.ok()) << servable.status();
+    return servable.ok() ? *std::move(servable) : nullptr;
+  }
+
+  // Submits a task that holds the servable's only worker until `gate`
+  // opens (its cancellation poll waits there, on the worker's thread only:
+  // Submit polls it on this thread first).
+  void HoldTheWorker(ServableVersion& servable, Request& holder, Gate& gate) {
+    BatchTask task = holder.Task();
+    const std::thread::id test_thread = std::this_thread::get_id();
+    task.is_cancelled = [&gate, test_thread] {
+      if (std::this_thread::get_id() != test_thread) gate.Wait();
+      return false;
+    };
+    ASSERT_TRUE(servable.Submit(std::move(task)).accepted());
+    ASSERT_TRUE(gate.AwaitEntered());
+  }
+
+  std::shared_ptr<const Model> model_;
+  RecordingObserver* observer_ = nullptr;  // owned by the servable
+};
+
+TEST_F(ServableTest, SubmittedTaskGetsTheModelsProbabilities) {
+  std::shared_ptr<ServableVersion> servable = Serve(Batching(4));
+  ASSERT_NE(servable, nullptr);
+  Request request(3);
+  ASSERT_TRUE(servable->Submit(request.Task()).accepted());
+  ASSERT_TRUE(request.Await().ok()) << request.Await();
+  EXPECT_EQ(request.done_calls(), 1);
+
+  Model::ContextOptions context_options;
+  context_options.max_batch_size = 3;
+  std::unique_ptr<InferenceContext> direct =
+      model_->NewInferenceContext(context_options);
+  std::vector<float> expected(3 * kClasses);
+  ASSERT_TRUE(direct->Run(request.input(), 3, absl::MakeSpan(expected)).ok());
+  EXPECT_LE(testing::MaxContractError(request.output(), expected),
+            testing::kRunToRunTolerance);
+  EXPECT_THAT(observer_->rejections(), IsEmpty());
+}
+
+TEST_F(ServableTest, FastPathComputesOnTheCallingThreadAfterItsFirstTask) {
+  std::shared_ptr<ServableVersion> servable = Serve(Batching(4));
+  ASSERT_NE(servable, nullptr);
+  // This thread has no processor yet: the first task goes to the worker,
+  // and Submit builds this thread's processor after queueing it.
+  Request first(1);
+  ASSERT_TRUE(servable->Submit(first.Task()).accepted());
+  ASSERT_TRUE(first.Await().ok());
+  EXPECT_NE(first.thread(), std::this_thread::get_id());
+  // Then a task that finds the worker idle is computed here, before Submit
+  // returns (retried while the worker has not reached its idle wait yet).
+  bool ran_inline = false;
+  for (int attempt = 0; attempt < 10000 && !ran_inline; ++attempt) {
+    Request next(1);
+    ASSERT_TRUE(servable->Submit(next.Task()).accepted());
+    ran_inline = next.done_calls() == 1 &&
+                 next.thread() == std::this_thread::get_id();
+    ASSERT_TRUE(next.Await().ok());
+  }
+  EXPECT_TRUE(ran_inline);
+}
+
+TEST_F(ServableTest, ZeroMaxInlineImagesKeepsEveryTaskOnTheWorkers) {
+  std::shared_ptr<ServableVersion> servable = Serve(Batching(0));
+  ASSERT_NE(servable, nullptr);
+  EXPECT_EQ(servable->batcher().options().max_inline_images, 0);
+  for (int i = 0; i < 50; ++i) {
+    Request request(1);
+    ASSERT_TRUE(servable->Submit(request.Task()).accepted());
+    ASSERT_TRUE(request.Await().ok());
+    EXPECT_NE(request.thread(), std::this_thread::get_id()) << "task " << i;
+  }
+}
+
+TEST_F(ServableTest, FullQueueRejectsWithQueueFullAndNeverRunsDone) {
+  // Declared before the servable, and the gate opened before it goes: its
+  // worker uses them until it is joined.
+  Gate gate;
+  Request holder(1), fills(8), rejected(1);  // the queue holds 8 images
+  std::shared_ptr<ServableVersion> servable = Serve(Batching(0));
+  ASSERT_NE(servable, nullptr);
+  absl::Cleanup open_gate = [&gate] { gate.Open(); };
+  HoldTheWorker(*servable, holder, gate);
+  ASSERT_TRUE(servable->Submit(fills.Task()).accepted());
+  const Admission admission = servable->Submit(rejected.Task());
+  EXPECT_FALSE(admission.accepted());
+  EXPECT_EQ(admission.rejection(), Rejection::kQueueFull);
+  EXPECT_EQ(admission.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(observer_->rejections(), ElementsAre(Rejection::kQueueFull));
+
+  gate.Open();
+  EXPECT_TRUE(holder.Await().ok());
+  EXPECT_TRUE(fills.Await().ok());
+  EXPECT_EQ(rejected.done_calls(), 0);
+}
+
+TEST_F(ServableTest, TaskLargerThanTheQueueRejectsWithTooLarge) {
+  std::shared_ptr<ServableVersion> servable = Serve(Batching(4));
+  ASSERT_NE(servable, nullptr);
+  Request request(9);
+  const Admission admission = servable->Submit(request.Task());
+  EXPECT_FALSE(admission.accepted());
+  EXPECT_EQ(admission.rejection(), Rejection::kTooLarge);
+  EXPECT_EQ(admission.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(observer_->rejections(), ElementsAre(Rejection::kTooLarge));
+  EXPECT_EQ(request.done_calls(), 0);
+}
+
+TEST_F(ServableTest, ShutDownServableRejectsWithDraining) {
+  std::shared_ptr<ServableVersion> servable = Serve(Batching(4));
+  ASSERT_NE(servable, nullptr);
+  servable->Shutdown();
+  Request request(1);
+  const Admission admission = servable->Submit(request.Task());
+  EXPECT_FALSE(admission.accepted());
+  EXPECT_EQ(admission.rejection(), Rejection::kDraining);
+  EXPECT_EQ(admission.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(observer_->rejections(), ElementsAre(Rejection::kDraining));
+  EXPECT_EQ(request.done_calls(), 0);
+}
+
+TEST_F(ServableTest, PassedDeadlineRejectsWithDeadlineExceededBeforeQueueing) {
+  FakeClock clock;
+  std::shared_ptr<ServableVersion> servable = Serve(Batching(4), &clock);
+  ASSERT_NE(servable, nullptr);
+  Request late(1);
+  BatchTask task = late.Task();
+  task.deadline = clock.Now();
+  const Admission admission = servable->Submit(std::move(task));
+  EXPECT_FALSE(admission.accepted());
+  EXPECT_EQ(admission.rejection(), Rejection::kDeadlineExceeded);
+  EXPECT_EQ(admission.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(late.done_calls(), 0);
+
+  Request on_time(1);
+  task = on_time.Task();
+  task.deadline = clock.Now() + absl::Milliseconds(1);
+  ASSERT_TRUE(servable->Submit(std::move(task)).accepted());
+  EXPECT_TRUE(on_time.Await().ok());
+  EXPECT_THAT(observer_->rejections(),
+              ElementsAre(Rejection::kDeadlineExceeded));
+}
+
+TEST_F(ServableTest, CancelledTaskRejectsWithCancelledBeforeQueueing) {
+  std::shared_ptr<ServableVersion> servable = Serve(Batching(4));
+  ASSERT_NE(servable, nullptr);
+  Request request(1);
+  BatchTask task = request.Task();
+  task.is_cancelled = [] { return true; };
+  const Admission admission = servable->Submit(std::move(task));
+  EXPECT_FALSE(admission.accepted());
+  EXPECT_EQ(admission.rejection(), Rejection::kCancelled);
+  EXPECT_EQ(admission.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(observer_->rejections(), ElementsAre(Rejection::kCancelled));
+  EXPECT_EQ(request.done_calls(), 0);
+}
+
+TEST_F(ServableTest, MalformedTaskRejectsAsInvalid) {
+  std::shared_ptr<ServableVersion> servable = Serve(Batching(4));
+  ASSERT_NE(servable, nullptr);
+  Request request(2);
+  BatchTask task = request.Task();
+  task.num_images = 3;  // the spans hold 2 images
+  const Admission admission = servable->Submit(std::move(task));
+  EXPECT_FALSE(admission.accepted());
+  EXPECT_EQ(admission.rejection(), Rejection::kInvalid);
+  EXPECT_EQ(admission.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(request.done_calls(), 0);
+}
+
+TEST_F(ServableTest, ConfigQueueDelayZeroIsNoLimitInTheBatcher) {
+  nnserve::v1::BatchingConfig batching = Batching(0);
+  std::shared_ptr<ServableVersion> unlimited = Serve(batching);
+  ASSERT_NE(unlimited, nullptr);
+  EXPECT_EQ(unlimited->batcher().options().max_queue_delay,
+            absl::InfiniteDuration());
+  batching.set_max_queue_delay_micros(500);
+  std::shared_ptr<ServableVersion> limited = Serve(batching);
+  ASSERT_NE(limited, nullptr);
+  EXPECT_EQ(limited->batcher().options().max_queue_delay,
+            absl::Microseconds(500));
+}
+
+// --- InferenceCall, as a protocol handler uses it -----------------------------
+
+// What a fake protocol's call saw.
+struct Outcome {
+  std::mutex mu;
+  std::condition_variable cv;
+  int writes = 0;
+  int finishes = 0;
+  absl::Status status;
+  std::vector<float> probabilities;
+
+  bool AwaitFinished() {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, absl::ToChronoSeconds(kPatience),
+                       [&] { return finishes > 0; });
+  }
+};
+
+// A protocol's call: copies the probabilities as its "reply".
+class FakeProtocolCall final : public InferenceCall {
+ public:
+  explicit FakeProtocolCall(Outcome* outcome,
+                            absl::Status reply_error = absl::OkStatus())
+      : InferenceCall(absl::Now()),
+        outcome_(outcome),
+        reply_error_(std::move(reply_error)) {}
+
+ private:
+  absl::Status WriteReply() override {
+    std::lock_guard<std::mutex> lock(outcome_->mu);
+    ++outcome_->writes;
+    outcome_->probabilities.assign(probabilities().begin(),
+                                   probabilities().end());
+    return reply_error_;
+  }
+  void Finish(const absl::Status& status) override {
+    std::lock_guard<std::mutex> lock(outcome_->mu);
+    ++outcome_->finishes;
+    outcome_->status = status;
+    outcome_->cv.notify_all();
+  }
+
+  Outcome* const outcome_;
+  const absl::Status reply_error_;
+};
+
+class InferenceCallTest : public ServableTest {
+ protected:
+  // An attached call whose input holds `images` images of 0.5.
+  std::unique_ptr<InferenceCall> NewCall(
+      Outcome* outcome, int64_t images,
+      absl::Status reply_error = absl::OkStatus()) {
+    auto call =
+        std::make_unique<FakeProtocolCall>(outcome, std::move(reply_error));
+    call->Attach(servable_);
+    call->input().assign(images * kPixels, 0.5f);
+    return call;
+  }
+
+  void SetUp() override {
+    ServableTest::SetUp();
+    servable_ = Serve(Batching(4));
+    ASSERT_NE(servable_, nullptr);
+  }
+
+  std::shared_ptr<ServableVersion> servable_;
+};
+
+TEST_F(InferenceCallTest, SubmittedCallWritesItsReplyThenFinishesOnce) {
+  Outcome outcome;
+  const Admission admission = InferenceCall::Submit(
+      NewCall(&outcome, 2), 2, absl::InfiniteFuture(), nullptr);
+  EXPECT_TRUE(admission.accepted());
+  ASSERT_TRUE(outcome.AwaitFinished());
+  std::lock_guard<std::mutex> lock(outcome.mu);
+  EXPECT_TRUE(outcome.status.ok()) << outcome.status;
+  EXPECT_EQ(outcome.writes, 1);
+  EXPECT_EQ(outcome.finishes, 1);
+  ASSERT_EQ(outcome.probabilities.size(), 2 * kClasses);
+  for (int i = 0; i < 2; ++i) {
+    float sum = 0;
+    for (int c = 0; c < kClasses; ++c) sum += outcome.probabilities[i * 10 + c];
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+  }
+  EXPECT_THAT(observer_->predicts(), ElementsAre(absl::StatusCode::kOk));
+}
+
+TEST_F(InferenceCallTest, RejectedCallFinishesBeforeSubmitReturns) {
+  servable_->Shutdown();
+  Outcome outcome;
+  const Admission admission = InferenceCall::Submit(
+      NewCall(&outcome, 1), 1, absl::InfiniteFuture(), nullptr);
+  EXPECT_EQ(admission.rejection(), Rejection::kDraining);
+  std::lock_guard<std::mutex> lock(outcome.mu);
+  EXPECT_EQ(outcome.finishes, 1);
+  EXPECT_EQ(outcome.writes, 0);
+  EXPECT_EQ(outcome.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(observer_->rejections(), ElementsAre(Rejection::kDraining));
+  EXPECT_THAT(observer_->predicts(),
+              ElementsAre(absl::StatusCode::kUnavailable));
+}
+
+TEST_F(InferenceCallTest, FailedCallOverTheSizeLimitCountsAsTooLarge) {
+  Outcome too_large, bad;
+  InferenceCall::Fail(NewCall(&too_large, 1),
+                      absl::ResourceExhaustedError("5 images, limit 4"));
+  InferenceCall::Fail(NewCall(&bad, 1), absl::InvalidArgumentError("bad"));
+  EXPECT_EQ(too_large.finishes, 1);
+  EXPECT_EQ(too_large.status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(bad.finishes, 1);
+  EXPECT_EQ(bad.writes, 0);
+  EXPECT_THAT(observer_->rejections(), ElementsAre(Rejection::kTooLarge));
+  EXPECT_THAT(observer_->predicts(),
+              ElementsAre(absl::StatusCode::kResourceExhausted,
+                          absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(InferenceCallTest, ReplyThatCannotBeWrittenIsTheOutcome) {
+  Outcome outcome;
+  InferenceCall::Submit(NewCall(&outcome, 1, absl::InternalError("too big")),
+                        1, absl::InfiniteFuture(), nullptr);
+  ASSERT_TRUE(outcome.AwaitFinished());
+  std::lock_guard<std::mutex> lock(outcome.mu);
+  EXPECT_EQ(outcome.status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(observer_->predicts(), ElementsAre(absl::StatusCode::kInternal));
+}
+
+}  // namespace
+}  // namespace nn
