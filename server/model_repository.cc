@@ -178,8 +178,8 @@ BatchingConfig ModelRepository::ResolveBatching(const BatchingConfig& defaults,
   if (config.threads_per_worker() > 0) {
     out.set_threads_per_worker(config.threads_per_worker());
   }
-  if (config.max_inline_images() > 0) {
-    out.set_max_inline_images(config.max_inline_images());
+  if (config.has_max_inline_images() && config.max_inline_images() >= 0) {
+    out.set_max_inline_images(config.max_inline_images());  // 0: off
   }
   // A fast-path run computes its task (or its followers) as one batch.
   out.set_max_inline_images(

@@ -364,6 +364,22 @@ TEST_F(ServableTest, ConfigQueueDelayZeroIsNoLimitInTheBatcher) {
             absl::Microseconds(500));
 }
 
+TEST(ResolveBatchingTest, ModelConfigZeroMaxInlineImagesTurnsTheFastPathOff) {
+  nnserve::v1::BatchingConfig defaults = Batching(4);
+  nnserve::v1::BatchingConfig config;
+  EXPECT_EQ(ModelRepository::ResolveBatching(defaults, config)
+                .max_inline_images(),
+            4);  // unset: the server's default
+  config.set_max_inline_images(0);
+  EXPECT_EQ(ModelRepository::ResolveBatching(defaults, config)
+                .max_inline_images(),
+            0);
+  config.set_max_inline_images(2);
+  EXPECT_EQ(ModelRepository::ResolveBatching(defaults, config)
+                .max_inline_images(),
+            2);
+}
+
 // --- InferenceCall, as a protocol handler uses it -----------------------------
 
 // What a fake protocol's call saw.
