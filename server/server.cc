@@ -66,12 +66,7 @@ bool IsLoopback(const std::string& address) {
 
 NnServer::NnServer(Options options) : options_(std::move(options)) {}
 
-NnServer::~NnServer() {
-  if (!drained_) {
-    options_.drain_grace = absl::ZeroDuration();
-    Drain();
-  }
-}
+NnServer::~NnServer() { DrainWithGrace(absl::ZeroDuration()); }
 
 absl::StatusOr<std::unique_ptr<NnServer>> NnServer::Create(Options options) {
   std::unique_ptr<NnServer> server(new NnServer(std::move(options)));
@@ -195,15 +190,20 @@ void NnServer::SetServing(bool serving) {
   health->SetServingStatus(kInferenceServiceName, serving);
 }
 
-bool NnServer::Drain() {
-  if (drained_) return true;
-  drained_ = true;
+bool NnServer::Drain() { return DrainWithGrace(options_.drain_grace); }
+
+bool NnServer::DrainWithGrace(absl::Duration grace) {
+  // Held throughout: a concurrent caller waits for the drain to end and gets
+  // its result.
+  std::lock_guard<std::mutex> lock(drain_mu_);
+  if (drain_result_.has_value()) return *drain_result_;
+  drain_result_ = true;
   if (server_ == nullptr) return true;
   NN_LOG(INFO) << "draining: health NOT_SERVING, serving on for "
-               << absl::FormatDuration(options_.drain_grace);
+               << absl::FormatDuration(grace);
   draining_.store(true);
   SetServing(false);
-  absl::SleepFor(options_.drain_grace);
+  absl::SleepFor(grace);
   // Running training jobs are cancelled (nothing is published); their
   // streams end with CANCELLED.
   training_->Shutdown();
@@ -223,7 +223,8 @@ bool NnServer::Drain() {
                     << " accepted Predict calls finished, the rest cancelled";
   }
   http_.reset();
-  return in_time && accepted == finished;
+  drain_result_ = in_time && accepted == finished;
+  return *drain_result_;
 }
 
 }  // namespace nn

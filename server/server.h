@@ -18,8 +18,11 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -92,7 +95,9 @@ class NnServer {
   // The bound HTTP port (-1 without the HTTP endpoint).
   int http_port() const;
 
-  // See the header comment. Idempotent; safe to call from any thread.
+  // See the header comment. Idempotent and safe from any thread: a second
+  // call (also while the first runs) waits for the drain to end and returns
+  // the same result.
   bool Drain();
 
   ModelRepository& repository() { return *repository_; }
@@ -101,10 +106,14 @@ class NnServer {
   explicit NnServer(Options options);
   absl::Status Start();
   void SetServing(bool serving);
+  // Drain() with `grace` for the pre-drain window (0 from the destructor).
+  bool DrainWithGrace(absl::Duration grace);
 
   Options options_;
   int port_ = 0;
-  bool drained_ = false;
+  std::mutex drain_mu_;
+  // Set when a drain starts, to its result when it ends.
+  std::optional<bool> drain_result_ ABSL_GUARDED_BY(drain_mu_);
   std::atomic<bool> draining_{false};
   std::atomic<bool> ready_{false};
   // With metrics on: the serving families and the process metrics, both
