@@ -87,9 +87,9 @@ struct BatchTask {
   std::function<bool()> is_cancelled;
   // Required. Called exactly once, on a worker thread or a thread running
   // the fast path, if and only if Schedule() returned OK (or Submit()
-  // accepted the task, or RunInlineOrFollow() returned true). It may call Schedule() again and
-  // may destroy the Batcher (see Shutdown()). `input`, `output`,
-  // `is_cancelled` are released before it runs.
+  // accepted the task, or RunInlineOrFollow() returned true). It may call
+  // Schedule() again and may destroy the Batcher (see Shutdown()). `input`,
+  // `output`, `is_cancelled` are released before it runs.
   absl::AnyInvocable<void(absl::Status)> done;
 };
 

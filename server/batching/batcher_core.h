@@ -72,7 +72,8 @@ struct WorkerBuffers {
 constexpr int kMaxFollowerBatches = 4;
 
 // Buffers for batches of up to `images` images.
-inline std::unique_ptr<WorkerBuffers> NewBuffers(int64_t images, int64_t input_size,
+inline std::unique_ptr<WorkerBuffers> NewBuffers(int64_t images,
+                                                 int64_t input_size,
                                                  int64_t output_size) {
   auto buffers = std::make_unique<WorkerBuffers>();
   buffers->batch.reserve(images);  // a slice has >= 1 image

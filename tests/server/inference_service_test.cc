@@ -19,6 +19,7 @@
 #include "server/metrics/metric_names.h"
 #include "server/model_repository.h"
 #include "server/serving_metrics.h"
+#include "tests/server/small_batching.h"
 #include "tests/support/exposition.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/numerical_contract.h"
@@ -57,11 +58,7 @@ class InferenceServiceTest : public ::testing::Test {
     ModelRepository::Options options;
     options.root = repo_.path();
     options.poll_interval = absl::ZeroDuration();
-    options.default_batching.set_max_batch_size(8);
-    options.default_batching.set_max_queue_size(64);
-    options.default_batching.set_workers(1);
-    options.default_batching.set_threads_per_worker(1);
-    options.default_batching.set_max_inline_images(4);
+    options.default_batching = testing::SmallBatching(4, 64);
     options.observer = metrics_.get();
     absl::StatusOr<std::unique_ptr<ModelRepository>> repository =
         ModelRepository::Create(options, Clock::Real());
@@ -159,7 +156,7 @@ TEST_F(InferenceServiceTest, PredictAnswersWithTheModelsProbabilities) {
             1);
 }
 
-TEST_F(InferenceServiceTest, TooManyImagesIsResourceExhaustedAndCountedTooLarge) {
+TEST_F(InferenceServiceTest, TooManyImagesIsResourceExhaustedCountedTooLarge) {
   PredictResponse response;
   const grpc::Status status =
       Predict(PixelRequest(kMaxImagesPerRequest + 1), &response);

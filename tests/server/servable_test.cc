@@ -2,9 +2,9 @@
 // MLP (tests/support/model_fixtures): what it computes, when it takes the
 // fast path, every typed rejection (and that each is recorded), and how the
 // batching config maps onto the batcher; then InferenceCall, the
-// protocol-independent call around it, with a fake protocol. A held worker (a task whose
-// cancellation poll waits on a gate, on the worker's thread only) makes
-// "the queue is full" deterministic; no sleeps.
+// protocol-independent call around it, with a fake protocol. A held worker
+// (a task whose cancellation poll waits on a gate, on the worker's thread
+// only) makes "the queue is full" deterministic; no sleeps.
 #include "server/servable.h"
 
 #include <condition_variable>
@@ -21,12 +21,14 @@
 #include "gtest/gtest.h"
 #include "server/inference_call.h"
 #include "server/model_repository.h"
+#include "tests/server/small_batching.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/numerical_contract.h"
 
 namespace nn {
 namespace {
 
+using ::nn::testing::SmallBatching;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -35,31 +37,38 @@ constexpr int64_t kClasses = 10;
 // Bounds a wait for an event that happens in microseconds when all is well.
 constexpr absl::Duration kPatience = absl::Seconds(60);
 
+// Values appended by several threads, read by the test.
+template <typename T>
+class Log {
+ public:
+  void Add(T value) {
+    std::lock_guard<std::mutex> lock(mu_);
+    values_.push_back(std::move(value));
+  }
+  std::vector<T> values() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return values_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<T> values_;
+};
+
 // Records what the servable reports (RequestRecorder; the BatchObserver
 // defaults do nothing).
 class RecordingObserver final : public ServableObserver {
  public:
   void RecordPredict(absl::StatusCode code, absl::Duration) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    predicts_.push_back(code);
+    predicts_.Add(code);
   }
-  void RecordRejected(Rejection reason) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    rejections_.push_back(reason);
-  }
-  std::vector<absl::StatusCode> predicts() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return predicts_;
-  }
-  std::vector<Rejection> rejections() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return rejections_;
-  }
+  void RecordRejected(Rejection reason) override { rejections_.Add(reason); }
+  std::vector<absl::StatusCode> predicts() { return predicts_.values(); }
+  std::vector<Rejection> rejections() { return rejections_.values(); }
 
  private:
-  std::mutex mu_;
-  std::vector<absl::StatusCode> predicts_;
-  std::vector<Rejection> rejections_;
+  Log<absl::StatusCode> predicts_;
+  Log<Rejection> rejections_;
 };
 
 // A gate that a worker waits at until the test opens it.
@@ -147,17 +156,6 @@ class Request {
   int done_calls_ = 0;
 };
 
-nnserve::v1::BatchingConfig Batching(int max_inline_images) {
-  nnserve::v1::BatchingConfig batching;
-  batching.set_max_batch_size(8);
-  batching.set_max_queue_size(8);
-  batching.set_workers(1);
-  batching.set_threads_per_worker(1);
-  batching.set_max_queue_delay_micros(0);
-  batching.set_max_inline_images(max_inline_images);
-  return batching;
-}
-
 class ServableTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -198,12 +196,24 @@ class ServableTest : public ::testing::Test {
     ASSERT_TRUE(gate.AwaitEntered());
   }
 
+  // Submits `task` (of `request`) and expects it rejected for `why` with
+  // `code`, recorded as the only rejection, and `done` never run.
+  void ExpectRejected(ServableVersion& servable, BatchTask task,
+                      Request& request, Rejection why, absl::StatusCode code) {
+    const Admission admission = servable.Submit(std::move(task));
+    EXPECT_FALSE(admission.accepted());
+    EXPECT_EQ(admission.rejection(), why);
+    EXPECT_EQ(admission.status().code(), code);
+    EXPECT_THAT(observer_->rejections(), ElementsAre(why));
+    EXPECT_EQ(request.done_calls(), 0);
+  }
+
   std::shared_ptr<const Model> model_;
   RecordingObserver* observer_ = nullptr;  // owned by the servable
 };
 
 TEST_F(ServableTest, SubmittedTaskGetsTheModelsProbabilities) {
-  std::shared_ptr<ServableVersion> servable = Serve(Batching(4));
+  std::shared_ptr<ServableVersion> servable = Serve(SmallBatching(4));
   ASSERT_NE(servable, nullptr);
   Request request(3);
   ASSERT_TRUE(servable->Submit(request.Task()).accepted());
@@ -222,7 +232,7 @@ TEST_F(ServableTest, SubmittedTaskGetsTheModelsProbabilities) {
 }
 
 TEST_F(ServableTest, FastPathComputesOnTheCallingThreadAfterItsFirstTask) {
-  std::shared_ptr<ServableVersion> servable = Serve(Batching(4));
+  std::shared_ptr<ServableVersion> servable = Serve(SmallBatching(4));
   ASSERT_NE(servable, nullptr);
   // This thread has no processor yet: the first task goes to the worker,
   // and Submit builds this thread's processor after queueing it.
@@ -244,7 +254,7 @@ TEST_F(ServableTest, FastPathComputesOnTheCallingThreadAfterItsFirstTask) {
 }
 
 TEST_F(ServableTest, ZeroMaxInlineImagesKeepsEveryTaskOnTheWorkers) {
-  std::shared_ptr<ServableVersion> servable = Serve(Batching(0));
+  std::shared_ptr<ServableVersion> servable = Serve(SmallBatching(0));
   ASSERT_NE(servable, nullptr);
   EXPECT_EQ(servable->batcher().options().max_inline_images, 0);
   for (int i = 0; i < 50; ++i) {
@@ -260,16 +270,13 @@ TEST_F(ServableTest, FullQueueRejectsWithQueueFullAndNeverRunsDone) {
   // worker uses them until it is joined.
   Gate gate;
   Request holder(1), fills(8), rejected(1);  // the queue holds 8 images
-  std::shared_ptr<ServableVersion> servable = Serve(Batching(0));
+  std::shared_ptr<ServableVersion> servable = Serve(SmallBatching(0));
   ASSERT_NE(servable, nullptr);
   absl::Cleanup open_gate = [&gate] { gate.Open(); };
   HoldTheWorker(*servable, holder, gate);
   ASSERT_TRUE(servable->Submit(fills.Task()).accepted());
-  const Admission admission = servable->Submit(rejected.Task());
-  EXPECT_FALSE(admission.accepted());
-  EXPECT_EQ(admission.rejection(), Rejection::kQueueFull);
-  EXPECT_EQ(admission.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(observer_->rejections(), ElementsAre(Rejection::kQueueFull));
+  ExpectRejected(*servable, rejected.Task(), rejected, Rejection::kQueueFull,
+                 absl::StatusCode::kUnavailable);
 
   gate.Open();
   EXPECT_TRUE(holder.Await().ok());
@@ -278,42 +285,31 @@ TEST_F(ServableTest, FullQueueRejectsWithQueueFullAndNeverRunsDone) {
 }
 
 TEST_F(ServableTest, TaskLargerThanTheQueueRejectsWithTooLarge) {
-  std::shared_ptr<ServableVersion> servable = Serve(Batching(4));
+  std::shared_ptr<ServableVersion> servable = Serve(SmallBatching(4));
   ASSERT_NE(servable, nullptr);
   Request request(9);
-  const Admission admission = servable->Submit(request.Task());
-  EXPECT_FALSE(admission.accepted());
-  EXPECT_EQ(admission.rejection(), Rejection::kTooLarge);
-  EXPECT_EQ(admission.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(observer_->rejections(), ElementsAre(Rejection::kTooLarge));
-  EXPECT_EQ(request.done_calls(), 0);
+  ExpectRejected(*servable, request.Task(), request, Rejection::kTooLarge,
+                 absl::StatusCode::kResourceExhausted);
 }
 
 TEST_F(ServableTest, ShutDownServableRejectsWithDraining) {
-  std::shared_ptr<ServableVersion> servable = Serve(Batching(4));
+  std::shared_ptr<ServableVersion> servable = Serve(SmallBatching(4));
   ASSERT_NE(servable, nullptr);
   servable->Shutdown();
   Request request(1);
-  const Admission admission = servable->Submit(request.Task());
-  EXPECT_FALSE(admission.accepted());
-  EXPECT_EQ(admission.rejection(), Rejection::kDraining);
-  EXPECT_EQ(admission.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(observer_->rejections(), ElementsAre(Rejection::kDraining));
-  EXPECT_EQ(request.done_calls(), 0);
+  ExpectRejected(*servable, request.Task(), request, Rejection::kDraining,
+                 absl::StatusCode::kUnavailable);
 }
 
 TEST_F(ServableTest, PassedDeadlineRejectsWithDeadlineExceededBeforeQueueing) {
   FakeClock clock;
-  std::shared_ptr<ServableVersion> servable = Serve(Batching(4), &clock);
+  std::shared_ptr<ServableVersion> servable = Serve(SmallBatching(4), &clock);
   ASSERT_NE(servable, nullptr);
   Request late(1);
   BatchTask task = late.Task();
   task.deadline = clock.Now();
-  const Admission admission = servable->Submit(std::move(task));
-  EXPECT_FALSE(admission.accepted());
-  EXPECT_EQ(admission.rejection(), Rejection::kDeadlineExceeded);
-  EXPECT_EQ(admission.status().code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(late.done_calls(), 0);
+  ExpectRejected(*servable, std::move(task), late, Rejection::kDeadlineExceeded,
+                 absl::StatusCode::kDeadlineExceeded);
 
   Request on_time(1);
   task = on_time.Task();
@@ -325,21 +321,17 @@ TEST_F(ServableTest, PassedDeadlineRejectsWithDeadlineExceededBeforeQueueing) {
 }
 
 TEST_F(ServableTest, CancelledTaskRejectsWithCancelledBeforeQueueing) {
-  std::shared_ptr<ServableVersion> servable = Serve(Batching(4));
+  std::shared_ptr<ServableVersion> servable = Serve(SmallBatching(4));
   ASSERT_NE(servable, nullptr);
   Request request(1);
   BatchTask task = request.Task();
   task.is_cancelled = [] { return true; };
-  const Admission admission = servable->Submit(std::move(task));
-  EXPECT_FALSE(admission.accepted());
-  EXPECT_EQ(admission.rejection(), Rejection::kCancelled);
-  EXPECT_EQ(admission.status().code(), absl::StatusCode::kCancelled);
-  EXPECT_THAT(observer_->rejections(), ElementsAre(Rejection::kCancelled));
-  EXPECT_EQ(request.done_calls(), 0);
+  ExpectRejected(*servable, std::move(task), request, Rejection::kCancelled,
+                 absl::StatusCode::kCancelled);
 }
 
 TEST_F(ServableTest, MalformedTaskRejectsAsInvalid) {
-  std::shared_ptr<ServableVersion> servable = Serve(Batching(4));
+  std::shared_ptr<ServableVersion> servable = Serve(SmallBatching(4));
   ASSERT_NE(servable, nullptr);
   Request request(2);
   BatchTask task = request.Task();
@@ -352,7 +344,7 @@ TEST_F(ServableTest, MalformedTaskRejectsAsInvalid) {
 }
 
 TEST_F(ServableTest, ConfigQueueDelayZeroIsNoLimitInTheBatcher) {
-  nnserve::v1::BatchingConfig batching = Batching(0);
+  nnserve::v1::BatchingConfig batching = SmallBatching(0);
   std::shared_ptr<ServableVersion> unlimited = Serve(batching);
   ASSERT_NE(unlimited, nullptr);
   EXPECT_EQ(unlimited->batcher().options().max_queue_delay,
@@ -365,7 +357,7 @@ TEST_F(ServableTest, ConfigQueueDelayZeroIsNoLimitInTheBatcher) {
 }
 
 TEST(ResolveBatchingTest, ModelConfigZeroMaxInlineImagesTurnsTheFastPathOff) {
-  nnserve::v1::BatchingConfig defaults = Batching(4);
+  nnserve::v1::BatchingConfig defaults = SmallBatching(4);
   nnserve::v1::BatchingConfig config;
   EXPECT_EQ(ModelRepository::ResolveBatching(defaults, config)
                 .max_inline_images(),
@@ -380,7 +372,7 @@ TEST(ResolveBatchingTest, ModelConfigZeroMaxInlineImagesTurnsTheFastPathOff) {
             2);
 }
 
-// --- InferenceCall, as a protocol handler uses it -----------------------------
+// --- InferenceCall, as a protocol handler uses it ---------------------------
 
 // What a fake protocol's call saw.
 struct Outcome {
@@ -441,7 +433,7 @@ class InferenceCallTest : public ServableTest {
 
   void SetUp() override {
     ServableTest::SetUp();
-    servable_ = Serve(Batching(4));
+    servable_ = Serve(SmallBatching(4));
     ASSERT_NE(servable_, nullptr);
   }
 

@@ -14,6 +14,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
+#include "tests/server/small_batching.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
 
@@ -32,10 +33,7 @@ TEST(ServerDrainTest, SecondDrainWaitsForTheFirstAndAgrees) {
   options.enable_metrics = false;
   options.model_repository = repo.path();
   options.repository_poll_interval = absl::ZeroDuration();
-  options.default_batching.set_max_batch_size(8);
-  options.default_batching.set_max_queue_size(64);
-  options.default_batching.set_workers(1);
-  options.default_batching.set_threads_per_worker(1);
+  options.default_batching = testing::SmallBatching(4, 64);
   // Long enough that the second call surely comes within it.
   options.drain_grace = testing::Scaled(absl::Seconds(3));
   absl::StatusOr<std::unique_ptr<NnServer>> server = NnServer::Create(options);
