@@ -24,9 +24,10 @@
 // batch worker, after the outcome is recorded (RequestRecorder) and before
 // the call (and its version handle) is destroyed.
 //
-// Hot path: one allocation of the protocol's call object (its buffers
-// included), one output resize, the batcher's own; virtual calls per
-// request only (WriteReply, Finish, the recorder), none per image.
+// Hot path, per request: the protocol's call object, its input and output
+// buffers and the batcher's task state are the allocations (as before this
+// layer existed); virtual calls are per request (WriteReply, Finish, the
+// recorder), none per image; no lock of its own.
 #ifndef NNSERVE_SERVER_INFERENCE_CALL_H_
 #define NNSERVE_SERVER_INFERENCE_CALL_H_
 
