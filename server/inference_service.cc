@@ -14,7 +14,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
-#include "server/grpc_status.h"
+#include "common/grpc_status.h"
 #include "server/image_decoding.h"
 #include "server/metrics/metric_names.h"
 #include "server/serving_metrics.h"
