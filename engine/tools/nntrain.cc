@@ -26,8 +26,10 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -288,6 +290,13 @@ absl::Status Main() {
 }  // namespace nn
 
 int main(int argc, char** argv) {
+  // --help lists this file's flags and the shared training flag set.
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "nntrain.cc") ||
+           absl::EndsWith(file, "training_flags.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(
       "trains a model and writes its .nnm file\n"
       "  nntrain --spec=models/mnist_cnn.textproto --data=data/mnist "
