@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "nnserve/v1/inference.grpc.pb.h"
 #include "tests/support/exposition.h"
+#include "tests/support/grpc_calls.h"
 #include "tests/support/http_client.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/required_tool.h"
@@ -83,13 +84,10 @@ class MetricsE2ETest : public ::testing::Test {
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     ASSERT_GT(server_->http_port(), 0);
-    stub_ = InferenceService::NewStub(grpc::CreateChannel(
-        server_->target(), grpc::InsecureChannelCredentials()));
+    stub_ = testing::NewStub(server_->target());
     auto images = testing::LoadTestDigits(3);
     ASSERT_TRUE(images.ok());
-    request_.set_model("m");
-    request_.mutable_images()->mutable_pixels()->set_data(
-        std::string(images->pixels.begin(), images->pixels.end()));
+    request_ = testing::PixelRequest("m", *images, 3);
   }
 
   grpc::Status Predict(const PredictRequest& request) {
