@@ -16,19 +16,17 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "common/text_proto.h"
 #include "engine/data/dataset.h"
 #include "engine/initializers.h"
 #include "engine/model.h"
 #include "engine/onednn.h"
 #include "engine/threading.h"
-#include "google/protobuf/text_format.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace nn {
@@ -43,11 +41,8 @@ constexpr int kThreadCounts[] = {1, 2};
 const char* const kModels[] = {"mnist_mlp", "mnist_cnn", "mnist_rnn"};
 
 std::shared_ptr<const Model> LoadTutorialModel(const std::string& name) {
-  std::ifstream file("models/" + name + ".textproto");
-  std::stringstream text;
-  text << file.rdbuf();
   nnserve::v1::ModelSpec spec;
-  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &spec)) {
+  if (!ReadTextProtoFile("models/" + name + ".textproto", &spec).ok()) {
     return nullptr;
   }
   absl::StatusOr<std::shared_ptr<const Model>> model = Model::Create(spec, 1);

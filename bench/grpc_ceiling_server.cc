@@ -33,6 +33,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "common/images.h"
+#include "common/limits.h"
 #include "nnserve/v1/inference.grpc.pb.h"
 #include "common/process_tuning.h"
 
@@ -42,7 +44,7 @@ ABSL_FLAG(std::string, port_file, "",
           "Write the bound port here (atomically) once serving.");
 ABSL_FLAG(std::string, stats_file, "",
           "On exit, write \"requests N\\nimages M\\n\" here.");
-ABSL_FLAG(int, image_size, 784,
+ABSL_FLAG(int, image_size, static_cast<int>(nn::kImagePixels),
           "Bytes (pixels) of one image, to count uint8 images.");
 
 namespace nn {
@@ -116,32 +118,25 @@ class CeilingService final : public v1::InferenceService::CallbackService {
   int64_t images() const { return images_.load(); }
 
  private:
-  // The number of images, or 0 for a request nnserve would reject.
+  // The number of images (common/images.h), or 0 for a request nnserve
+  // would reject without decoding: a tensor whose values do not fill its
+  // shape, pixels that are not whole images.
   int64_t CountImages(const v1::Images& images) const {
-    switch (images.encoding_case()) {
-      case v1::Images::kTensor: {
-        const v1::FloatTensor& tensor = images.tensor();
-        if (tensor.shape_size() < 2 || tensor.shape(0) <= 0) return 0;
-        int64_t per_image = 1;
-        for (int i = 1; i < tensor.shape_size(); ++i) {
-          per_image *= tensor.shape(i);
-        }
-        if (per_image <= 0 || tensor.values_size() != tensor.shape(0) * per_image) {
-          return 0;
-        }
-        return tensor.shape(0);
-      }
-      case v1::Images::kPixels: {
-        const size_t size = images.pixels().data().size();
-        const size_t image_size = absl::GetFlag(FLAGS_image_size);
-        if (size == 0 || size % image_size != 0) return 0;
-        return static_cast<int64_t>(size / image_size);
-      }
-      case v1::Images::kEncoded:
-        return images.encoded().png_size();
-      default:
-        return 0;
+    const int64_t image_size = absl::GetFlag(FLAGS_image_size);
+    const int64_t n = nn::CountImages(images, image_size);
+    if (n <= 0) return 0;
+    if (images.has_tensor()) {
+      const v1::FloatTensor& tensor = images.tensor();
+      if (tensor.shape_size() < 2) return 0;
+      int64_t per_image = 1;
+      for (int i = 1; i < tensor.shape_size(); ++i) per_image *= tensor.shape(i);
+      if (per_image <= 0 || tensor.values_size() != n * per_image) return 0;
     }
+    if (images.has_pixels() &&
+        static_cast<int64_t>(images.pixels().data().size()) % image_size != 0) {
+      return 0;
+    }
+    return n;
   }
 
   const std::vector<v1::Prediction> templates_;

@@ -16,13 +16,11 @@
 // threads spin, so a busy neighbour makes epochs 10-100x slower.
 #include <benchmark/benchmark.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 
+#include "common/text_proto.h"
 #include "engine/data/dataset.h"
 #include "engine/training/trainer.h"
-#include "google/protobuf/text_format.h"
 
 namespace nn {
 namespace {
@@ -46,11 +44,8 @@ void TrainEpoch(benchmark::State& state, const std::string& model,
     state.SkipWithError("data/mnist is missing (scripts/prepare-data.sh)");
     return;
   }
-  std::ifstream file("models/" + model + ".textproto");
-  std::stringstream text;
-  text << file.rdbuf();
   nnserve::v1::ModelSpec spec;
-  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &spec)) {
+  if (!ReadTextProtoFile("models/" + model + ".textproto", &spec).ok()) {
     state.SkipWithError("cannot read the model spec (run from the repo root)");
     return;
   }

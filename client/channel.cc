@@ -1,7 +1,7 @@
 #include "client/channel.h"
 
-#include <fstream>
-#include <sstream>
+#include <cstdint>
+#include <utility>
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
@@ -9,25 +9,29 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/file.h"
 #include "common/status_macros.h"
 
 namespace nn {
 namespace {
 
+// PEM files are a few KB; a larger one is not a certificate.
+constexpr int64_t kMaxPemFileBytes = 1 << 20;
+
 absl::StatusOr<std::string> ReadPemFile(const std::string& path,
                                         const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read ", what, " file ", path));
+  absl::StatusOr<std::string> contents = ReadFile(path, kMaxPemFileBytes);
+  if (!contents.ok()) {
+    return absl::Status(
+        contents.status().code(),
+        absl::StrCat("cannot read ", what, " file ",
+                     contents.status().message()));
   }
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (contents.str().find("-----BEGIN") == std::string::npos) {
+  if (contents->find("-----BEGIN") == std::string::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, " file ", path, " is not PEM"));
   }
-  return contents.str();
+  return *std::move(contents);
 }
 
 }  // namespace
@@ -67,15 +71,6 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   }
   return grpc::CreateCustomChannel(options.target, credentials, args);
-}
-
-absl::Status ToAbslStatus(const grpc::Status& status) {
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
-}
-
-std::string StatusCodeName(grpc::StatusCode code) {
-  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
 }  // namespace nn

@@ -33,12 +33,6 @@ struct ChannelOptions {
 absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
     const ChannelOptions& options, int index = -1);
 
-// The same code and message as an absl::Status.
-absl::Status ToAbslStatus(const grpc::Status& status);
-
-// "OK", "UNAVAILABLE", ... as gRPC spells the code.
-std::string StatusCodeName(grpc::StatusCode code);
-
 }  // namespace nn
 
 #endif  // NNSERVE_CLIENT_CHANNEL_H_

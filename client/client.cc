@@ -2,6 +2,7 @@
 
 #include <grpcpp/client_context.h>
 
+#include "common/grpc_status.h"
 #include "common/status_macros.h"
 
 namespace nn {
@@ -39,14 +40,14 @@ absl::StatusOr<v1::PredictResponse> Client::Predict(
   v1::PredictResponse response;
   auto context = NewContext(/*unary=*/true, /*authorize=*/false);
   RETURN_IF_ERROR(
-      ToAbslStatus(stub_->Predict(context.get(), request, &response)));
+      FromGrpcStatus(stub_->Predict(context.get(), request, &response)));
   return response;
 }
 
 absl::StatusOr<v1::ListModelsResponse> Client::ListModels() {
   v1::ListModelsResponse response;
   auto context = NewContext(/*unary=*/true, /*authorize=*/false);
-  RETURN_IF_ERROR(ToAbslStatus(
+  RETURN_IF_ERROR(FromGrpcStatus(
       stub_->ListModels(context.get(), v1::ListModelsRequest(), &response)));
   return response;
 }
@@ -56,7 +57,7 @@ absl::StatusOr<v1::ModelInfoResponse> Client::ModelInfo(
   v1::ModelInfoResponse response;
   auto context = NewContext(/*unary=*/true, /*authorize=*/false);
   RETURN_IF_ERROR(
-      ToAbslStatus(stub_->ModelInfo(context.get(), request, &response)));
+      FromGrpcStatus(stub_->ModelInfo(context.get(), request, &response)));
   return response;
 }
 
@@ -73,7 +74,7 @@ absl::Status Client::ReadProgress(
       return absl::OkStatus();
     }
   }
-  return ToAbslStatus(reader.Finish());
+  return FromGrpcStatus(reader.Finish());
 }
 
 absl::Status Client::Train(const v1::TrainRequest& request,
@@ -99,14 +100,14 @@ absl::StatusOr<v1::TrainingJob> Client::CancelTraining(
   v1::CancelTrainingResponse response;
   auto context = NewContext(/*unary=*/true, /*authorize=*/true);
   RETURN_IF_ERROR(
-      ToAbslStatus(stub_->CancelTraining(context.get(), request, &response)));
+      FromGrpcStatus(stub_->CancelTraining(context.get(), request, &response)));
   return response.job();
 }
 
 absl::StatusOr<v1::ListTrainingJobsResponse> Client::ListTrainingJobs() {
   v1::ListTrainingJobsResponse response;
   auto context = NewContext(/*unary=*/true, /*authorize=*/true);
-  RETURN_IF_ERROR(ToAbslStatus(stub_->ListTrainingJobs(
+  RETURN_IF_ERROR(FromGrpcStatus(stub_->ListTrainingJobs(
       context.get(), v1::ListTrainingJobsRequest(), &response)));
   return response;
 }
@@ -118,7 +119,7 @@ Client::Health(const std::string& service) {
   grpc::health::v1::HealthCheckResponse response;
   auto context = NewContext(/*unary=*/true, /*authorize=*/false);
   RETURN_IF_ERROR(
-      ToAbslStatus(health_stub_->Check(context.get(), request, &response)));
+      FromGrpcStatus(health_stub_->Check(context.get(), request, &response)));
   return response.status();
 }
 

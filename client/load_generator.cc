@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "nnserve/v1/inference.grpc.pb.h"
 

@@ -112,21 +112,6 @@ absl::StatusOr<int64_t> DecodeEncoded(const nnserve::v1::EncodedImages& encoded,
 
 }  // namespace
 
-int64_t CountImages(const Images& images, const ImageDecodingOptions& options) {
-  const int64_t image_size = int64_t{options.height} * options.width;
-  switch (images.encoding_case()) {
-    case Images::kTensor:
-      return images.tensor().shape_size() > 0 ? images.tensor().shape(0) : 0;
-    case Images::kPixels:
-      return static_cast<int64_t>(images.pixels().data().size()) / image_size;
-    case Images::kEncoded:
-      return images.encoded().png_size();
-    case Images::ENCODING_NOT_SET:
-      break;
-  }
-  return 0;
-}
-
 absl::StatusOr<int64_t> DecodeImages(const Images& images,
                                      const ImageDecodingOptions& options,
                                      std::vector<float>* out) {

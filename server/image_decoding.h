@@ -19,15 +19,16 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/limits.h"
 #include "nnserve/v1/inference.pb.h"
 
 namespace nn {
 
 struct ImageDecodingOptions {
-  int height = 28;
-  int width = 28;
+  int height = kImageHeight;
+  int width = kImageWidth;
   // Most images one request may carry.
-  int64_t max_images = 1024;
+  int64_t max_images = kDefaultMaxImagesPerRequest;
 };
 
 // Decodes `images` into `out` (resized to N*H*W) and returns N >= 1.
@@ -35,11 +36,8 @@ absl::StatusOr<int64_t> DecodeImages(const nnserve::v1::Images& images,
                                      const ImageDecodingOptions& options,
                                      std::vector<float>* out);
 
-// Number of images `images` carries, without decoding pixels: for the tensor
-// its first dimension, for pixels bytes / (H*W), for PNGs the file count.
-// Used for limits and metrics before decoding.
-int64_t CountImages(const nnserve::v1::Images& images,
-                    const ImageDecodingOptions& options);
+// The number of images a request claims, before decoding: common/images.h's
+// CountImages(images, height * width).
 
 }  // namespace nn
 

@@ -13,7 +13,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
-#include "server/grpc_status.h"
+#include "common/grpc_status.h"
 #include "server/image_decoding.h"
 #include "server/inference_call.h"
 #include "server/metrics/metric_names.h"

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/limits.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "nnserve/v1/inference.grpc.pb.h"
 #include "server/metrics/metric_names.h"
@@ -43,7 +44,7 @@ class InferenceServiceImpl final : public InferenceServiceBase {
  public:
   struct Options {
     // Most images one Predict may carry; more: RESOURCE_EXHAUSTED.
-    int64_t max_images_per_request = 1024;
+    int64_t max_images_per_request = kDefaultMaxImagesPerRequest;
   };
 
   // `repository` must outlive the service; `training` and `metrics` may be

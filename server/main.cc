@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/cpus.h"
+#include "common/limits.h"
 #include "common/logging.h"
 #include "server/server.h"
 #include "common/process_tuning.h"
@@ -65,7 +66,7 @@ ABSL_FLAG(int, max_inline_images, 12,
           "(no hand-off to a worker); 0 turns it off.");
 ABSL_FLAG(int, threads_per_worker, 1,
           "oneDNN (OpenMP) threads each worker uses for one batch.");
-ABSL_FLAG(int64_t, max_images_per_request, 1024,
+ABSL_FLAG(int64_t, max_images_per_request, nn::kDefaultMaxImagesPerRequest,
           "Most images one Predict may carry; more: RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, max_message_bytes, 16 << 20,
           "Largest request accepted, in bytes; larger: RESOURCE_EXHAUSTED.");

@@ -6,14 +6,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/file.h"
 #include "common/logging.h"
 #include "common/quote.h"
 #include "common/status_macros.h"
@@ -68,17 +67,6 @@ absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
   return names;
 }
 
-absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::UnavailableError(
-        absl::StrCat(path, ": cannot read: ", std::strerror(errno)));
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // Scans one model directory: its config text and its complete versions.
 absl::StatusOr<DiskModel> ScanModel(const std::string& dir) {
   ASSIGN_OR_RETURN(std::vector<std::string> entries, ListDir(dir));
@@ -86,7 +74,7 @@ absl::StatusOr<DiskModel> ScanModel(const std::string& dir) {
   for (const std::string& name : entries) {
     if (name == kConfigFileName) {
       ASSIGN_OR_RETURN(model.config_text,
-                       ReadTextFile(absl::StrCat(dir, "/", name)));
+                       ReadFile(absl::StrCat(dir, "/", name)));
       model.has_config = true;
       continue;
     }

@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/limits.h"
 #include "nnserve/v1/inference.pb.h"
 
 namespace grpc {
@@ -56,7 +57,7 @@ class NnServer {
     absl::Duration repository_poll_interval = absl::Seconds(2);
     // Fully specified defaults (all fields > 0, delay >= 0).
     nnserve::v1::BatchingConfig default_batching;
-    int64_t max_images_per_request = 1024;
+    int64_t max_images_per_request = kDefaultMaxImagesPerRequest;
     // Largest request message accepted, in bytes; larger: RESOURCE_EXHAUSTED.
     int max_receive_message_bytes = 16 << 20;
     // TLS: PEM files; both empty = plaintext. With tls_client_ca, clients

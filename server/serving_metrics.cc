@@ -75,19 +75,6 @@ void RemoveIfSet(prometheus::Family<T>* family, T* series) {
 
 }  // namespace
 
-const char* StatusCodeName(absl::StatusCode code) {
-  static constexpr const char* kNames[] = {
-      "OK",        "CANCELLED",          "UNKNOWN",
-      "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED", "NOT_FOUND",
-      "ALREADY_EXISTS",     "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-      "FAILED_PRECONDITION", "ABORTED",          "OUT_OF_RANGE",
-      "UNIMPLEMENTED",      "INTERNAL",          "UNAVAILABLE",
-      "DATA_LOSS",          "UNAUTHENTICATED"};
-  static_assert(std::size(kNames) == kNumStatusCodes);
-  const int index = static_cast<int>(code);
-  return index >= 0 && index < kNumStatusCodes ? kNames[index] : "UNKNOWN";
-}
-
 absl::StatusOr<std::unique_ptr<ServingMetrics>> ServingMetrics::Create(
     prometheus::Registry* registry) {
   std::unique_ptr<ServingMetrics> m(new ServingMetrics(registry));

@@ -40,6 +40,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/status_codes.h"  // kNumStatusCodes, StatusCodeName
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -50,12 +51,6 @@
 #include "server/version_metrics.h"
 
 namespace nn {
-
-// Canonical status codes 0..16, the values of the `code` label.
-inline constexpr int kNumStatusCodes = 17;
-
-// The Prometheus name of a canonical code: "OK", "NOT_FOUND", ...
-const char* StatusCodeName(absl::StatusCode code);
 
 // A series resolved on its first use and then kept, so later uses cost one
 // acquire load. First uses that race resolve the same series (Family::Add

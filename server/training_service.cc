@@ -367,7 +367,8 @@ absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Start(
     {
       std::lock_guard<std::mutex> job_lock(job->mu_);
       job->state_.set_epochs(prepared->config.epochs() > 0
-                                 ? prepared->config.epochs() : 5);
+                                 ? prepared->config.epochs()
+                                 : kDefaultEpochs);
       TrainProgress started;
       *started.mutable_job() = job->state_;
       started.set_started(true);

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
-#include "server/grpc_status.h"
+#include "common/grpc_status.h"
 #include "server/wire_messages.h"
 
 namespace nn {

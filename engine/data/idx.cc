@@ -2,14 +2,13 @@
 
 #include <zlib.h>
 
-#include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/file.h"
 
 namespace nn {
 namespace {
@@ -108,20 +107,12 @@ absl::StatusOr<IdxArray> ParseIdx(absl::string_view bytes) {
 }
 
 absl::StatusOr<std::string> ReadMaybeGzipFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) {
-      return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    }
-    return absl::PermissionDeniedError(
-        absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
-  }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  std::string content = std::move(buffer).str();
-  if (content.size() >= 2 && static_cast<unsigned char>(content[0]) == 0x1f &&
-      static_cast<unsigned char>(content[1]) == 0x8b) {
-    return Gunzip(content, path);
+  absl::StatusOr<std::string> content = ReadFile(path);
+  if (!content.ok()) return content;
+  const absl::string_view bytes = *content;
+  if (bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f &&
+      static_cast<unsigned char>(bytes[1]) == 0x8b) {
+    return Gunzip(*content, path);
   }
   return content;
 }

@@ -28,7 +28,8 @@ absl::StatusOr<IdxArray> ParseIdx(absl::string_view bytes);
 // Reads `path` (plain or gzip) and parses it. NOT_FOUND if it does not exist.
 absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path);
 
-// Reads a whole file, gunzipping it when it starts with the gzip magic.
+// Reads a whole file (common/file.h's ReadFile: its bound and errors),
+// gunzipping it when it starts with the gzip magic.
 absl::StatusOr<std::string> ReadMaybeGzipFile(const std::string& path);
 
 // Serializes `array` as an uncompressed IDX image.

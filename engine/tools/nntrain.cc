@@ -18,9 +18,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,19 +26,20 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
+#include "common/text_proto.h"
+#include "common/training_flags.h"
 #include "engine/data/dataset.h"
 #include "engine/model.h"
 #include "engine/model_file.h"
 #include "engine/training/trainer.h"
-#include "google/protobuf/io/tokenizer.h"
-#include "google/protobuf/text_format.h"
 
 ABSL_FLAG(std::string, spec, "",
           "model spec in protobuf text format (e.g. models/mnist_cnn.textproto)");
@@ -54,22 +53,9 @@ ABSL_FLAG(std::string, dataset_name, "",
 ABSL_FLAG(std::string, labels, "",
           "comma-separated class names; default: the spec's, else the known "
           "data set's (mnist: 0..9, fashion-mnist: T-shirt/top, ...)");
-ABSL_FLAG(int, epochs, 5, "passes over the training set");
-ABSL_FLAG(int, batch_size, 32, "images per mini-batch");
-ABSL_FLAG(std::string, optimizer, "adam", "adam, sgd or momentum");
-ABSL_FLAG(double, learning_rate, 0,
-          "step size; 0 = 0.001 for adam, 0.01 for sgd and momentum");
-ABSL_FLAG(double, momentum, 0, "momentum optimizer's coefficient; 0 = 0.9");
-ABSL_FLAG(bool, nesterov, false, "Nesterov momentum (momentum optimizer)");
-ABSL_FLAG(double, validation_split, 0,
-          "fraction of the training images held out (a seeded sample); 0 = "
-          "validate on the test set");
-ABSL_FLAG(int, early_stopping_patience, 0,
-          "stop after this many epochs without a lower val_loss; 0 = never");
-ABSL_FLAG(int, max_train_examples, 0,
-          "train on a seeded random sample of N training images; 0 = all");
+// The hyper-parameters (--epochs, --batch_size, --optimizer, --seed, ...)
+// are the training flag set shared with nnctl train (common/training_flags.h).
 ABSL_FLAG(int, threads, 0, "oneDNN threads; 0 = one per core");
-ABSL_FLAG(uint64_t, seed, 1, "seed of weights, shuffling, dropout, split");
 ABSL_FLAG(bool, json, false, "JSON lines instead of text");
 
 namespace nn {
@@ -77,71 +63,18 @@ namespace {
 
 constexpr char kProducer[] = "nntrain 0.1";
 
-// Keeps the first parse error of a text-format file.
-class FirstError : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, int column, const std::string& message) override {
-    if (message_.empty()) {
-      message_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ",
-                              message);
-    }
-  }
-  const std::string& message() const { return message_; }
-
- private:
-  std::string message_;
-};
-
+// The spec at `path`; nntrain's users know it as a ModelSpec
+// (models/*.textproto).
 absl::StatusOr<nnserve::v1::ModelSpec> ReadSpec(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::stringstream text;
-  text << file.rdbuf();
   nnserve::v1::ModelSpec spec;
-  FirstError errors;
-  google::protobuf::TextFormat::Parser parser;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text.str(), &spec)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": not a ModelSpec in text format: ",
-                     errors.message()));
-  }
+  RETURN_IF_ERROR(ReadTextProtoFile(path, &spec, "ModelSpec"));
   return spec;
 }
 
-absl::StatusOr<nnserve::v1::Optimizer> ParseOptimizer(std::string name) {
-  absl::AsciiStrToLower(&name);
-  if (name == "adam") return nnserve::v1::OPTIMIZER_ADAM;
-  if (name == "sgd") return nnserve::v1::OPTIMIZER_SGD;
-  if (name == "momentum") return nnserve::v1::OPTIMIZER_MOMENTUM;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--optimizer: unknown optimizer \"", name,
-      "\" (adam, sgd or momentum)"));
-}
-
+// The training flag set, then the trainer's own checks of the values.
 absl::StatusOr<nnserve::v1::TrainingConfig> ConfigFromFlags() {
-  nnserve::v1::TrainingConfig config;
-  if (absl::GetFlag(FLAGS_epochs) < 1) {
-    return absl::InvalidArgumentError("--epochs: must be >= 1");
-  }
-  if (absl::GetFlag(FLAGS_batch_size) < 1) {
-    return absl::InvalidArgumentError("--batch_size: must be >= 1");
-  }
-  config.set_epochs(absl::GetFlag(FLAGS_epochs));
-  config.set_batch_size(absl::GetFlag(FLAGS_batch_size));
-  ASSIGN_OR_RETURN(nnserve::v1::Optimizer optimizer,
-                   ParseOptimizer(absl::GetFlag(FLAGS_optimizer)));
-  config.set_optimizer(optimizer);
-  config.set_learning_rate(
-      static_cast<float>(absl::GetFlag(FLAGS_learning_rate)));
-  config.set_momentum(static_cast<float>(absl::GetFlag(FLAGS_momentum)));
-  config.set_nesterov(absl::GetFlag(FLAGS_nesterov));
-  config.set_validation_split(
-      static_cast<float>(absl::GetFlag(FLAGS_validation_split)));
-  config.set_early_stopping_patience(
-      absl::GetFlag(FLAGS_early_stopping_patience));
-  config.set_max_train_examples(absl::GetFlag(FLAGS_max_train_examples));
-  config.set_seed(absl::GetFlag(FLAGS_seed));
+  ASSIGN_OR_RETURN(nnserve::v1::TrainingConfig config,
+                   TrainingConfigFromFlags());
   RETURN_IF_ERROR(ValidateTrainingConfig(config));
   return config;
 }
@@ -357,6 +290,13 @@ absl::Status Main() {
 }  // namespace nn
 
 int main(int argc, char** argv) {
+  // --help lists this file's flags and the shared training flag set.
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "nntrain.cc") ||
+           absl::EndsWith(file, "training_flags.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(
       "trains a model and writes its .nnm file\n"
       "  nntrain --spec=models/mnist_cnn.textproto --data=data/mnist "

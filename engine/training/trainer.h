@@ -46,15 +46,17 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/limits.h"
 #include "engine/data/dataset.h"
 #include "engine/model.h"
 #include "nnserve/v1/model.pb.h"
 
 namespace nn {
 
-// Defaults of TrainingConfig's zero fields (model.proto).
-inline constexpr int kDefaultEpochs = 5;
-inline constexpr int kDefaultBatchSize = 32;
+// Defaults of TrainingConfig's zero fields (model.proto); epochs and batch
+// size are the client's and the tools' defaults too (common/limits.h).
+inline constexpr int kDefaultEpochs = kDefaultTrainingEpochs;
+inline constexpr int kDefaultBatchSize = kDefaultTrainingBatchSize;
 inline constexpr float kDefaultAdamLearningRate = 0.001f;
 inline constexpr float kDefaultSgdLearningRate = 0.01f;
 inline constexpr float kDefaultMomentum = 0.9f;

@@ -20,14 +20,14 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/client/local_server.h"
-#include "tests/client/subprocess.h"
+#include "tests/support/subprocess.h"
 
 namespace nn {
 namespace {
 
 namespace v1 = ::nnserve::v1;
-using ::nn::subprocess::RunNnctl;
-using ::nn::subprocess::RunResult;
+using ::nn::testing::RunNnctl;
+using ::nn::testing::RunResult;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -418,6 +418,24 @@ TEST_F(ClientTest, NnctlTrainFineTunesABaseVersionWithTheTokenFromTheEnvironment
   EXPECT_EQ(request.base_version(), 3);
   EXPECT_EQ(request.dataset(), "mnist");
   EXPECT_EQ(request.config().optimizer(), v1::OPTIMIZER_ADAM);
+}
+
+TEST_F(ClientTest, NnctlTrainSendsTheDefaultsAndRefusesZeroEpochsAsNntrainDoes) {
+  const std::string token = "--token=" + std::string(kToken);
+  RunResult r = Nnctl({"train", "--model=mnist_mlp", token});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const v1::TrainRequest request = service_.last_train();
+  const v1::TrainingConfig& config = request.config();
+  EXPECT_EQ(config.epochs(), 5);
+  EXPECT_EQ(config.batch_size(), 32);
+  EXPECT_EQ(config.seed(), 1u);
+  EXPECT_EQ(config.learning_rate(), 0.0f);  // 0 = the optimizer's default
+  RunResult zero = Nnctl({"train", "--model=mnist_mlp", "--epochs=0", token});
+  EXPECT_EQ(zero.exit_code, 2);
+  EXPECT_EQ(zero.err,
+            "nnctl: INVALID_ARGUMENT: --epochs: must be at least 1, got 0\n");
+  EXPECT_EQ(Nnctl({"train", "--model=m", "--batch_size=0", token}).exit_code,
+            2);
 }
 
 TEST_F(ClientTest, NnctlTrainDetachPrintsTheJobIdOnly) {

@@ -23,25 +23,25 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
-#include "tests/client/subprocess.h"
+#include "tests/support/subprocess.h"
 
 namespace nn {
 namespace {
 
-using ::nn::subprocess::BinDir;
-using ::nn::subprocess::ReadFileOrEmpty;
-using ::nn::subprocess::RunResult;
-using ::nn::subprocess::Spawn;
-using ::nn::subprocess::WaitFor;
+using ::nn::testing::BinDir;
+using ::nn::testing::ReadFileOrEmpty;
+using ::nn::testing::RunResult;
+using ::nn::testing::Spawn;
+using ::nn::testing::WaitFor;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 std::string Scratch(const std::string& name) {
-  return ::nn::subprocess::ScratchPath(name);
+  return ::nn::testing::ScratchPath(name);
 }
 std::string ReadFile(const std::string& path) { return ReadFileOrEmpty(path); }
 RunResult Nnctl(const std::vector<std::string>& args) {
-  return ::nn::subprocess::RunNnctl(args);
+  return ::nn::testing::RunNnctl(args);
 }
 
 google::protobuf::Struct ParseJson(const std::string& json) {

@@ -1,8 +1,8 @@
 // TLS and mTLS from the client side: certificates are made with the openssl
-// command-line tool for each run; the server is in-process.
+// command-line tool for each run (tests/support/test_certificates.h); the
+// server is in-process.
 #include <unistd.h>
 
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,14 +15,16 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/client/local_server.h"
-#include "tests/client/subprocess.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_certificates.h"
 #include "tests/support/required_tool.h"
 
 namespace nn {
 namespace {
 
 namespace v1 = ::nnserve::v1;
-using ::nn::subprocess::ReadFileOrEmpty;
+using ::nn::testing::ReadFileOrEmpty;
 using ::testing::HasSubstr;
 
 class ListOnlyService final : public v1::InferenceService::Service {
@@ -33,17 +35,6 @@ class ListOnlyService final : public v1::InferenceService::Service {
     return grpc::Status::OK;
   }
 };
-
-// Runs openssl with `args`; fails the test if it does not exit 0.
-void OpenSsl(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"/usr/bin/openssl"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  const std::string log = nn::subprocess::ScratchPath("openssl.log");
-  const pid_t pid = nn::subprocess::Spawn(argv, log, log);
-  ASSERT_GT(pid, 0);
-  ASSERT_EQ(nn::subprocess::WaitFor(pid, std::chrono::seconds(30)), 0)
-      << ReadFileOrEmpty(log);
-}
 
 ChannelOptions Tls(const std::string& ca, const std::string& cert = "",
                    const std::string& key = "") {
@@ -56,31 +47,24 @@ ChannelOptions Tls(const std::string& ca, const std::string& cert = "",
 
 class TlsTest : public ::testing::Test {
  protected:
+  // A file in the certificates' directory (ca.pem, server.pem, client.key,
+  // ext.cnf, ...; see MakeTestCertificates).
   static std::string File(const std::string& name) {
-    return nn::subprocess::ScratchPath("tls_" + name);
+    return dir_->Join(name);
   }
 
   // A CA, a server certificate for 127.0.0.1 and a client certificate, all
-  // signed by the CA (P-256 keys: quick to make).
+  // signed by the CA.
   static void SetUpTestSuite() {
+    dir_ = new testing::TempDir();
     if (access("/usr/bin/openssl", X_OK) != 0) return;
-    std::ofstream(File("ext.cnf")) << "subjectAltName=IP:127.0.0.1\n";
-    const std::vector<std::string> ec = {"-newkey", "ec", "-pkeyopt",
-                                         "ec_paramgen_curve:prime256v1",
-                                         "-nodes"};
-    auto with = [&](std::vector<std::string> args) {
-      args.insert(args.begin() + 1, ec.begin(), ec.end());
-      return args;
-    };
-    OpenSsl(with({"req", "-x509", "-keyout", File("ca.key"), "-out",
-                  File("ca.pem"), "-days", "1", "-subj", "/CN=nnctl test CA"}));
-    for (const std::string who : {"server", "client"}) {
-      OpenSsl(with({"req", "-keyout", File(who + ".key"), "-out",
-                    File(who + ".csr"), "-subj", "/CN=" + who}));
-      OpenSsl({"x509", "-req", "-in", File(who + ".csr"), "-CA", File("ca.pem"),
-               "-CAkey", File("ca.key"), "-CAcreateserial", "-out",
-               File(who + ".pem"), "-days", "1", "-extfile", File("ext.cnf")});
-    }
+    absl::StatusOr<testing::TestCertificates> certificates =
+        testing::MakeTestCertificates(dir_->path());
+    ASSERT_TRUE(certificates.ok()) << certificates.status();
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
   }
 
   void SetUp() override {
@@ -122,10 +106,13 @@ class TlsTest : public ::testing::Test {
     return absl::OkStatus();
   }
 
+  static testing::TempDir* dir_;
   ListOnlyService service_;
   std::unique_ptr<grpc::Server> server_;
   std::string target_;
 };
+
+testing::TempDir* TlsTest::dir_ = nullptr;
 
 TEST_F(TlsTest, TheServersCaLetsTheClientConnect) {
   StartServer(/*require_client_certificate=*/false);

@@ -48,9 +48,9 @@ function loadCatalog(root = lib.ROOT) {
 
   const proto = fs.readFileSync(path.join(root, 'proto/nnserve/v1/inference.proto'), 'utf8');
   const methods = new Set([...proto.matchAll(/\brpc\s+(\w+)\s*\(/g)].map((m) => m[1]));
-  const metricsCc = fs.readFileSync(path.join(root, 'server/serving_metrics.cc'), 'utf8');
-  const codeBlock = metricsCc.match(/StatusCodeName[\s\S]*?kNames\[\] = \{([\s\S]*?)\};/);
-  if (!codeBlock) throw new Error('serving_metrics.cc: the status code names (kNames) were not found');
+  const codesCc = fs.readFileSync(path.join(root, 'common/status_codes.cc'), 'utf8');
+  const codeBlock = codesCc.match(/StatusCodeName[\s\S]*?kNames\[\] = \{([\s\S]*?)\};/);
+  if (!codeBlock) throw new Error('common/status_codes.cc: the status code names (kNames) were not found');
   const codes = new Set([...codeBlock[1].matchAll(/"([A-Z_]+)"/g)].map((m) => m[1]));
   for (const f of ['nnserve_requests_total']) {
     setValues(f, 'method', methods);

@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "nnserve/v1/inference.grpc.pb.h"
 #include "tests/support/exposition.h"
+#include "tests/support/grpc_calls.h"
 #include "tests/support/http_client.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/required_tool.h"
@@ -83,13 +84,10 @@ class MetricsE2ETest : public ::testing::Test {
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     ASSERT_GT(server_->http_port(), 0);
-    stub_ = InferenceService::NewStub(grpc::CreateChannel(
-        server_->target(), grpc::InsecureChannelCredentials()));
+    stub_ = testing::NewStub(server_->target());
     auto images = testing::LoadTestDigits(3);
     ASSERT_TRUE(images.ok());
-    request_.set_model("m");
-    request_.mutable_images()->mutable_pixels()->set_data(
-        std::string(images->pixels.begin(), images->pixels.end()));
+    request_ = testing::PixelRequest("m", *images, 3);
   }
 
   grpc::Status Predict(const PredictRequest& request) {
@@ -230,26 +228,27 @@ TEST_F(MetricsE2ETest, RetiredVersionsTakeTheirSeriesWithThem) {
     const std::string available = absl::StrCat(
         R"(nnserve_model_info{model="m",state="available",version=")", v,
         R"("} 1)");
-    const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    while (true) {
-      const std::string text = Scrape(server_->http_port());
-      versions_with_series(text);
-      if (text.find(available) != std::string::npos) break;
-      ASSERT_LT(absl::Now(), deadline) << "version " << v << " never served";
-      absl::SleepFor(absl::Milliseconds(20));  // poll period, not a wait
-    }
+    ASSERT_TRUE(testing::Eventually(
+        [&] {
+          const std::string text = Scrape(server_->http_port());
+          versions_with_series(text);
+          return text.find(available) != std::string::npos;
+        },
+        absl::Seconds(60)))
+        << "version " << v << " never served";
     PredictRequest pinned = request_;
     pinned.set_version(v);
     ASSERT_TRUE(Predict(pinned).ok());
     versions_with_series(Scrape(server_->http_port()));
   }
   // Once the last replaced version is reaped only version kLast remains.
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
   std::set<std::string> left;
-  while ((left = versions_with_series(Scrape(server_->http_port()))).size() > 1 &&
-         absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(20));  // poll period
-  }
+  testing::Eventually(
+      [&] {
+        left = versions_with_series(Scrape(server_->http_port()));
+        return left.size() <= 1;
+      },
+      absl::Seconds(30));
   EXPECT_EQ(left, std::set<std::string>{absl::StrCat(kLast)});
   EXPECT_LE(most_versions, 2u);
   EXPECT_GT(scrapes, kLast);

@@ -23,6 +23,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nnserve/v1/inference.grpc.pb.h"
+#include "tests/support/grpc_calls.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/numerical_contract.h"
 #include "tests/support/wait.h"
@@ -36,45 +37,14 @@ using ::nnserve::v1::InferenceService;
 using ::nnserve::v1::PredictRequest;
 using ::nnserve::v1::PredictResponse;
 using ::testing::HasSubstr;
+using testing::EngineProbabilities;
+using testing::PixelRequest;
+using testing::Predict;
 using testing::ServerProcess;
 using testing::TempDir;
 
 constexpr int kImages = 6;
 constexpr char kModels[][10] = {"mnist_mlp", "mnist_cnn", "mnist_rnn"};
-
-std::unique_ptr<InferenceService::Stub> Connect(const std::string& target) {
-  return InferenceService::NewStub(
-      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
-}
-
-grpc::Status Predict(InferenceService::Stub& stub, const PredictRequest& request,
-                     PredictResponse* response,
-                     absl::Duration timeout = absl::Seconds(20)) {
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  return stub.Predict(&context, request, response);
-}
-
-PredictRequest PixelRequest(const std::string& model,
-                            const testing::TestImages& images, int64_t count) {
-  PredictRequest request;
-  request.set_model(model);
-  request.mutable_images()->mutable_pixels()->set_data(
-      std::string(images.pixels.begin(), images.pixels.begin() + count * 784));
-  return request;
-}
-
-// The engine's own probabilities for `images`, from the published file.
-std::vector<float> EngineProbabilities(const std::string& path,
-                                       const std::vector<float>& input,
-                                       int64_t n) {
-  absl::StatusOr<std::shared_ptr<const Model>> model = LoadModel(path);
-  EXPECT_TRUE(model.ok()) << model.status();
-  std::unique_ptr<InferenceContext> context = (*model)->NewInferenceContext();
-  std::vector<float> out(n * (*model)->num_classes());
-  EXPECT_TRUE(context->Run(input, n, absl::MakeSpan(out)).ok());
-  return out;
-}
 
 class ServerE2ETest : public ::testing::Test {
  protected:
@@ -102,7 +72,7 @@ class ServerE2ETest : public ::testing::Test {
   }
   void SetUp() override {
     ASSERT_NE(server_, nullptr);
-    stub_ = Connect(server_->target());
+    stub_ = testing::NewStub(server_->target());
     absl::StatusOr<testing::TestImages> images = testing::LoadTestDigits(kImages);
     ASSERT_TRUE(images.ok()) << images.status();
     images_ = *std::move(images);
@@ -190,7 +160,7 @@ TEST_F(ServerE2ETest, ConcurrentSingleImageRequestsGetTheirOwnAnswers) {
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
-        std::unique_ptr<InferenceService::Stub> stub = Connect(server_->target());
+        auto stub = testing::NewStub(server_->target());
         for (int k = 0; k < kCallsEach; ++k) {
           const int i = (t + k) % kImages;
           PredictResponse response;
@@ -450,7 +420,7 @@ class PredictLoad {
     request.set_model(model);
     for (int t = 0; t < threads; ++t) {
       threads_.emplace_back([this, target, request] {
-        auto stub = Connect(target);
+        auto stub = testing::NewStub(target);
         // Bounded: at most 200k calls or until stopped.
         for (int i = 0; i < 200000 && !stop_.load(); ++i) {
           PredictResponse response;
@@ -532,7 +502,7 @@ TEST(ServerLifecycleTest, NewVersionIsServedWithoutAFailedRequest) {
 
   // A broken file as version 3 is reported and version 2 keeps serving.
   testing::WriteFileOrDie(repo.Join("digits/3/model.nnm"), "not a model");
-  auto stub = Connect((*server)->target());
+  auto stub = testing::NewStub((*server)->target());
   ASSERT_TRUE(Eventually(
       [&] {
         grpc::ClientContext context;
@@ -567,7 +537,7 @@ TEST(ServerLifecycleTest, FullQueueAnswersUnavailable) {
   auto images = testing::LoadTestDigits(8);
   ASSERT_TRUE(images.ok());
 
-  auto stub = Connect((*server)->target());
+  auto stub = testing::NewStub((*server)->target());
   {
     // The fast path computes at most a batch: its limit follows
     // max_batch_size down (--max_inline_images is 12 by default).

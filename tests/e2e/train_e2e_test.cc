@@ -27,6 +27,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nnserve/v1/inference.grpc.pb.h"
+#include "tests/support/grpc_calls.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/server_process.h"
 #include "tests/support/temp_dir.h"
@@ -43,11 +44,6 @@ using ::nnserve::v1::TrainRequest;
 using ::testing::HasSubstr;
 using testing::ServerProcess;
 using testing::TempDir;
-
-std::unique_ptr<InferenceService::Stub> Connect(const std::string& target) {
-  return InferenceService::NewStub(
-      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
-}
 
 // Lists every file under `dir` (relative paths), to compare repositories.
 std::set<std::string> ListTree(const std::string& dir) {
@@ -158,7 +154,7 @@ class TrainE2ETest : public ::testing::Test {
     auto server = ServerProcess::Start({.args = args});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    stub_ = Connect(server_->target());
+    stub_ = testing::NewStub(server_->target());
   }
   void PublishInitial(const std::string& name, const std::string& spec) {
     auto model = testing::MakeModel(spec, 3);
@@ -183,7 +179,7 @@ TEST_F(TrainE2ETest, TrainsWhileServingAndServesTheNewVersion) {
   std::vector<double> idle_micros, busy_micros;
   std::map<int, int64_t> codes;
   std::thread predictor([&] {
-    auto stub = Connect(server_->target());
+    auto stub = testing::NewStub(server_->target());
     const PredictRequest request = DigitsRequest("digits", *images, 1);
     for (int i = 0; i < 100000 && !stop.load(); ++i) {
       const bool during = training.load();
@@ -369,9 +365,8 @@ std::vector<int> ThreadNiceValues(pid_t pid) {
   const std::string dir = absl::StrCat("/proc/", pid, "/task");
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
-    std::ifstream file(entry.path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(file)),
-                     std::istreambuf_iterator<char>());
+    const std::string stat =
+        testing::ReadFileOrEmpty((entry.path() / "stat").string());
     const size_t close = stat.rfind(')');
     if (close == std::string::npos) continue;
     std::istringstream fields(stat.substr(close + 2));

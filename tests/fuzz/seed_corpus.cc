@@ -1,7 +1,6 @@
+#include "common/file.h"
 #include "tests/fuzz/seed_corpus.h"
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -43,14 +42,6 @@ constexpr const char* kSmallSpecs[] = {
          layers { simple_rnn { units: 3 activation: ACTIVATION_TANH } }
          layers { dense { units: 2 activation: ACTIVATION_SOFTMAX } })pb",
 };
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
 
 absl::StatusOr<nnserve::v1::ModelSpec> ParseSpec(const std::string& text) {
   nnserve::v1::ModelSpec spec;

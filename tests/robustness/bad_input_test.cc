@@ -306,9 +306,8 @@ TEST_F(BadInputTest, PngBombsAndCorruptPngsAreRejectedQuickly) {
 // CPU seconds (user + system) that process `pid` has used, from
 // /proc/PID/stat (fields 14 and 15, in clock ticks); -1 if unreadable.
 double ProcessCpuSeconds(pid_t pid) {
-  std::ifstream file(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(file)),
-                   std::istreambuf_iterator<char>());
+  const std::string stat =
+      testing::ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
   const size_t close = stat.rfind(')');
   if (close == std::string::npos) return -1;
   std::istringstream fields(stat.substr(close + 2));

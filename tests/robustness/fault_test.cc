@@ -29,7 +29,7 @@
 #include "engine/model_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/client/subprocess.h"
+#include "tests/support/subprocess.h"
 #include "tests/robustness/robustness_util.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/temp_dir.h"
@@ -51,12 +51,12 @@ struct RunResult {
 // Runs `argv` to completion (at most 120 s).
 RunResult RunToEnd(const std::vector<std::string>& argv, const testing::TempDir& scratch) {
   const std::string out = scratch.Join("run.out");
-  const pid_t pid = subprocess::Spawn(argv, out, out);
+  const pid_t pid = testing::Spawn(argv, out, out);
   EXPECT_GT(pid, 0) << argv[0];
   RunResult run;
   if (pid <= 0) return run;
-  run.exit_code = subprocess::WaitFor(pid, std::chrono::seconds(120));
-  run.out = subprocess::ReadFileOrEmpty(out);
+  run.exit_code = testing::WaitFor(pid, std::chrono::seconds(120));
+  run.out = testing::ReadFileOrEmpty(out);
   return run;
 }
 
@@ -65,13 +65,13 @@ std::string RunAndKill(const std::vector<std::string>& argv,
                        std::chrono::microseconds delay,
                        const testing::TempDir& scratch) {
   const std::string out = scratch.Join("killed.out");
-  const pid_t pid = subprocess::Spawn(argv, out, out);
+  const pid_t pid = testing::Spawn(argv, out, out);
   EXPECT_GT(pid, 0) << argv[0];
   if (pid <= 0) return "";
   std::this_thread::sleep_for(delay);
   ::kill(pid, SIGKILL);
-  subprocess::WaitFor(pid, std::chrono::seconds(30));
-  return subprocess::ReadFileOrEmpty(out);
+  testing::WaitFor(pid, std::chrono::seconds(30));
+  return testing::ReadFileOrEmpty(out);
 }
 
 // Spec and parameters of the tutorial MLP with weights from `seed`, the way

@@ -8,13 +8,12 @@
 // - mutations of every seed (truncations and bit flips) never crash, a short
 //   deterministic stand-in for the fuzzers where libFuzzer is unavailable.
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "common/file.h"
 #include "gtest/gtest.h"
 #include "tests/fuzz/fuzz_targets.h"
 #include "tests/fuzz/seed_corpus.h"
@@ -83,12 +82,11 @@ TEST_F(FuzzReplayTest, RecordedRegressionInputsGiveTheirRecordedResult) {
         ADD_FAILURE() << "name does not start with accepted- or rejected-";
         continue;
       }
-      std::ifstream in(entry.path(), std::ios::binary);
-      std::stringstream bytes;
-      bytes << in.rdbuf();
-      ASSERT_FALSE(bytes.str().empty());
+      absl::StatusOr<std::string> bytes = ReadFile(entry.path().string());
+      ASSERT_TRUE(bytes.ok()) << bytes.status();
+      ASSERT_FALSE(bytes->empty());
       // A crash or an abort on a broken invariant ends the test binary.
-      EXPECT_EQ(Feed(target, bytes.str()), expect_accepted);
+      EXPECT_EQ(Feed(target, *bytes), expect_accepted);
       ++replayed_here;
     }
     EXPECT_GT(replayed_here, 0) << "no recorded input for this target";

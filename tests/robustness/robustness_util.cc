@@ -18,27 +18,6 @@
 
 namespace nn::robustness {
 
-std::unique_ptr<Stub> NewStub(
-    const std::string& target,
-    std::shared_ptr<grpc::ChannelCredentials> credentials) {
-  // A channel of its own: tests that count connections or kill servers do
-  // not share subchannels by accident.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetMaxReceiveMessageSize(-1);
-  args.SetMaxSendMessageSize(-1);
-  return nnserve::v1::InferenceService::NewStub(
-      grpc::CreateCustomChannel(target, std::move(credentials), args));
-}
-
-grpc::Status Predict(Stub& stub, const nnserve::v1::PredictRequest& request,
-                     nnserve::v1::PredictResponse* response,
-                     absl::Duration timeout) {
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  return stub.Predict(&context, request, response);
-}
-
 namespace {
 
 template <typename Request>
@@ -96,17 +75,6 @@ grpc::Status ModelInfo(Stub& stub, const std::string& model, int64_t version,
   request.set_model(model);
   request.set_version(version);
   return stub.ModelInfo(&context, request, response);
-}
-
-nnserve::v1::PredictRequest PixelRequest(const std::string& model,
-                                         const testing::TestImages& images,
-                                         int64_t count, int64_t first) {
-  nnserve::v1::PredictRequest request;
-  request.set_model(model);
-  request.mutable_images()->mutable_pixels()->set_data(
-      std::string(images.pixels.begin() + first * 784,
-                  images.pixels.begin() + (first + count) * 784));
-  return request;
 }
 
 int CheckHealth(const std::string& target, const std::string& service,
@@ -181,21 +149,6 @@ absl::StatusOr<double> ScrapeMetric(
         absl::StrCat("/metrics answered HTTP ", response->status));
   }
   return SumSamples(response->body, name, labels);
-}
-
-std::vector<float> EngineProbabilities(const std::string& path,
-                                       const std::vector<float>& input,
-                                       int64_t n) {
-  absl::StatusOr<std::shared_ptr<const Model>> model = LoadModel(path);
-  if (!model.ok()) return {};
-  std::unique_ptr<InferenceContext> context = (*model)->NewInferenceContext();
-  std::vector<float> out(n * (*model)->num_classes());
-  if (!context->Run(absl::MakeConstSpan(input.data(), n * 784), n,
-                    absl::MakeSpan(out))
-           .ok()) {
-    return {};
-  }
-  return out;
 }
 
 absl::StatusOr<ServedRepository> ServeRepository(const ServeOptions& options) {

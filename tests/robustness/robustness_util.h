@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "nnserve/v1/inference.grpc.pb.h"
+#include "tests/support/grpc_calls.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/server_process.h"
 #include "tests/support/temp_dir.h"
@@ -28,18 +29,13 @@
 
 namespace nn::robustness {
 
-using Stub = ::nnserve::v1::InferenceService::Stub;
-
-// A stub on a fresh channel to `target` ("127.0.0.1:PORT").
-std::unique_ptr<Stub> NewStub(
-    const std::string& target,
-    std::shared_ptr<grpc::ChannelCredentials> credentials =
-        grpc::InsecureChannelCredentials());
-
-// Predict with a deadline `timeout` from now.
-grpc::Status Predict(Stub& stub, const nnserve::v1::PredictRequest& request,
-                     nnserve::v1::PredictResponse* response,
-                     absl::Duration timeout = absl::Seconds(20));
+// Stubs, Predict with a deadline, pixel requests and the engine's own
+// answer: tests/support/grpc_calls.h.
+using testing::EngineProbabilities;
+using testing::NewStub;
+using testing::PixelRequest;
+using testing::Predict;
+using testing::Stub;
 
 // ModelInfo with a 20 s deadline.
 grpc::Status ModelInfo(Stub& stub, const std::string& model, int64_t version,
@@ -66,11 +62,6 @@ StreamOutcome WatchTraining(Stub& stub, const std::string& job_id,
 grpc::Status RawCall(const std::string& target, const std::string& method,
                      const std::string& bytes);
 
-// A Predict of images [first, first + count) of `images` as raw pixels.
-nnserve::v1::PredictRequest PixelRequest(const std::string& model,
-                                         const testing::TestImages& images,
-                                         int64_t count, int64_t first = 0);
-
 // grpc.health.v1 Check of `service` ("" = the whole server) with a 5 s
 // deadline: the HealthCheckResponse status (1 = SERVING, 2 = NOT_SERVING),
 // or -1 if the call failed.
@@ -91,12 +82,6 @@ absl::StatusOr<double> ScrapeMetric(
 
 using testing::Eventually;  // tests/support/wait.h
 using testing::Scaled;
-
-// The probabilities the engine computes itself for `n` images of `input`
-// with the model in `path`: what the server must answer.
-std::vector<float> EngineProbabilities(const std::string& path,
-                                       const std::vector<float>& input,
-                                       int64_t n);
 
 // A temporary model repository served by a child nnserve.
 struct ServedRepository {

@@ -10,9 +10,9 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
-#include "tests/client/subprocess.h"
+#include "tests/support/subprocess.h"
 #include "tests/robustness/robustness_util.h"
-#include "tests/robustness/test_certificates.h"
+#include "tests/support/test_certificates.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/numerical_contract.h"
 #include "tests/support/required_tool.h"
@@ -22,6 +22,8 @@ namespace nn::robustness {
 namespace {
 
 using ::nnserve::v1::PredictResponse;
+using testing::MakeTestCertificates;
+using testing::TestCertificates;
 
 class TlsTest : public ::testing::Test {
  protected:
@@ -67,10 +69,10 @@ class TlsTest : public ::testing::Test {
   static std::shared_ptr<grpc::ChannelCredentials> Tls(
       const std::string& cert = "", const std::string& key = "") {
     grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = subprocess::ReadFileOrEmpty(certs_->ca_cert);
+    ssl.pem_root_certs = testing::ReadFileOrEmpty(certs_->ca_cert);
     if (!cert.empty()) {
-      ssl.pem_cert_chain = subprocess::ReadFileOrEmpty(cert);
-      ssl.pem_private_key = subprocess::ReadFileOrEmpty(key);
+      ssl.pem_cert_chain = testing::ReadFileOrEmpty(cert);
+      ssl.pem_private_key = testing::ReadFileOrEmpty(key);
     }
     return grpc::SslCredentials(ssl);
   }
@@ -128,7 +130,7 @@ TEST_F(TlsTest, ClientThatDoesNotTrustTheServerIsRefused) {
   // Trusting only the rogue CA: the server's certificate does not verify.
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs =
-      subprocess::ReadFileOrEmpty(cert_dir_->Join("rogue_ca.pem"));
+      testing::ReadFileOrEmpty(cert_dir_->Join("rogue_ca.pem"));
   PredictResponse response;
   EXPECT_EQ(PredictWith(grpc::SslCredentials(ssl), &response).error_code(),
             grpc::UNAVAILABLE);

@@ -1,28 +1,19 @@
 #include "tests/support/model_fixtures.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "common/text_proto.h"
 #include "engine/data/dataset.h"
 #include "engine/model_file.h"
-#include "google/protobuf/text_format.h"
 #include "tests/support/temp_dir.h"
 
 namespace nn::testing {
 
 absl::StatusOr<nnserve::v1::ModelSpec> LoadTutorialSpec(const std::string& name) {
   const std::string path = absl::StrCat("models/", name, ".textproto");
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream text;
-  text << in.rdbuf();
   nnserve::v1::ModelSpec spec;
-  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &spec)) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot parse ", path));
-  }
+  RETURN_IF_ERROR(ReadTextProtoFile(path, &spec));
   return spec;
 }
 

@@ -1,6 +1,5 @@
 #include "tests/support/server_process.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,11 +14,6 @@
 #include "absl/time/clock.h"
 
 namespace nn::testing {
-
-std::string BinDir() {
-  const char* dir = std::getenv("NNSERVE_BIN_DIR");
-  return dir != nullptr && *dir != '\0' ? dir : "build/bin";
-}
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     Options options) {
@@ -40,24 +34,10 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   }
   args.insert(args.end(), options.args.begin(), options.args.end());
 
-  const pid_t pid = ::fork();
-  if (pid < 0) return absl::InternalError("fork failed");
-  if (pid == 0) {
-    const int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, STDOUT_FILENO);
-      ::dup2(fd, STDERR_FILENO);
-      ::close(fd);
-    }
-    // The test runner's blocked signals must not leak into the server.
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
+  // stdout and stderr into one log; the runner's signal mask not inherited.
+  const pid_t pid = Spawn(args, log_file, log_file);
+  if (pid < 0) {
+    return absl::InternalError(absl::StrCat("cannot start ", binary));
   }
   process->pid_ = pid;
   // Without port flags there is no port file to wait for: the caller polls
@@ -134,10 +114,7 @@ absl::StatusOr<int> ServerProcess::Wait(absl::Duration timeout) {
 }
 
 std::string ServerProcess::Log() const {
-  std::ifstream in(dir_.path() + "/log");
-  std::string text((std::istreambuf_iterator<char>(in)),
-                   std::istreambuf_iterator<char>());
-  return text;
+  return ReadFileOrEmpty(dir_.path() + "/log");
 }
 
 }  // namespace nn::testing

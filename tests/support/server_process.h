@@ -13,13 +13,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "tests/support/subprocess.h"  // BinDir, Spawn
 #include "tests/support/temp_dir.h"
 
 namespace nn::testing {
-
-// Directory of the built binaries: $NNSERVE_BIN_DIR (set by CTest), else
-// build/bin.
-std::string BinDir();
 
 class ServerProcess {
  public:

@@ -3,8 +3,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "common/file.h"
 
 namespace nn::testing {
 
@@ -40,11 +43,11 @@ void WriteFileOrDie(const std::string& path, const std::string& content) {
 }
 
 std::string ReadFileOrDie(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  absl::StatusOr<std::string> contents = ReadFile(path);
+  if (!contents.ok()) {
+    throw std::runtime_error(std::string(contents.status().message()));
+  }
+  return *std::move(contents);
 }
 
 }  // namespace nn::testing

@@ -1,4 +1,4 @@
-#include "tests/robustness/test_certificates.h"
+#include "tests/support/test_certificates.h"
 
 #include <unistd.h>
 
@@ -10,9 +10,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "tests/client/subprocess.h"
+#include "tests/support/subprocess.h"
 
-namespace nn::robustness {
+namespace nn::testing {
 namespace {
 
 constexpr char kOpenSsl[] = "/usr/bin/openssl";
@@ -20,11 +20,11 @@ constexpr char kOpenSsl[] = "/usr/bin/openssl";
 absl::Status OpenSsl(const std::string& dir, std::vector<std::string> args) {
   args.insert(args.begin(), kOpenSsl);
   const std::string log = dir + "/openssl.log";
-  const pid_t pid = subprocess::Spawn(args, log, log);
+  const pid_t pid = Spawn(args, log, log);
   if (pid <= 0) return absl::InternalError("cannot start openssl");
-  if (subprocess::WaitFor(pid, std::chrono::seconds(30)) != 0) {
+  if (WaitFor(pid, std::chrono::seconds(30)) != 0) {
     return absl::InternalError(absl::StrCat(absl::StrJoin(args, " "), ":\n",
-                                            subprocess::ReadFileOrEmpty(log)));
+                                            ReadFileOrEmpty(log)));
   }
   return absl::OkStatus();
 }
@@ -84,4 +84,4 @@ absl::StatusOr<TestCertificates> MakeTestCertificates(const std::string& dir) {
   };
 }
 
-}  // namespace nn::robustness
+}  // namespace nn::testing

@@ -1,4 +1,4 @@
-#include "tests/client/subprocess.h"
+#include "tests/support/subprocess.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -7,20 +7,20 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "common/file.h"
 #include "gtest/gtest.h"
 
 extern char** environ;
 
-namespace nn::subprocess {
+namespace nn::testing {
 
 std::string BinDir() {
   const char* dir = std::getenv("NNSERVE_BIN_DIR");
-  return dir != nullptr ? dir : "build/bin";
+  return dir != nullptr && *dir != '\0' ? dir : "build/bin";
 }
 
 std::string ScratchPath(const std::string& name) {
@@ -28,10 +28,8 @@ std::string ScratchPath(const std::string& name) {
 }
 
 std::string ReadFileOrEmpty(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
+  absl::StatusOr<std::string> contents = ReadFile(path);
+  return contents.ok() ? *std::move(contents) : "";
 }
 
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path,
@@ -43,8 +41,18 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path,
                                    O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (err_path == out_path) {
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  }
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
   std::vector<char*> args;
   for (const std::string& arg : argv) {
     args.push_back(const_cast<char*>(arg.c_str()));
@@ -57,8 +65,9 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path,
   }
   env.push_back(nullptr);
   pid_t pid = -1;
-  const int rc =
-      posix_spawn(&pid, args[0], &actions, nullptr, args.data(), env.data());
+  const int rc = posix_spawn(&pid, args[0], &actions, &attributes, args.data(),
+                             env.data());
+  posix_spawnattr_destroy(&attributes);
   posix_spawn_file_actions_destroy(&actions);
   return rc == 0 ? pid : -1;
 }
@@ -97,4 +106,4 @@ RunResult RunNnctl(const std::vector<std::string>& args,
   return result;
 }
 
-}  // namespace nn::subprocess
+}  // namespace nn::testing

@@ -1,6 +1,8 @@
-#include "server/grpc_status.h"
+#include "common/grpc_status.h"
 
 #include <string>
+
+#include "common/status_codes.h"
 
 namespace nn {
 
@@ -14,6 +16,10 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                       status.error_message());
+}
+
+const char* StatusCodeName(grpc::StatusCode code) {
+  return StatusCodeName(static_cast<absl::StatusCode>(code));
 }
 
 }  // namespace nn

@@ -1,14 +1,15 @@
 // Test certificates made with the openssl command-line tool at test time (no
-// key material in the repository), as tests/client/tls_test.cc makes them for
-// nnctl: P-256 keys (quick to generate), valid for one day.
-#ifndef NNSERVE_TESTS_ROBUSTNESS_TEST_CERTIFICATES_H_
-#define NNSERVE_TESTS_ROBUSTNESS_TEST_CERTIFICATES_H_
+// key material in the repository), for the TLS tests of nnctl
+// (tests/client/tls_test.cc) and of nnserve (tests/robustness/tls_test.cc):
+// P-256 keys (quick to generate), valid for one day.
+#ifndef NNSERVE_TESTS_SUPPORT_TEST_CERTIFICATES_H_
+#define NNSERVE_TESTS_SUPPORT_TEST_CERTIFICATES_H_
 
 #include <string>
 
 #include "absl/status/statusor.h"
 
-namespace nn::robustness {
+namespace nn::testing {
 
 // PEM file paths, all in one directory.
 struct TestCertificates {
@@ -25,6 +26,6 @@ struct TestCertificates {
 // /usr/bin/openssl is missing; INTERNAL (with openssl's output) if it fails.
 absl::StatusOr<TestCertificates> MakeTestCertificates(const std::string& dir);
 
-}  // namespace nn::robustness
+}  // namespace nn::testing
 
-#endif  // NNSERVE_TESTS_ROBUSTNESS_TEST_CERTIFICATES_H_
+#endif  // NNSERVE_TESTS_SUPPORT_TEST_CERTIFICATES_H_
