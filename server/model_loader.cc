@@ -6,26 +6,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/status_macros.h"
 #include "engine/model_file.h"
 
 namespace nn {
-
-ModelLoader::LoadFunction LoadThroughSavedModel(
-    std::function<absl::StatusOr<nnserve::v1::SavedModel>(const std::string&)>
-        read) {
-  return [read = std::move(read)](const std::string& path)
-             -> absl::StatusOr<std::shared_ptr<const Model>> {
-    ASSIGN_OR_RETURN(nnserve::v1::SavedModel saved, read(path));
-    absl::StatusOr<std::shared_ptr<const Model>> model =
-        Model::FromSavedModel(std::move(saved));
-    if (!model.ok()) {
-      return absl::Status(model.status().code(),
-                          absl::StrCat(path, ": ", model.status().message()));
-    }
-    return model;
-  };
-}
 
 ModelLoaderRegistry ModelLoaderRegistry::Default() {
   ModelLoaderRegistry registry;

@@ -4,7 +4,8 @@
 //   <root>/<model>/<version>/model.nnm     nnserve's own file (engine/model_file.h)
 //
 // Each format is a ModelLoader: a file name and a function from that file's
-// path to a validated engine Model. The Model carries everything ModelInfo
+// path to a validated engine Model (a format that converts to a SavedModel
+// ends in Model::FromSavedModel, which validates it, as LoadModel does). The Model carries everything ModelInfo
 // reports about a version (spec and layer summary, labels, input shape,
 // training history); the repository adds the file's path. Another format
 // (e.g. an ONNX importer producing an nnserve.v1.SavedModel from
@@ -57,13 +58,6 @@ struct ModelLoader {
   std::string format;
   LoadFunction load;
 };
-
-// A loader for files that convert to a SavedModel: `read` produces the
-// SavedModel, Model::FromSavedModel validates it (errors prefixed with the
-// path).
-ModelLoader::LoadFunction LoadThroughSavedModel(
-    std::function<absl::StatusOr<nnserve::v1::SavedModel>(const std::string&)>
-        read);
 
 // The formats one repository knows, keyed by file name. Not thread-safe to
 // modify; const use is thread-safe.
