@@ -1,5 +1,7 @@
 // Publication: the repository takes a version number, writes the model file
 // atomically and applies that one model (see Publish in model_repository.h).
+#include "server/model_repository.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,7 +15,6 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "engine/model_file.h"
-#include "server/model_repository.h"
 
 namespace nn {
 namespace {

@@ -1,5 +1,7 @@
 // The repository's queries: handles for requests (Get) and what ListModels
 // and ModelInfo report. Readers take the model table's lock shared.
+#include "server/model_repository.h"
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -7,7 +9,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/quote.h"
-#include "server/model_repository.h"
 
 namespace nn {
 

@@ -1,8 +1,9 @@
 // TrainingJob: one job's state, event log and watchers (training_service.h).
+#include "server/training_service.h"
+
 #include <utility>
 
 #include "absl/time/clock.h"
-#include "server/training_service.h"
 
 namespace nn {
 

@@ -2,6 +2,8 @@
 // (spec or base version, data set or inline examples, limits) into a
 // Prepared job, and the named data sets it loads (cached for the server's
 // life).
+#include "server/training_request.h"
+
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -11,7 +13,6 @@
 #include "common/quote.h"
 #include "common/status_macros.h"
 #include "server/image_decoding.h"
-#include "server/training_request.h"
 
 namespace nn {
 namespace {
