@@ -93,6 +93,12 @@ class ModelRepositoryTest : public ::testing::Test {
     return *std::move(repository);
   }
 
+  // A started repository serving m version 1 (default options).
+  std::unique_ptr<ModelRepository> ServingVersion1() {
+    Write("m", 1);
+    return Started(Options());
+  }
+
   void Write(const std::string& model, int64_t version) {
     ASSERT_TRUE(
         testing::PublishModel(repo_.path(), model, version, *model_).ok());
@@ -139,8 +145,7 @@ TEST_F(ModelRepositoryTest, StartLoadsTheNewestVersionOnly) {
 }
 
 TEST_F(ModelRepositoryTest, ANewVersionIsSwappedInAndTheOldOneUnloadedAfterItsHandle) {
-  Write("m", 1);
-  auto repository = Started(Options());
+  auto repository = ServingVersion1();
   ASSERT_NE(repository, nullptr);
   auto handle = repository->Get("m", 1);
   ASSERT_TRUE(handle.ok());
@@ -157,8 +162,7 @@ TEST_F(ModelRepositoryTest, ANewVersionIsSwappedInAndTheOldOneUnloadedAfterItsHa
 }
 
 TEST_F(ModelRepositoryTest, ABadNewestVersionFailsOnceAndTheLastGoodOneKeepsServing) {
-  Write("m", 1);
-  auto repository = Started(Options());
+  auto repository = ServingVersion1();
   ASSERT_NE(repository, nullptr);
   testing::WriteFileOrDie(repo_.Join("m/2/model.nnm"), "not a model file");
   ASSERT_TRUE(repository->PollOnce().ok());
@@ -224,8 +228,7 @@ TEST_F(ModelRepositoryTest, ABadConfigIsReportedAndThePreviousOneKept) {
 }
 
 TEST_F(ModelRepositoryTest, AVanishedModelDirectoryKeepsServingAndIsReported) {
-  Write("m", 1);
-  auto repository = Started(Options());
+  auto repository = ServingVersion1();
   ASSERT_NE(repository, nullptr);
   ASSERT_EQ(::rename(repo_.Join("m").c_str(), repo_.Join(".m-away").c_str()), 0);
   EXPECT_EQ(repository->PollOnce().code(), absl::StatusCode::kNotFound);
@@ -324,8 +327,7 @@ TEST_F(ModelRepositoryTest, ThePollThreadRescansOncePerIntervalOfTheClock) {
 // --- Publish --------------------------------------------------------------------
 
 TEST_F(ModelRepositoryTest, PublishTakesTheNextNumberWritesAndLoadsIt) {
-  Write("m", 1);
-  auto repository = Started(Options());
+  auto repository = ServingVersion1();
   ASSERT_NE(repository, nullptr);
   auto published = repository->Publish("m", model_->ToSavedModel());
   ASSERT_TRUE(published.ok()) << published.status();
@@ -377,8 +379,7 @@ TEST_F(ModelRepositoryTest, PublishNumbersAboveEveryVersionDirectoryAndHeldVersi
 }
 
 TEST_F(ModelRepositoryTest, AFailedWriteLeavesNothingAndTakesNoNumber) {
-  Write("m", 1);
-  auto repository = Started(Options());
+  auto repository = ServingVersion1();
   ASSERT_NE(repository, nullptr);
   nnserve::v1::SavedModel unwritable = model_->ToSavedModel();
   unwritable.set_format_version(999);
@@ -393,8 +394,7 @@ TEST_F(ModelRepositoryTest, AFailedWriteLeavesNothingAndTakesNoNumber) {
 }
 
 TEST_F(ModelRepositoryTest, AnInvalidPublishedModelIsInternalListedFailedAndTheOldOneServes) {
-  Write("m", 1);
-  auto repository = Started(Options());
+  auto repository = ServingVersion1();
   ASSERT_NE(repository, nullptr);
   nnserve::v1::SavedModel broken = model_->ToSavedModel();
   broken.clear_parameters();
