@@ -4,11 +4,15 @@
 //   <root>/<model>/config.textproto        optional, nnserve.v1.ModelConfig
 //   <root>/<model>/<version>/model.nnm     version: a positive integer
 //
-// Model names are directory names: letters, digits, '_', '-', '.', not
-// starting with '.'; anything else is ignored (so are version directories
-// that are not positive integers or have no model.nnm yet, and hidden or
-// temporary entries: writers create files under temporary names and rename
-// them into place, so a half-written file is never seen as model.nnm).
+// (Names, and what the scan ignores: repository_scan.h. Other model files
+// than model.nnm, and a version directory with two: model_loader.h.)
+//
+// In three parts, each tested alone:
+//   scan   (repository_scan.h)  directory -> what is on disk;
+//   plan   (repository_plan.h)  what is on disk + version policy + what is
+//                               held -> what to load, unload and forget;
+//   apply  (here)               loads through the loader the version's file
+//                               chooses (model_loader.h), swaps, retires.
 //
 // Loading: Start() loads every version the version policy selects before it
 // returns (health reports SERVING after that). Then a poll thread rescans the
@@ -20,6 +24,11 @@
 // service at once and unloaded once its in-flight requests have finished.
 // An unreadable or vanished repository directory keeps the loaded versions
 // serving and is reported (LastPollError, logs).
+//
+// Publication: Publish() is the one way the server itself adds a version
+// (the Train RPC uses it): it takes the next number, writes the file
+// atomically and loads that model's new state at once, without waiting for
+// the poll and without rescanning the other models.
 #ifndef NNSERVE_SERVER_MODEL_REPOSITORY_H_
 #define NNSERVE_SERVER_MODEL_REPOSITORY_H_
 
@@ -41,11 +50,17 @@
 #include "common/clock.h"
 #include "nnserve/v1/config.pb.h"
 #include "nnserve/v1/inference.pb.h"
+#include "nnserve/v1/model.pb.h"
+#include "server/model_loader.h"
+#include "server/repository_plan.h"
+#include "server/repository_scan.h"
 #include "server/servable.h"
 
 namespace nn {
 
-// Receives repository events, for metrics. Called from the loading thread.
+// Receives repository events, for metrics. Called from the thread applying
+// a change (the poll thread, or the caller of Start, PollOnce or Publish),
+// one at a time.
 class RepositoryObserver {
  public:
   virtual ~RepositoryObserver() = default;
@@ -73,6 +88,13 @@ class ModelRepository {
     // Defaults for every model; a model's config.textproto overrides fields.
     nnserve::v1::BatchingConfig default_batching;
     RepositoryObserver* observer = nullptr;  // optional, not owned
+    // The model formats (file name in a version directory -> loader).
+    ModelLoaderRegistry loaders = ModelLoaderRegistry::Default();
+  };
+
+  struct PublishedVersion {
+    int64_t version = 0;
+    std::string path;  // of the model file written
   };
 
   static absl::StatusOr<std::unique_ptr<ModelRepository>> Create(
@@ -85,6 +107,29 @@ class ModelRepository {
 
   // Rescans the directory once and applies the changes (blocking).
   absl::Status PollOnce();
+
+  // Publishes `saved` as a new version of `model` (created if new) and
+  // returns once that model's versions are applied (blocking: loaded and
+  // warmed up, or FAILED).
+  //   Number: above every version the repository holds for the model and
+  //   every version directory on disk (empty ones too), taken by creating
+  //   <root>/<model>/<N>/ (mkdir is atomic: two publishers, in this process
+  //   or another, never get the same N). Numbers go to publishers in the
+  //   order they call; a failed write removes its directory again, so its
+  //   number is taken by the next publisher.
+  //   File: <N>/model.nnm written atomically (WriteModelFile: temp file,
+  //   fsync, rename), so neither a poll nor a reader sees half a file.
+  //   Loading: the model's directory alone is scanned, planned and applied,
+  //   serialised with PollOnce: racing the poll thread, the version loads
+  //   once. The version policy still decides: a version it does not select
+  //   is written but not loaded (and that is success).
+  // Errors: INVALID_ARGUMENT for an invalid model name; UNAVAILABLE after
+  // Shutdown or if a directory cannot be created; WriteModelFile's code
+  // ("publishing version N to P: ..."), nothing left on disk; INTERNAL if
+  // the written version FAILED to load ("version N was written to P but
+  // failed to load: ..."; the file stays, listed as FAILED).
+  absl::StatusOr<PublishedVersion> Publish(
+      const std::string& model, const nnserve::v1::SavedModel& saved);
 
   // A handle to `version` of `model` (0: the newest AVAILABLE version).
   // NOT_FOUND for an unknown model or version, or one that is not AVAILABLE
@@ -102,8 +147,8 @@ class ModelRepository {
   // True if `model` has a directory in the repository (or had one).
   bool HasModel(const std::string& model) const;
 
-  // Newest version number present on disk or loaded for `model` (0: none);
-  // the Train RPC publishes as this + 1.
+  // Newest version number present on disk (as of the last scan) or held
+  // for `model` (0: none); Publish takes a number above it.
   int64_t HighestVersion(const std::string& model) const;
 
   // Error of the last poll (OK if it worked).
@@ -122,15 +167,13 @@ class ModelRepository {
       const nnserve::v1::BatchingConfig& config);
 
  private:
-  struct FileId {
-    int64_t size = -1;
-    int64_t mtime_nanos = -1;
-    bool operator==(const FileId&) const = default;
-  };
   struct VersionEntry {
     nnserve::v1::VersionInfo info;     // state, error, path, load time
-    FileId file;                       // of the file that was loaded/failed
-    std::shared_ptr<ServableVersion> servable;  // set when AVAILABLE
+    // The files the load saw (a FAILED version is retried when they change).
+    std::vector<ModelFileOnDisk> files;
+    // Set when AVAILABLE; a held entry without one is FAILED (LOADING lasts
+    // only within one apply, which holds poll_mu_).
+    std::shared_ptr<ServableVersion> servable;
   };
   struct ModelEntry {
     nnserve::v1::ModelConfig config;
@@ -145,11 +188,26 @@ class ModelRepository {
   ModelRepository(Options options, Clock* clock);
 
   void PollLoop();
-  // Loads one version (no lock held while loading).
+  bool stopping();
+  // The apply step for one model (caller holds poll_mu_): config, the plan's
+  // loads (planning again after a failure), then its unloads. Returns the
+  // model's config error, if any (the previous config is kept).
+  absl::Status ApplyModel(const std::string& name, const ModelOnDisk& disk);
+  // The plan's view of `entry`.
+  static std::map<int64_t, HeldVersion> Held(const ModelEntry& entry);
+  // Loads one version through the loader its files choose, recording
+  // LOADING, then AVAILABLE or FAILED (no lock held while loading).
+  void LoadOne(const std::string& model, int64_t version,
+               const VersionOnDisk& on_disk,
+               const nnserve::v1::ModelConfig& config,
+               const nnserve::v1::BatchingConfig& batching);
   absl::StatusOr<std::shared_ptr<ServableVersion>> LoadVersion(
       const std::string& model, int64_t version, const std::string& path,
-      const nnserve::v1::ModelConfig& config,
+      const ModelLoader& loader, const nnserve::v1::ModelConfig& config,
       const nnserve::v1::BatchingConfig& batching);
+  // Publish's number: creates <root>/<model>/ if needed and
+  // <root>/<model>/<N>/, returns N.
+  absl::StatusOr<int64_t> ReserveVersion(const std::string& model);
   void Retire(std::shared_ptr<ServableVersion> servable);
   void ReapRetired(absl::Duration wait);
   void SetState(const std::string& model, int64_t version,
@@ -168,6 +226,9 @@ class ModelRepository {
   absl::Status last_poll_error_ ABSL_GUARDED_BY(mu_);
   // Out of service, waiting for their last handles to be released.
   std::vector<std::shared_ptr<ServableVersion>> retired_ ABSL_GUARDED_BY(mu_);
+  // Publishers take numbers one at a time (mkdir decides against writers
+  // in other processes).
+  std::mutex reserve_mu_;
   // Wakes the poll thread early for shutdown.
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
@@ -175,8 +236,7 @@ class ModelRepository {
   std::thread poll_thread_;
 };
 
-// True for names the repository accepts as model names.
-bool IsValidModelName(const std::string& name);
+// IsValidModelName: repository_scan.h.
 
 // OK for a valid model name, else INVALID_ARGUMENT saying why ("model: ...").
 // Quotes the name within a bound (common/quote.h): a status message travels

@@ -2,7 +2,6 @@
 
 #include <malloc.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -21,10 +20,9 @@
 #include "common/quote.h"
 #include "common/status_macros.h"
 #include "engine/model.h"
-#include "engine/model_file.h"
 #include "engine/training/trainer.h"
-#include "server/image_decoding.h"
 #include "server/serving_metrics.h"
+#include "server/training_request.h"
 
 namespace nn {
 namespace {
@@ -60,143 +58,15 @@ void LowerThreadPriority(int nice) {
   }
 }
 
-// Inline examples -> an ImageSet of bytes, each label in [0, num_classes).
-// Float pixels are quantised to bytes (round(v * 255)), the form every data
-// set has.
-absl::StatusOr<ImageSet> DecodeInlineExamples(
-    const nnserve::v1::InlineExamples& examples, const TrainingDataShape& shape,
-    int64_t max_examples) {
-  ImageDecodingOptions options;
-  options.height = shape.height;
-  options.width = shape.width;
-  options.max_images = max_examples;
-  std::vector<float> floats;
-  absl::StatusOr<int64_t> n =
-      DecodeImages(examples.images(), options, &floats);
-  if (!n.ok()) {
-    return absl::Status(n.status().code(),
-                        absl::StrCat("examples.", n.status().message()));
-  }
-  if (examples.labels_size() != *n) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("examples.labels: ", examples.labels_size(),
-                     " labels for ", *n, " images"));
-  }
-  ImageSet set;
-  set.count = *n;
-  set.height = shape.height;
-  set.width = shape.width;
-  set.pixels.resize(floats.size());
-  for (size_t i = 0; i < floats.size(); ++i) {
-    set.pixels[i] = static_cast<uint8_t>(std::lround(floats[i] * 255.0f));
-  }
-  for (int i = 0; i < examples.labels_size(); ++i) {
-    const int label = examples.labels(i);
-    if (label < 0 || label >= shape.num_classes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "examples.labels[", i, "]: ", label,
-          " is not one of the model's classes [0, ", shape.num_classes, ")"));
-    }
-    set.labels.push_back(static_cast<uint8_t>(label));
-  }
-  return set;
-}
-
 }  // namespace
 
-// --- TrainingJob ---------------------------------------------------------------
-
-TrainingJob::TrainingJob(std::string id, std::string model)
-    : id_(std::move(id)), model_(std::move(model)) {
-  state_.set_job_id(id_);
-  state_.set_model(model_);
-  state_.set_state(nnserve::v1::JOB_STATE_QUEUED);
-  state_.set_started_unix_seconds(absl::ToUnixSeconds(absl::Now()));
-}
-
-nnserve::v1::TrainingJob TrainingJob::Snapshot() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return state_;
-}
-
-std::vector<TrainProgress> TrainingJob::EventsFrom(size_t next) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (next >= events_.size()) return {};
-  return std::vector<TrainProgress>(events_.begin() + next, events_.end());
-}
-
-int64_t TrainingJob::progress_sequence() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return progress_sequence_;
-}
-
-bool TrainingJob::ended(absl::Status* status) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (ended_ && status != nullptr) *status = final_status_;
-  return ended_;
-}
-
-int TrainingJob::AddWatcher(Watcher watcher) {
-  std::lock_guard<std::mutex> lock(mu_);
-  const int id = next_watcher_id_++;
-  watchers_[id] = std::move(watcher);
-  return id;
-}
-
-void TrainingJob::RemoveWatcher(int id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  watchers_.erase(id);
-}
-
-void TrainingJob::Notify() {
-  // Watchers are called without the job's lock (they read the job back), but
-  // under a copy: one removed meanwhile may get one last call, which the
-  // stream tolerates (see training stream in inference_service.cc).
-  std::vector<Watcher> watchers;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [id, watcher] : watchers_) watchers.push_back(watcher);
-  }
-  for (const Watcher& watcher : watchers) watcher();
-}
-
 // --- TrainingService -----------------------------------------------------------
-
-struct TrainingService::Prepared {
-  nnserve::v1::ModelSpec spec;              // a new architecture, or
-  std::shared_ptr<const Model> base;        // the version to fine-tune
-  int64_t base_version = 0;
-  std::shared_ptr<const Dataset> dataset;   // a named data set, or
-  ImageSet inline_examples;                 // examples from the request
-  std::string data_name;
-  nnserve::v1::TrainingConfig config;
-  int64_t version = 0;                      // reserved for publishing
-
-  // The data as the trainer takes it (pointers into this).
-  TrainingData data() const {
-    TrainingData data;
-    if (dataset != nullptr) {
-      data.train = &dataset->train;
-      data.test = dataset->test.count > 0 ? &dataset->test : nullptr;
-    } else {
-      data.train = &inline_examples;
-    }
-    data.name = data_name;
-    return data;
-  }
-};
 
 TrainingService::TrainingService(Options options, ModelRepository* repository,
                                  ServingMetrics* metrics)
     : options_(std::move(options)), repository_(repository), metrics_(metrics) {}
 
 TrainingService::~TrainingService() { Shutdown(); }
-
-const std::vector<std::string>& TrainingService::DatasetNames() {
-  static const std::vector<std::string>* names =
-      new std::vector<std::string>{"mnist", "fashion-mnist"};
-  return *names;
-}
 
 absl::Status TrainingService::Authorize(const std::string& authorization) const {
   if (!options_.enabled) {
@@ -225,129 +95,12 @@ absl::Status TrainingService::Authorize(const std::string& authorization) const 
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<const Dataset>> TrainingService::LoadNamedDataset(
-    const std::string& name) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = datasets_.find(name);
-    if (it != datasets_.end()) return it->second;
-  }
-  std::lock_guard<std::mutex> load_lock(dataset_load_mu_);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = datasets_.find(name);
-    if (it != datasets_.end()) return it->second;
-  }
-  absl::StatusOr<Dataset> loaded =
-      LoadDataset(absl::StrCat(options_.data_dir, "/", name), name);
-  if (!loaded.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "data set '", name, "' is not available on the server (",
-        loaded.status().message(), ")"));
-  }
-  auto shared = std::make_shared<const Dataset>(*std::move(loaded));
-  std::lock_guard<std::mutex> lock(mu_);
-  datasets_[name] = shared;
-  return shared;
-}
-
 absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Start(
     const TrainRequest& request) {
-  // --- Validate everything before taking a slot. ---
-  RETURN_IF_ERROR(ValidateModelName(request.model()));
-  auto prepared = std::make_unique<Prepared>();
-  prepared->config = request.config();
-  RETURN_IF_ERROR(ValidateTrainingConfig(prepared->config));
-  if (prepared->config.epochs() > options_.max_epochs) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config.epochs: ", prepared->config.epochs(),
-        " exceeds this server's limit of ", options_.max_epochs,
-        " (--max_training_epochs)"));
-  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Prepared> prepared, Prepare(request));
 
-  TrainingDataShape shape;  // what the data must fit
-  switch (request.architecture_case()) {
-    case TrainRequest::kSpec: {
-      prepared->spec = request.spec();
-      absl::StatusOr<ModelSpecSummary> summary = CheckModelSpec(prepared->spec);
-      if (!summary.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("spec: ", summary.status().message()));
-      }
-      shape = {summary->input_height, summary->input_width,
-               summary->num_classes};
-      break;
-    }
-    case TrainRequest::kBaseVersion: {
-      RETURN_IF_ERROR(
-          ValidateVersionNumber("base_version", request.base_version()));
-      ASSIGN_OR_RETURN(std::shared_ptr<ServableVersion> base,
-                       repository_->Get(request.model(), request.base_version()));
-      prepared->base = base->shared_model();
-      prepared->base_version = base->version();
-      shape = {prepared->base->input_height(), prepared->base->input_width(),
-               prepared->base->num_classes()};
-      break;
-    }
-    case TrainRequest::ARCHITECTURE_NOT_SET:
-      return absl::InvalidArgumentError(
-          "architecture: set spec (train a new network) or base_version "
-          "(fine-tune an existing version)");
-  }
-
-  switch (request.data_case()) {
-    case TrainRequest::kDataset: {
-      const auto& names = DatasetNames();
-      if (std::find(names.begin(), names.end(), request.dataset()) ==
-          names.end()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("dataset: ", Quote(request.dataset()),
-                         " is unknown; use one of ", absl::StrJoin(names, ", ")));
-      }
-      ASSIGN_OR_RETURN(prepared->dataset, LoadNamedDataset(request.dataset()));
-      prepared->data_name = request.dataset();
-      if (prepared->dataset->train.height != shape.height ||
-          prepared->dataset->train.width != shape.width) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "dataset: ", Quote(request.dataset()), " has ",
-            prepared->dataset->train.height, "x",
-            prepared->dataset->train.width, " images; the model takes ",
-            shape.height, "x", shape.width));
-      }
-      if (request.has_spec() && prepared->spec.labels().empty()) {
-        for (const std::string& label : DatasetLabels(request.dataset())) {
-          prepared->spec.add_labels(label);
-        }
-      }
-      break;
-    }
-    case TrainRequest::kExamples: {
-      ASSIGN_OR_RETURN(prepared->inline_examples,
-                       DecodeInlineExamples(request.examples(), shape,
-                                            options_.max_inline_examples));
-      prepared->data_name = "inline";
-      break;
-    }
-    case TrainRequest::DATA_NOT_SET:
-      return absl::InvalidArgumentError(absl::StrCat(
-          "data: set dataset (", absl::StrJoin(DatasetNames(), ", "),
-          ") or examples"));
-  }
-
-  // What the trainer would refuse at its first batch is refused here, before
-  // a job exists: labels outside the model's classes, a split that leaves
-  // nothing to train on, early stopping without validation data.
-  if (absl::Status s =
-          ValidateTrainingData(prepared->data(), prepared->config, shape);
-      !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        request.has_dataset()
-            ? absl::StrCat("dataset: ", Quote(request.dataset()), ": ")
-            : std::string("examples: "),
-        s.message()));
-  }
-
-  // --- Take a slot, reserve a version, start. ---
+  // --- Take a slot, start. (The version number is taken when the job
+  // publishes: ModelRepository::Publish.) ---
   std::shared_ptr<TrainingJob> job;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -359,9 +112,6 @@ absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Start(
           running_, " training job(s) running; this server runs at most ",
           options_.max_jobs, " at once (--max_training_jobs); retry later"));
     }
-    int64_t& reserved = reserved_versions_[request.model()];
-    reserved = std::max(reserved, repository_->HighestVersion(request.model())) + 1;
-    prepared->version = reserved;
     job.reset(new TrainingJob(absl::StrCat("job-", next_job_number_++),
                               request.model()));
     {
@@ -401,8 +151,7 @@ absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Start(
                << (prepared->base ? absl::StrCat(" fine-tuning version ",
                                                  prepared->base_version)
                                   : " from scratch")
-               << " on " << prepared->data_name << ", publishing as version "
-               << prepared->version;
+               << " on " << prepared->data_name;
   std::thread([this, job, p = std::move(prepared)]() mutable {
     Run(job, std::move(p));
   }).detach();
@@ -487,7 +236,6 @@ void TrainingService::Run(std::shared_ptr<TrainingJob> job,
       cancelled = job->cancel_requested_.load();
       if (!cancelled) {
         job->state_.set_state(nnserve::v1::JOB_STATE_PUBLISHING);
-        job->state_.set_published_version(prepared->version);
         ++job->progress_sequence_;
       }
     }
@@ -507,14 +255,11 @@ void TrainingService::Run(std::shared_ptr<TrainingJob> job,
       }
       absl::StatusOr<nnserve::v1::TrainResult> result = Publish(*job, *trained);
       if (!result.ok()) {
-        {
-          std::lock_guard<std::mutex> lock(job->mu_);
-          job->state_.clear_published_version();
-        }
         Finish(*job, nnserve::v1::JOB_STATE_FAILED, result.status());
       } else {
         {
           std::lock_guard<std::mutex> lock(job->mu_);
+          job->state_.set_published_version(result->version());
           TrainProgress event;
           *event.mutable_job() = job->state_;
           event.mutable_job()->set_state(nnserve::v1::JOB_STATE_SUCCEEDED);
@@ -540,42 +285,13 @@ void TrainingService::Run(std::shared_ptr<TrainingJob> job,
 
 absl::StatusOr<nnserve::v1::TrainResult> TrainingService::Publish(
     TrainingJob& job, const nnserve::v1::SavedModel& trained) {
-  int64_t version;
-  {
-    std::lock_guard<std::mutex> lock(job.mu_);
-    version = job.state_.published_version();
-  }
-  const std::string model_dir = absl::StrCat(repository_->root(), "/", job.model());
-  const std::string version_dir = absl::StrCat(model_dir, "/", version);
-  for (const std::string& dir : {model_dir, version_dir}) {
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-      return absl::UnavailableError(absl::StrCat(
-          "publishing version ", version, ": cannot create ", dir, ": ",
-          std::strerror(errno)));
-    }
-  }
-  const std::string path = absl::StrCat(version_dir, "/model.nnm");
-  if (absl::Status written = WriteModelFile(path, trained); !written.ok()) {
-    ::rmdir(version_dir.c_str());  // only if empty: never removes a model
-    return absl::Status(written.code(),
-                        absl::StrCat("publishing version ", version, " to ",
-                                     path, ": ", written.message()));
-  }
-  NN_LOG(INFO) << "training " << job.id() << ": wrote " << path;
-  // Load it now rather than at the next poll. Errors of other models in the
-  // same scan do not concern this job.
-  (void)repository_->PollOnce();
-  absl::StatusOr<nnserve::v1::ModelStatus> info =
-      repository_->ModelInfo(job.model(), version);
-  if (info.ok() && info->versions_size() == 1 &&
-      info->versions(0).state() == nnserve::v1::VERSION_STATE_FAILED) {
-    return absl::InternalError(absl::StrCat(
-        "version ", version, " was written to ", path,
-        " but failed to load: ", info->versions(0).error()));
-  }
+  ASSIGN_OR_RETURN(ModelRepository::PublishedVersion published,
+                   repository_->Publish(job.model(), trained));
+  NN_LOG(INFO) << "training " << job.id() << ": published version "
+               << published.version << " (" << published.path << ")";
   nnserve::v1::TrainResult result;
-  result.set_version(version);
-  result.set_path(path);
+  result.set_version(published.version);
+  result.set_path(published.path);
   if (trained.history_size() > 0) {
     const nnserve::v1::TrainingHistory& run =
         trained.history(trained.history_size() - 1);

@@ -3,12 +3,14 @@
 //
 // A job trains (a new architecture, or fine-tunes an existing version) on a
 // server-side data set or on examples sent with the request, on its own
-// thread with its own oneDNN thread budget and a lowered CPU priority (nice
-// 10), so serving stays responsive. When training ends it publishes the model
-// as the next version of the target model: the file is written atomically
-// into the repository (temp file, fsync, rename), then loaded through the
-// repository like any new version (validated, warmed up, swapped in). A job
-// that fails or is cancelled publishes nothing.
+// thread with its own oneDNN thread budget and a lowered CPU priority
+// (Options::nice, 19 by default), so serving stays responsive. When training
+// ends it publishes the model through ModelRepository::Publish, which takes
+// the next version number of the target model, writes the file atomically
+// (temp file, fsync, rename) and loads it like any new version (validated,
+// warmed up, swapped in). A job that fails or is cancelled publishes
+// nothing and takes no number; concurrent jobs of one model get numbers in
+// the order they finish.
 //
 // Decisions (see README "Training"):
 // - Jobs belong to the server, not to the stream that started them: a client
@@ -160,12 +162,17 @@ class TrainingService {
   void Shutdown();
 
  private:
-  struct Prepared;  // a validated request, ready to run
+  struct Prepared;  // a validated request, ready to run (training_request.h)
 
+  // Validates `request` into a Prepared job (Start's errors, but for the
+  // slot and shutdown ones); training_request.cc.
+  absl::StatusOr<std::unique_ptr<Prepared>> Prepare(
+      const nnserve::v1::TrainRequest& request);
   absl::StatusOr<std::shared_ptr<const Dataset>> LoadNamedDataset(
       const std::string& name);
   void Run(std::shared_ptr<TrainingJob> job, std::unique_ptr<Prepared> prepared);
-  // Writes and loads the trained model; returns the published version.
+  // Publishes the trained model through the repository; returns the result
+  // message with the published version.
   absl::StatusOr<nnserve::v1::TrainResult> Publish(
       TrainingJob& job, const nnserve::v1::SavedModel& trained);
   void Finish(TrainingJob& job, nnserve::v1::JobState state,
@@ -184,9 +191,6 @@ class TrainingService {
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   // Newest last.
   std::deque<std::shared_ptr<TrainingJob>> jobs_ ABSL_GUARDED_BY(mu_);
-  // Versions handed to running jobs, per model, so two jobs never publish
-  // the same number.
-  std::map<std::string, int64_t> reserved_versions_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<const Dataset>> datasets_
       ABSL_GUARDED_BY(mu_);
   std::mutex dataset_load_mu_;  // one data set load at a time

@@ -8,8 +8,8 @@ TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# -L: in a git worktree data/ may be a symlink to the shared data, which a
-# plain copy would keep as a link (and the damage below would reach it).
+# -L: data/ may be a symlink (worktrees share one); copy what it points to,
+# or the damage below would land in the real data.
 cp -rL "$ROOT/data" "$TMP/data"
 export NNSERVE_DATA_DIR="$TMP/data"
 
