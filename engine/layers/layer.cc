@@ -32,6 +32,10 @@ int64_t Layer::parameter_count() const {
   return count;
 }
 
+Activation Layer::final_activation() const {
+  return nnserve::v1::ACTIVATION_LINEAR;
+}
+
 bool Layer::CanFuse(absl::Span<const Activation>, Activation) const {
   return false;
 }
@@ -234,7 +238,13 @@ dnnl::primitive_attr PrimitiveAttr(absl::Span<const Activation> activations) {
   return attr;
 }
 
-void AppendActivation(PlanBuilder& b, Activation activation) {
+Activation ForwardActivation(const ForwardBuilder& b, Activation activation) {
+  return b.training() && activation == nnserve::v1::ACTIVATION_SOFTMAX
+             ? nnserve::v1::ACTIVATION_LINEAR
+             : activation;
+}
+
+void AppendActivation(ForwardBuilder& b, Activation activation) {
   const dnnl::memory src = b.current();
   const dnnl::memory::desc md = src.get_desc();
   dnnl::primitive_attr attr;
@@ -243,6 +253,10 @@ void AppendActivation(PlanBuilder& b, Activation activation) {
   dnnl::memory::desc scratchpad_md;
   if (activation == nnserve::v1::ACTIVATION_SOFTMAX) {
     // {N,F} -> {N,F}, softmax over F
+    if (b.training()) {
+      throw dnnl::error(dnnl_invalid_arguments,
+                        "training leaves softmax to the loss");
+    }
     dnnl::softmax_forward::primitive_desc pd(
         {dnnl::prop_kind::forward_inference, md, 1}, attr, b.engine());
     primitive = dnnl::softmax_forward(pd);
@@ -250,8 +264,7 @@ void AppendActivation(PlanBuilder& b, Activation activation) {
   } else if (std::optional<dnnl::algorithm> algorithm =
                  EltwiseAlgorithm(activation)) {
     dnnl::eltwise_forward::primitive_desc pd(
-        {dnnl::prop_kind::forward_inference, *algorithm, md, 0.0f, 0.0f}, attr,
-        b.engine());
+        {b.forward_kind(), *algorithm, md, 0.0f, 0.0f}, attr, b.engine());
     primitive = dnnl::eltwise_forward(pd);
     scratchpad_md = pd.scratchpad_desc();
   } else {
@@ -263,10 +276,11 @@ void AppendActivation(PlanBuilder& b, Activation activation) {
   b.set_current(dst);
 }
 
-Activation TrainingActivation(Activation activation) {
-  return activation == nnserve::v1::ACTIVATION_SOFTMAX
-             ? nnserve::v1::ACTIVATION_LINEAR
-             : activation;
+dnnl::memory ImageInput(ForwardBuilder& b, const Shape& sample) {
+  if (sample.size() == 3) return b.current();
+  const dnnl::memory plain = b.CurrentAs(PlainDesc(sample, b.batch_size()));
+  return b.View(plain, ImageDesc(sample, b.batch_size(),
+                                 dnnl::memory::format_tag::nhwc));
 }
 
 void AppendActivationBackward(TrainingPlanBuilder& b, Activation activation,

@@ -36,6 +36,7 @@
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "engine/data/dataset.h"
+#include "engine/defaults.h"
 #include "engine/model.h"
 #include "engine/model_file.h"
 #include "engine/training/trainer.h"
@@ -54,8 +55,8 @@ ABSL_FLAG(std::string, dataset_name, "",
 ABSL_FLAG(std::string, labels, "",
           "comma-separated class names; default: the spec's, else the known "
           "data set's (mnist: 0..9, fashion-mnist: T-shirt/top, ...)");
-ABSL_FLAG(int, epochs, 5, "passes over the training set");
-ABSL_FLAG(int, batch_size, 32, "images per mini-batch");
+ABSL_FLAG(int, epochs, nn::kDefaultEpochs, "passes over the training set");
+ABSL_FLAG(int, batch_size, nn::kDefaultBatchSize, "images per mini-batch");
 ABSL_FLAG(std::string, optimizer, "adam", "adam, sgd or momentum");
 ABSL_FLAG(double, learning_rate, 0,
           "step size; 0 = 0.001 for adam, 0.01 for sgd and momentum");
@@ -69,7 +70,8 @@ ABSL_FLAG(int, early_stopping_patience, 0,
 ABSL_FLAG(int, max_train_examples, 0,
           "train on a seeded random sample of N training images; 0 = all");
 ABSL_FLAG(int, threads, 0, "oneDNN threads; 0 = one per core");
-ABSL_FLAG(uint64_t, seed, 1, "seed of weights, shuffling, dropout, split");
+ABSL_FLAG(uint64_t, seed, nn::kDefaultSeed,
+          "seed of weights, shuffling, dropout, split");
 ABSL_FLAG(bool, json, false, "JSON lines instead of text");
 
 namespace nn {
@@ -357,11 +359,13 @@ absl::Status Main() {
 }  // namespace nn
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  absl::SetProgramUsageMessage(absl::StrCat(
       "trains a model and writes its .nnm file\n"
       "  nntrain --spec=models/mnist_cnn.textproto --data=data/mnist "
-      "--out=PATH [--epochs=5 --batch_size=32 --optimizer=adam "
-      "--learning_rate=0.001 --threads=N --seed=S --json]");
+      "--out=PATH [--epochs=",
+      nn::kDefaultEpochs, " --batch_size=", nn::kDefaultBatchSize,
+      " --optimizer=adam --learning_rate=", nn::kDefaultAdamLearningRate,
+      " --threads=N --seed=S --json]"));
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     std::cerr << "nntrain: unexpected argument \"" << rest[1]
