@@ -14,6 +14,30 @@ using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
 namespace {
+
+// Same shape out as in; normalises the last dimension (F features or C
+// channels) with the moving statistics at inference:
+// y = gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta.
+// Parameters: gamma, beta, moving_mean, moving_variance, each {features}
+// (the moving ones not trainable). oneDNN batch_normalization with global
+// statistics; a following relu is fused.
+class BatchNormalization final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "BatchNormalization"; }
+  int64_t forward_flops() const override;
+  bool CanFuse(absl::Span<const Activation> fused,
+               Activation next) const override;
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+  // With Keras' defaults applied (0.99 and 0.001 for zero).
+  float momentum() const;
+  float epsilon() const;
+
+ private:
+  using Layer::Layer;
+};
 constexpr float kDefaultMomentum = 0.99f;
 constexpr float kDefaultEpsilon = 0.001f;
 }  // namespace
@@ -169,4 +193,12 @@ absl::StatusOr<BackwardAppender> BatchNormalization::AppendForward(
   });
 }
 
+namespace layers_internal {
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateBatchNormalization(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return BatchNormalization::Create(spec, input_shape);
+}
+
+}  // namespace layers_internal
 }  // namespace nn

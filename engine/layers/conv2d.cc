@@ -14,6 +14,28 @@ using dt = dnnl::memory::data_type;
 
 namespace {
 
+// {H, W} (one channel) or {H, W, C} -> {H', W', filters}; valid padding:
+// H' = floor((H - kh) / stride) + 1; same: H' = ceil(H / stride).
+// Parameters: kernel {kh, kw, C, filters}, bias {filters}.
+// oneDNN convolution with format_tag::any layouts; activation fused.
+class Conv2D final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "Conv2D"; }
+  int64_t forward_flops() const override;
+  bool CanFuse(absl::Span<const Activation> fused,
+               Activation next) const override;
+  Activation final_activation() const override {
+    return spec().conv2d().activation();
+  }
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+
+ private:
+  using Layer::Layer;
+};
+
 // The validated spec's window; cannot fail once Create succeeded.
 absl::StatusOr<Window2D> ConvWindow(const nnserve::v1::Conv2DLayer& conv,
                                     const Shape& input) {
@@ -147,4 +169,12 @@ absl::StatusOr<BackwardAppender> Conv2D::AppendForward(
   });
 }
 
+namespace layers_internal {
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateConv2D(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return Conv2D::Create(spec, input_shape);
+}
+
+}  // namespace layers_internal
 }  // namespace nn

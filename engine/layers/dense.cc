@@ -12,6 +12,30 @@ using namespace layers_internal;  // NOLINT(build/namespaces)
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
+namespace {
+
+// {F} -> {units}. Parameters: kernel {F, units}, bias {units}.
+// oneDNN inner_product; its activation (and following element-wise
+// Activation layers) fused as post-ops, softmax as a softmax primitive.
+class Dense final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "Dense"; }
+  int64_t forward_flops() const override;
+  bool CanFuse(absl::Span<const Activation> fused,
+               Activation next) const override;
+  Activation final_activation() const override { return activation(); }
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+  Activation activation() const { return spec().dense().activation(); }
+
+ private:
+  using Layer::Layer;
+};
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Layer>> Dense::Create(
     const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
   const nnserve::v1::DenseLayer& dense = spec.dense();
@@ -114,4 +138,12 @@ absl::StatusOr<BackwardAppender> Dense::AppendForward(
   });
 }
 
+namespace layers_internal {
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateDense(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return Dense::Create(spec, input_shape);
+}
+
+}  // namespace layers_internal
 }  // namespace nn

@@ -40,28 +40,46 @@ bool Layer::CanFuse(absl::Span<const Activation>, Activation) const {
   return false;
 }
 
+namespace layers_internal {
+
+// The kinds' factories, each defined in its layer file (README.md): build
+// and validate the layer `spec` on per-sample input `input_shape`.
+using LayerFactory = absl::StatusOr<std::unique_ptr<Layer>>(
+    const LayerSpec& spec, const Shape& input_shape);
+LayerFactory CreateDense;
+LayerFactory CreateConv2D;
+LayerFactory CreateMaxPooling2D;
+LayerFactory CreateFlatten;
+LayerFactory CreateSimpleRNN;
+LayerFactory CreateDropout;
+LayerFactory CreateBatchNormalization;
+LayerFactory CreateActivation;
+
+}  // namespace layers_internal
+
 namespace {
 
+using namespace layers_internal;  // NOLINT(build/namespaces)
+
+// The kind table: one row per LayerSpec kind (engine/layers/README.md).
 struct KindInfo {
   LayerSpec::KindCase kind;
   absl::string_view keras_class;
   absl::string_view default_name;
-  absl::StatusOr<std::unique_ptr<Layer>> (*create)(const LayerSpec&,
-                                                   const Shape&);
+  LayerFactory* create;
 };
 
 constexpr KindInfo kKinds[] = {
-    {LayerSpec::kDense, "Dense", "dense", &Dense::Create},
-    {LayerSpec::kConv2D, "Conv2D", "conv2d", &Conv2D::Create},
+    {LayerSpec::kDense, "Dense", "dense", &CreateDense},
+    {LayerSpec::kConv2D, "Conv2D", "conv2d", &CreateConv2D},
     {LayerSpec::kMaxPooling2D, "MaxPooling2D", "max_pooling2d",
-     &MaxPooling2D::Create},
-    {LayerSpec::kFlatten, "Flatten", "flatten", &Flatten::Create},
-    {LayerSpec::kSimpleRnn, "SimpleRNN", "simple_rnn", &SimpleRNN::Create},
-    {LayerSpec::kDropout, "Dropout", "dropout", &Dropout::Create},
+     &CreateMaxPooling2D},
+    {LayerSpec::kFlatten, "Flatten", "flatten", &CreateFlatten},
+    {LayerSpec::kSimpleRnn, "SimpleRNN", "simple_rnn", &CreateSimpleRNN},
+    {LayerSpec::kDropout, "Dropout", "dropout", &CreateDropout},
     {LayerSpec::kBatchNormalization, "BatchNormalization",
-     "batch_normalization", &BatchNormalization::Create},
-    {LayerSpec::kActivation, "Activation", "activation",
-     &ActivationLayer::Create},
+     "batch_normalization", &CreateBatchNormalization},
+    {LayerSpec::kActivation, "Activation", "activation", &CreateActivation},
 };
 
 const KindInfo* FindKind(const LayerSpec& spec) {

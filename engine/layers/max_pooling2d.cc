@@ -15,6 +15,23 @@ using dt = dnnl::memory::data_type;
 
 namespace {
 
+// {H, W} or {H, W, C} -> {H', W', C} (C = 1 for {H, W}); sizes as Conv2D
+// with the pool as kernel, stride 0 meaning the pool size. Padded positions
+// never win the max. No parameters. oneDNN pooling (max) for inference;
+// training uses host kernels (max_pool_kernels.h says why).
+class MaxPooling2D final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "MaxPooling2D"; }
+  int64_t forward_flops() const override;
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+
+ private:
+  using Layer::Layer;
+};
+
 // The validated spec's window; cannot fail once Create succeeded.
 absl::StatusOr<Window2D> PoolWindow(const nnserve::v1::MaxPooling2DLayer& pool,
                                     const Shape& input) {
@@ -142,4 +159,12 @@ absl::StatusOr<BackwardAppender> MaxPooling2D::AppendForward(
   return BackwardAppender();
 }
 
+namespace layers_internal {
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateMaxPooling2D(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return MaxPooling2D::Create(spec, input_shape);
+}
+
+}  // namespace layers_internal
 }  // namespace nn

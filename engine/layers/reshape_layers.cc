@@ -13,6 +13,55 @@ using namespace layers_internal;  // NOLINT(build/namespaces)
 
 namespace {
 
+// Any shape -> {product of dims}, row-major (channels-last) as Keras. A view:
+// no copy unless the input is in a blocked layout, which is reordered to
+// channels-last first.
+class Flatten final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "Flatten"; }
+  int64_t forward_flops() const override { return 0; }
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+
+ private:
+  using Layer::Layer;
+};
+
+// Identity at inference (any shape). No parameters.
+class Dropout final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "Dropout"; }
+  int64_t forward_flops() const override { return 0; }
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+  float rate() const { return spec().dropout().rate(); }
+
+ private:
+  using Layer::Layer;
+};
+
+// Same shape out as in; an element-wise activation (oneDNN eltwise, in place
+// when possible) or softmax over {F} (softmax primitive). No parameters. A
+// network fuses it into a preceding layer that CanFuse it.
+class ActivationLayer final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "Activation"; }
+  int64_t forward_flops() const override;
+  Activation final_activation() const override { return activation(); }
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+  Activation activation() const { return spec().activation().activation(); }
+
+ private:
+  using Layer::Layer;
+};
+
 // A backward pass that leaves the gradient as it is (identity layers).
 absl::Status PassGradient(TrainingPlanBuilder&) { return absl::OkStatus(); }
 
@@ -135,4 +184,22 @@ absl::StatusOr<BackwardAppender> ActivationLayer::AppendForward(
   });
 }
 
+namespace layers_internal {
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateFlatten(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return Flatten::Create(spec, input_shape);
+}
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateDropout(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return Dropout::Create(spec, input_shape);
+}
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateActivation(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return ActivationLayer::Create(spec, input_shape);
+}
+
+}  // namespace layers_internal
 }  // namespace nn

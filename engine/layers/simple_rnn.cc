@@ -12,6 +12,30 @@ using namespace layers_internal;  // NOLINT(build/namespaces)
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
+namespace {
+
+// {T, F} -> {T, units} with return_sequences, else {units} (h_T).
+// h_t = tanh(x_t . kernel + h_{t-1} . recurrent_kernel + bias), h_0 = 0.
+// Parameters: kernel {F, units}, recurrent_kernel {units, units},
+// bias {units}. oneDNN vanilla_rnn over the whole sequence.
+class SimpleRNN final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "SimpleRNN"; }
+  int64_t forward_flops() const override;
+  Activation final_activation() const override {
+    return nnserve::v1::ACTIVATION_TANH;
+  }
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+
+ private:
+  using Layer::Layer;
+};
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Layer>> SimpleRNN::Create(
     const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
   const nnserve::v1::SimpleRNNLayer& rnn = spec.simple_rnn();
@@ -168,4 +192,12 @@ absl::StatusOr<BackwardAppender> SimpleRNN::AppendForward(
   });
 }
 
+namespace layers_internal {
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateSimpleRNN(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return SimpleRNN::Create(spec, input_shape);
+}
+
+}  // namespace layers_internal
 }  // namespace nn

@@ -186,6 +186,11 @@ absl::Status TrainingPlan::Build(Network* network,
   for (int i = 0; i < network->num_layers(); ++i) {
     b.BeginLayer(i, network->first_parameter_id(i));
     ASSIGN_OR_RETURN(backward[i], network->layer(i).AppendForward(b, {}));
+    if (!backward[i]) {
+      return absl::InternalError(absl::StrCat(
+          "layer ", i, " (", network->layer(i).kind(),
+          ") appended no backward half"));
+    }
   }
   // {N, classes} logits; the loss (host code between the two directions)
   // writes their gradient.
