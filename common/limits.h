@@ -24,6 +24,8 @@ inline constexpr int64_t kDefaultMaxImagesPerRequest = 1024;
 // the defaults of nnctl's and nntrain's --epochs and --batch_size.
 inline constexpr int kDefaultTrainingEpochs = 5;
 inline constexpr int kDefaultTrainingBatchSize = 32;
+// What TrainingConfig.seed defaults to (0 on the wire) and the tools' --seed.
+inline constexpr uint64_t kDefaultTrainingSeed = 1;
 
 }  // namespace nn
 

@@ -18,7 +18,7 @@ ABSL_FLAG(bool, nesterov, false, "Nesterov momentum (--optimizer=momentum).");
 ABSL_FLAG(double, validation_split, 0,
           "Fraction of the training images held out for validation (a "
           "seeded sample); 0 = validate on the test set.");
-ABSL_FLAG(uint64_t, seed, 1,
+ABSL_FLAG(uint64_t, seed, nn::kDefaultTrainingSeed,
           "Seed of weights, shuffling, dropout and the split; 0 means 1.");
 ABSL_FLAG(int32_t, early_stopping_patience, 0,
           "Stop after this many epochs without a lower val_loss; 0 = never.");

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/quote.h"
 #include "common/status_macros.h"
+#include "engine/defaults.h"
 
 namespace nn {
 
@@ -12,13 +13,11 @@ using nnserve::v1::ModelSpec;
 
 namespace {
 
-constexpr int kDefaultImageSize = 28;
-
 absl::StatusOr<Shape> InputShape(const ModelSpec& spec) {
   const int height =
-      spec.input().height() == 0 ? kDefaultImageSize : spec.input().height();
+      spec.input().height() == 0 ? kDefaultImageSide : spec.input().height();
   const int width =
-      spec.input().width() == 0 ? kDefaultImageSize : spec.input().width();
+      spec.input().width() == 0 ? kDefaultImageSide : spec.input().width();
   if (height < 0 || width < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("input height and width must be positive, got ", height,
@@ -33,12 +32,7 @@ absl::Status CheckClassifier(
     const ModelSpec& spec, absl::Span<const std::unique_ptr<Layer>> layers) {
   const int last = static_cast<int>(layers.size()) - 1;
   const Layer& layer = *layers[last];
-  const auto* dense = dynamic_cast<const Dense*>(&layer);
-  const auto* activation = dynamic_cast<const ActivationLayer*>(&layer);
-  if (!((dense != nullptr &&
-         dense->activation() == nnserve::v1::ACTIVATION_SOFTMAX) ||
-        (activation != nullptr &&
-         activation->activation() == nnserve::v1::ACTIVATION_SOFTMAX))) {
+  if (!layer.ends_in_softmax()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "layer ", last, " ", DoubleQuote(layer.name()), " (", layer.kind(),
         "): the last layer must end in a softmax (a Dense with softmax "

@@ -9,9 +9,11 @@
 //   RETURN_IF_ERROR(context->Run(pixels, n, probabilities));
 //
 // Classifier rules on top of Network's (engine/network.h): the input is one
-// grayscale image {height, width}; the last layer ends in a softmax (a Dense
-// with softmax activation or an Activation softmax layer) over a 1-D output
-// whose width is the number of classes; labels are empty or one per class.
+// grayscale image {height, width} (kDefaultImageSide a side when the spec
+// leaves it 0, engine/defaults.h); the last layer ends in a softmax
+// (Layer::ends_in_softmax: a Dense with softmax activation or an Activation
+// softmax layer) over a 1-D output whose width is the number of classes;
+// labels are empty or one per class.
 //
 // Numerical contract (what tests assert, tests/support/numerical_contract.h):
 // - Bit-identical: the same input, model version, batch size (the n of one

@@ -22,15 +22,6 @@ std::string Label(const Layer& layer, int index) {
                       layer.kind(), ")");
 }
 
-bool HasSoftmax(const LayerSpec& spec) {
-  return (spec.has_dense() &&
-          spec.dense().activation() == nnserve::v1::ACTIVATION_SOFTMAX) ||
-         (spec.has_conv2d() &&
-          spec.conv2d().activation() == nnserve::v1::ACTIVATION_SOFTMAX) ||
-         (spec.has_activation() &&
-          spec.activation().activation() == nnserve::v1::ACTIVATION_SOFTMAX);
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Network>> Network::Create(
@@ -98,7 +89,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Layer>>> Network::BuildLayers(
           absl::StrCat(Label(*layer, i), ": the network exceeds ",
                        kMaxNetworkParameters, " parameters"));
     }
-    if (HasSoftmax(layers[i])) {
+    if (layer->ends_in_softmax()) {
       if (i + 1 != layers.size()) {
         return absl::InvalidArgumentError(absl::StrCat(
             Label(*layer, i),
@@ -235,7 +226,7 @@ absl::StatusOr<std::unique_ptr<ExecutionPlan>> Network::BuildInferencePlan(
   RETURN_IF_ERROR(CatchOneDnn(
       absl::StrCat("building the plan for batch size ", batch_size), [&] {
         PlanBuilder b(batch_size, PlainDesc(input_shape_, batch_size),
-                      weight_cache_, stream);
+                      weight_cache_, parameters_, stream);
         for (int i = 0; i < num_layers();) {
           const Layer& layer = *layers_[i];
           // Fold the element-wise Activation layers that follow into this
@@ -243,10 +234,9 @@ absl::StatusOr<std::unique_ptr<ExecutionPlan>> Network::BuildInferencePlan(
           std::vector<Activation> fused;
           int next = i + 1;
           for (; next < num_layers(); ++next) {
-            const auto* activation =
-                dynamic_cast<const ActivationLayer*>(layers_[next].get());
-            if (activation == nullptr) break;
-            const Activation a = activation->activation();
+            const LayerSpec& spec = layers_[next]->spec();
+            if (!spec.has_activation()) break;
+            const Activation a = spec.activation().activation();
             if (!EltwiseAlgorithm(a).has_value()) {
               if (a == nnserve::v1::ACTIVATION_SOFTMAX) break;
               continue;  // linear: the identity
@@ -254,11 +244,9 @@ absl::StatusOr<std::unique_ptr<ExecutionPlan>> Network::BuildInferencePlan(
             if (!layer.CanFuse(fused, a)) break;
             fused.push_back(a);
           }
-          const LayerParameters params = {
-              first_parameter_[i],
-              absl::MakeConstSpan(parameters_)
-                  .subspan(first_parameter_[i], layer.parameters().size())};
-          RETURN_IF_ERROR(layer.AppendInference(b, params, fused));
+          b.BeginLayer(i, first_parameter_[i]);
+          // At inference the returned backward half is empty.
+          RETURN_IF_ERROR(layer.AppendForward(b, fused).status());
           i = next;
         }
         ASSIGN_OR_RETURN(plan, b.Finish(PlainDesc(output_shape(), batch_size)));

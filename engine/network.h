@@ -47,7 +47,8 @@ class Network {
   // Builds `layers` on per-sample input `input_shape` (rank 1 to 3) and
   // checks them as a whole: names (ResolveLayerNames fills empty ones), each
   // layer's fields and shape rule (CreateLayer), the limits above, and that
-  // softmax appears only in the last layer, on a 1-D output. Parameters start
+  // only the last layer ends in softmax (Layer::ends_in_softmax), on a 1-D
+  // output. Parameters start
   // at zero. INVALID_ARGUMENT naming the layer otherwise.
   static absl::StatusOr<std::unique_ptr<Network>> Create(
       const Shape& input_shape,
@@ -66,6 +67,9 @@ class Network {
   const Shape& output_shape() const;
   int num_layers() const { return static_cast<int>(layers_.size()); }
   const Layer& layer(int index) const { return *layers_[index]; }
+  // The id of layer `index`'s first parameter (its parameters' ids are
+  // consecutive, in Layer::parameters() order).
+  int first_parameter_id(int index) const { return first_parameter_[index]; }
   absl::Span<const std::unique_ptr<Layer>> layers() const { return layers_; }
   // The layer specs with every name filled in.
   const google::protobuf::RepeatedPtrField<nnserve::v1::LayerSpec>&

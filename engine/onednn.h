@@ -35,6 +35,13 @@ absl::Status CatchOneDnn(absl::string_view what, F&& f) {
   }
 }
 
+// OK for dnnl_success, else INTERNAL naming `what` and the C API's status.
+// Inline: plans call it for every primitive they execute.
+inline absl::Status CheckDnnl(dnnl_status_t status, absl::string_view what) {
+  if (status == dnnl_success) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat(what, ": oneDNN status ", status));
+}
+
 // The eltwise algorithm of an element-wise activation; nullopt for linear
 // (and unspecified) and for softmax, which is not element-wise.
 std::optional<dnnl::algorithm> EltwiseAlgorithm(

@@ -15,11 +15,6 @@ size_t AlignUp(size_t bytes) {
   return (bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
 }
 
-absl::Status CheckDnnl(dnnl_status_t status, absl::string_view what) {
-  if (status == dnnl_success) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat(what, ": oneDNN status ", status));
-}
-
 }  // namespace
 
 AlignedBuffer::AlignedBuffer(size_t bytes) : bytes_(bytes) {
@@ -135,19 +130,20 @@ absl::Status ExecutionPlan::Execute(const float* input, float* output,
 
 PlanBuilder::PlanBuilder(int64_t batch_size,
                          const dnnl::memory::desc& input_md,
-                         const WeightCache& weights, dnnl::stream& stream)
-    : batch_size_(batch_size),
+                         const WeightCache& weights,
+                         absl::Span<const Tensor> parameters,
+                         dnnl::stream& stream)
+    : ForwardBuilder(/*training=*/false, batch_size),
       weights_(weights),
+      parameters_(parameters),
       stream_(stream),
       plan_(new ExecutionPlan()) {
   buffers_.push_back({BufferKind::kInput, input_md.get_size()});
-  current_ = NewAlias(input_md, 0);
+  set_current(NewAlias(input_md, 0));
 }
 
-const dnnl::engine& PlanBuilder::engine() const { return CpuEngine(); }
-
 bool PlanBuilder::current_writable() const {
-  const int buffer = BufferOf(current_);
+  const int buffer = BufferOf(current());
   return buffer >= 0 && buffers_[buffer].kind == BufferKind::kArena;
 }
 
@@ -179,20 +175,12 @@ dnnl::memory PlanBuilder::View(const dnnl::memory& value,
   return NewAlias(md, buffer);
 }
 
-dnnl::memory PlanBuilder::Reorder(const dnnl::memory& value,
-                                  const dnnl::memory::desc& md) {
-  if (value.get_desc() == md) return value;
-  dnnl::memory result = NewMemory(md);
-  AddStep(dnnl::reorder(value, result),
-          {{DNNL_ARG_FROM, value}, {DNNL_ARG_TO, result}});
-  return result;
-}
-
 absl::StatusOr<dnnl::memory> PlanBuilder::Parameter(
-    int parameter_id, const float* source, const dnnl::memory::desc& source_md,
+    int index, const dnnl::memory::desc& keras_md,
     const dnnl::memory::desc& want) {
+  const int id = parameter_id(index);
   absl::StatusOr<const void*> packed =
-      weights_.Get(parameter_id, source, source_md, want, stream_);
+      weights_.Get(id, parameters_[id].data(), keras_md, want, stream_);
   if (!packed.ok()) return packed.status();
   // Plans only read parameters.
   dnnl::memory memory(want, CpuEngine(), const_cast<void*>(*packed));
@@ -254,7 +242,7 @@ absl::StatusOr<std::unique_ptr<ExecutionPlan>> PlanBuilder::Finish(
     plan_->bindings_.push_back({alias.memory, region, offsets[alias.buffer]});
   }
   plan_->arena_bytes_ = arena_bytes;
-  plan_->batch_size_ = batch_size_;
+  plan_->batch_size_ = batch_size();
   return std::move(plan_);
 }
 

@@ -1,8 +1,8 @@
 // Execution plans: the oneDNN primitives of one network at one batch size,
 // built once and run many times.
 //
-//   PlanBuilder b(batch_size, weight_cache, stream);   // current() = input
-//   for each layer: layer.AppendInference(b, ...);     // steps + memories
+//   PlanBuilder b(batch_size, input_md, weight_cache, parameters, stream);
+//   for each layer: b.BeginLayer(...); layer.AppendForward(b, fused);
 //   ASSIGN_OR_RETURN(auto plan, b.Finish(output_md));
 //   plan->Execute(input, output, arena, stream);       // per call
 //
@@ -30,6 +30,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "engine/forward_builder.h"
+#include "engine/tensor.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace nn {
@@ -135,55 +138,37 @@ class ExecutionPlan {
   void* bound_arena_ = nullptr;
 };
 
-// Assembles an ExecutionPlan. Layers call it from AppendInference (see
-// engine/layers/layers.h). Any method may throw dnnl::error; callers wrap the
-// whole build in CatchOneDnn.
-class PlanBuilder {
+// Assembles an ExecutionPlan: the inference implementation of ForwardBuilder
+// (engine/forward_builder.h). Layers call it from Layer::AppendForward
+// (engine/layers/layers.h). Its memories are aliases of buffers whose arena
+// offsets Finish lays out; the input buffer is the caller's. Any method may
+// throw dnnl::error; callers wrap the whole build in CatchOneDnn.
+class PlanBuilder final : public ForwardBuilder {
  public:
   // The plan's input is one batch in layout `input_md` (for a network, the
-  // canonical PlainDesc of its input shape). `stream` runs the one-time
-  // weight reorders; it must belong to the calling thread.
+  // canonical PlainDesc of its input shape). `parameters` holds every
+  // parameter of the network by id (Keras layout), read through `weights`;
+  // both must outlive the plan. `stream` runs the one-time weight reorders;
+  // it must belong to the calling thread.
   PlanBuilder(int64_t batch_size, const dnnl::memory::desc& input_md,
-              const WeightCache& weights, dnnl::stream& stream);
-  PlanBuilder(const PlanBuilder&) = delete;
-  PlanBuilder& operator=(const PlanBuilder&) = delete;
+              const WeightCache& weights, absl::Span<const Tensor> parameters,
+              dnnl::stream& stream);
 
-  int64_t batch_size() const { return batch_size_; }
-  const dnnl::engine& engine() const;
-
-  // The value the next layer consumes (at first the plan's input).
-  const dnnl::memory& current() const { return current_; }
-  dnnl::memory::desc current_desc() const { return current_.get_desc(); }
-  // Whether current() may be overwritten in place: false while it is (a view
-  // of) the caller's input.
-  bool current_writable() const;
-  // Makes `value` (a memory made by this builder) the current value.
-  void set_current(const dnnl::memory& value) { current_ = value; }
-
+  // False while current() is (a view of) the caller's input.
+  bool current_writable() const override;
   // A new activation buffer of layout `md` in the arena.
-  dnnl::memory NewMemory(const dnnl::memory::desc& md);
-  // `value` reinterpreted as `md` over the same bytes (no copy). Both layouts
-  // must be plain and `md` no larger than `value`'s.
-  dnnl::memory View(const dnnl::memory& value, const dnnl::memory::desc& md);
-  // `value` in layout `md`: `value` itself if it already is, else a new
-  // buffer filled by an appended reorder step.
-  dnnl::memory Reorder(const dnnl::memory& value, const dnnl::memory::desc& md);
-  dnnl::memory CurrentAs(const dnnl::memory::desc& md) {
-    return Reorder(current_, md);
-  }
-
-  // Read-only memory over parameter `parameter_id` (values `source` in
-  // Keras layout `source_md`) in layout `want`; see WeightCache::Get.
-  absl::StatusOr<dnnl::memory> Parameter(int parameter_id, const float* source,
-                                         const dnnl::memory::desc& source_md,
-                                         const dnnl::memory::desc& want);
-
-  // Appends a step. Every memory in `args` must come from this builder.
-  // `scratchpad_md`, when not empty, is the primitive's user scratchpad
-  // (primitive_attr::set_scratchpad_mode(user)); all steps share one region.
+  dnnl::memory NewMemory(const dnnl::memory::desc& md) override;
+  // Both layouts must be plain and `md` no larger than `value`'s buffer.
+  dnnl::memory View(const dnnl::memory& value,
+                    const dnnl::memory::desc& md) override;
+  // Read-only memory over the parameter in layout `want`; see
+  // WeightCache::Get. An error status if packing fails.
+  absl::StatusOr<dnnl::memory> Parameter(
+      int index, const dnnl::memory::desc& keras_md,
+      const dnnl::memory::desc& want) override;
   void AddStep(const dnnl::primitive& primitive,
                const std::unordered_map<int, dnnl::memory>& args,
-               const dnnl::memory::desc& scratchpad_md = {});
+               const dnnl::memory::desc& scratchpad_md = {}) override;
 
   // Ends the plan: current() converted to `output_md` becomes the output,
   // written straight into the caller's output buffer. The builder is spent.
@@ -204,13 +189,12 @@ class PlanBuilder {
   int BufferOf(const dnnl::memory& value) const;
   dnnl::memory NewAlias(const dnnl::memory::desc& md, int buffer);
 
-  int64_t batch_size_;
   const WeightCache& weights_;
+  absl::Span<const Tensor> parameters_;
   dnnl::stream& stream_;
   std::vector<Buffer> buffers_;
   std::vector<Alias> aliases_;
   std::unique_ptr<ExecutionPlan> plan_;
-  dnnl::memory current_;
   int scratchpad_buffer_ = -1;
 };
 

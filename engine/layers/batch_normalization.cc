@@ -14,6 +14,30 @@ using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
 namespace {
+
+// Same shape out as in; normalises the last dimension (F features or C
+// channels) with the moving statistics at inference:
+// y = gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta.
+// Parameters: gamma, beta, moving_mean, moving_variance, each {features}
+// (the moving ones not trainable). oneDNN batch_normalization with global
+// statistics; a following relu is fused.
+class BatchNormalization final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "BatchNormalization"; }
+  int64_t forward_flops() const override;
+  bool CanFuse(absl::Span<const Activation> fused,
+               Activation next) const override;
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+  // With Keras' defaults applied (0.99 and 0.001 for zero).
+  float momentum() const;
+  float epsilon() const;
+
+ private:
+  using Layer::Layer;
+};
 constexpr float kDefaultMomentum = 0.99f;
 constexpr float kDefaultEpsilon = 0.001f;
 }  // namespace
@@ -63,80 +87,43 @@ bool BatchNormalization::CanFuse(absl::Span<const Activation> fused,
   return fused.empty() && next == nnserve::v1::ACTIVATION_RELU;
 }
 
-absl::Status BatchNormalization::AppendInference(
-    PlanBuilder& b, const LayerParameters& params,
-    absl::Span<const Activation> fused) const {
-  const int64_t n = b.batch_size();
-  const int64_t features = input_shape().back();
-  // Data {rows,features} for {F} and {T,F} (rows = N or N*T: the ntc bytes
-  // are {N,T,F} row-major), or {N,C,H,W} in any layout for images.
-  dnnl::memory src;
-  if (input_shape().size() == 3) {
-    src = b.current();
-  } else {
-    const int64_t rows = n * (input_shape().size() == 2 ? input_shape()[0] : 1);
-    src = b.View(b.CurrentAs(PlainDesc(input_shape(), n)),
-                 dnnl::memory::desc({rows, features}, dt::f32, tag::nc));
-  }
-  dnnl::normalization_flags flags = dnnl::normalization_flags::use_global_stats |
-                                    dnnl::normalization_flags::use_scale |
-                                    dnnl::normalization_flags::use_shift;
-  if (!fused.empty()) flags |= dnnl::normalization_flags::fuse_norm_relu;
-  const dnnl::batch_normalization_forward::primitive_desc pd(
-      {dnnl::prop_kind::forward_inference, src.get_desc(), epsilon(), flags},
-      PrimitiveAttr({}), b.engine());
-  const dnnl::memory::desc vector_md({features}, dt::f32, tag::x);
-  static constexpr int kArgs[] = {DNNL_ARG_SCALE, DNNL_ARG_SHIFT,
-                                  DNNL_ARG_MEAN, DNNL_ARG_VARIANCE};
-  std::unordered_map<int, dnnl::memory> args;
-  for (int i = 0; i < 4; ++i) {
-    ASSIGN_OR_RETURN(args[kArgs[i]],
-                     b.Parameter(params.first_id + i, params.values[i].data(),
-                                 vector_md, vector_md));
-  }
-  const dnnl::memory dst = b.NewMemory(pd.dst_desc());
-  args[DNNL_ARG_SRC] = src;
-  args[DNNL_ARG_DST] = dst;
-  b.AddStep(dnnl::batch_normalization_forward(pd), args,
-            pd.scratchpad_desc());
-  b.set_current(input_shape().size() == 3
-                    ? dst
-                    : b.View(dst, PlainDesc(input_shape(), n)));
-  return absl::OkStatus();
-}
-
-}  // namespace nn
-
-namespace nn {
-
-absl::StatusOr<BackwardAppender> BatchNormalization::AppendTraining(
-    TrainingPlanBuilder& b, int first_parameter_id) const {
+absl::StatusOr<BackwardAppender> BatchNormalization::AppendForward(
+    ForwardBuilder& b, absl::Span<const Activation> fused) const {
   const int64_t n = b.batch_size();
   const int64_t features = input_shape().back();
   const bool image = input_shape().size() == 3;
   // Rows normalised together: N, N*T or N*H*W.
   const int64_t rows = n * NumElements(input_shape()) / features;
-  // Data as in AppendInference: {rows,features} for {F} and {T,F}, the
-  // image {N,C,H,W} in its layout otherwise.
+  // Data {rows,features} for {F} and {T,F} (rows = N or N*T: the ntc bytes
+  // are {N,T,F} row-major), or {N,C,H,W} in any layout for images.
   const dnnl::memory::desc rows_md({rows, features}, dt::f32, tag::nc);
   const dnnl::memory src =
       image ? b.current()
             : b.View(b.CurrentAs(PlainDesc(input_shape(), n)), rows_md);
-  const dnnl::normalization_flags flags =
-      dnnl::normalization_flags::use_scale |
-      dnnl::normalization_flags::use_shift;
-  // Training mode: normalise with the batch's mean and (biased) variance,
-  // which the primitive outputs for the backward pass and the moving stats.
+  // Inference normalises with the moving statistics (use_global_stats);
+  // training with the batch's mean and (biased) variance, which the
+  // primitive outputs for the backward pass and the moving statistics.
+  dnnl::normalization_flags flags = dnnl::normalization_flags::use_scale |
+                                    dnnl::normalization_flags::use_shift;
+  if (!b.training()) flags |= dnnl::normalization_flags::use_global_stats;
+  if (!fused.empty()) flags |= dnnl::normalization_flags::fuse_norm_relu;
   const dnnl::batch_normalization_forward::primitive_desc pd(
-      {dnnl::prop_kind::forward_training, src.get_desc(), epsilon(), flags},
-      PrimitiveAttr({}), b.engine());
+      {b.forward_kind(), src.get_desc(), epsilon(), flags}, PrimitiveAttr({}),
+      b.engine());
   const dnnl::memory::desc vector_md({features}, dt::f32, tag::x);
-  const dnnl::memory gamma =
-      b.ParameterAs(first_parameter_id, vector_md, vector_md);
-  const dnnl::memory beta =
-      b.ParameterAs(first_parameter_id + 1, vector_md, vector_md);
-  const dnnl::memory mean = b.NewMemory(pd.mean_desc());
-  const dnnl::memory variance = b.NewMemory(pd.variance_desc());
+  ASSIGN_OR_RETURN(const dnnl::memory gamma,
+                   b.Parameter(0, vector_md, vector_md));
+  ASSIGN_OR_RETURN(const dnnl::memory beta,
+                   b.Parameter(1, vector_md, vector_md));
+  dnnl::memory mean;
+  dnnl::memory variance;
+  if (b.training()) {
+    mean = b.NewMemory(pd.mean_desc());
+    variance = b.NewMemory(pd.variance_desc());
+  } else {
+    ASSIGN_OR_RETURN(mean, b.Parameter(2, vector_md, vector_md));
+    ASSIGN_OR_RETURN(variance, b.Parameter(3, vector_md, vector_md));
+  }
   const dnnl::memory dst = b.NewMemory(pd.dst_desc());
   b.AddStep(dnnl::batch_normalization_forward(pd),
             {{DNNL_ARG_SRC, src},
@@ -146,6 +133,10 @@ absl::StatusOr<BackwardAppender> BatchNormalization::AppendTraining(
              {DNNL_ARG_VARIANCE, variance},
              {DNNL_ARG_DST, dst}},
             pd.scratchpad_desc());
+  b.set_current(image ? dst : b.View(dst, PlainDesc(input_shape(), n)));
+  TrainingPlanBuilder* t = b.training_builder();
+  if (t == nullptr) return BackwardAppender();
+
   // Keras' moving averages: moving = moving * momentum + batch * (1 -
   // momentum). The variance is made unbiased (x rows / (rows - 1)) first,
   // as TensorFlow's fused batch norm and PyTorch do.
@@ -153,13 +144,13 @@ absl::StatusOr<BackwardAppender> BatchNormalization::AppendTraining(
     const float* batch_mean = static_cast<const float*>(mean.get_data_handle());
     const float* batch_variance =
         static_cast<const float*>(variance.get_data_handle());
-    float* moving_mean = b.parameter_data(first_parameter_id + 2);
-    float* moving_variance = b.parameter_data(first_parameter_id + 3);
+    float* moving_mean = t->parameter_data(2);
+    float* moving_variance = t->parameter_data(3);
     const float momentum = this->momentum();
     const float unbias =
         rows > 1 ? static_cast<float>(rows) / static_cast<float>(rows - 1)
                  : 1.0f;
-    b.AddHostStep([=] {
+    t->AddHostStep([=] {
       for (int64_t f = 0; f < features; ++f) {
         moving_mean[f] =
             moving_mean[f] * momentum + batch_mean[f] * (1.0f - momentum);
@@ -168,7 +159,6 @@ absl::StatusOr<BackwardAppender> BatchNormalization::AppendTraining(
       }
     });
   }
-  b.set_current(image ? dst : b.View(dst, PlainDesc(input_shape(), n)));
 
   return BackwardAppender([=, this](TrainingPlanBuilder& b) {
     const dnnl::memory diff_dst =
@@ -180,10 +170,8 @@ absl::StatusOr<BackwardAppender> BatchNormalization::AppendTraining(
         {dnnl::prop_kind::backward, pd.dst_desc(), src.get_desc(), epsilon(),
          flags},
         PrimitiveAttr({}), b.engine(), pd);
-    const dnnl::memory diff_gamma =
-        b.GradientAs(first_parameter_id, vector_md, vector_md);
-    const dnnl::memory diff_beta =
-        b.GradientAs(first_parameter_id + 1, vector_md, vector_md);
+    const dnnl::memory diff_gamma = b.GradientAs(0, vector_md, vector_md);
+    const dnnl::memory diff_beta = b.GradientAs(1, vector_md, vector_md);
     const dnnl::memory diff_src = b.NewMemory(backward_pd.diff_src_desc());
     b.AddStep(dnnl::batch_normalization_backward(backward_pd),
               {{DNNL_ARG_SRC, src},
@@ -205,4 +193,12 @@ absl::StatusOr<BackwardAppender> BatchNormalization::AppendTraining(
   });
 }
 
+namespace layers_internal {
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateBatchNormalization(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return BatchNormalization::Create(spec, input_shape);
+}
+
+}  // namespace layers_internal
 }  // namespace nn

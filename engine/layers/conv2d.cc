@@ -14,6 +14,28 @@ using dt = dnnl::memory::data_type;
 
 namespace {
 
+// {H, W} (one channel) or {H, W, C} -> {H', W', filters}; valid padding:
+// H' = floor((H - kh) / stride) + 1; same: H' = ceil(H / stride).
+// Parameters: kernel {kh, kw, C, filters}, bias {filters}.
+// oneDNN convolution with format_tag::any layouts; activation fused.
+class Conv2D final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "Conv2D"; }
+  int64_t forward_flops() const override;
+  bool CanFuse(absl::Span<const Activation> fused,
+               Activation next) const override;
+  Activation final_activation() const override {
+    return spec().conv2d().activation();
+  }
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+
+ private:
+  using Layer::Layer;
+};
+
 // The validated spec's window; cannot fail once Create succeeded.
 absl::StatusOr<Window2D> ConvWindow(const nnserve::v1::Conv2DLayer& conv,
                                     const Shape& input) {
@@ -70,52 +92,18 @@ bool Conv2D::CanFuse(absl::Span<const Activation>, Activation next) const {
   return EltwiseAlgorithm(next).has_value();
 }
 
-absl::Status Conv2D::AppendInference(PlanBuilder& b,
-                                     const LayerParameters& params,
-                                     absl::Span<const Activation> fused) const {
+absl::StatusOr<BackwardAppender> Conv2D::AppendForward(
+    ForwardBuilder& b, absl::Span<const Activation> fused) const {
   const nnserve::v1::Conv2DLayer& conv = spec().conv2d();
   const int64_t n = b.batch_size();
   const int64_t channels = input_shape().size() == 3 ? input_shape()[2] : 1;
   const int64_t filters = conv.filters();
-  ASSIGN_OR_RETURN(Window2D window, ConvWindow(conv, input_shape()));
-  // {N,C,H,W} (x) {filters,C,kh,kw} -> {N,filters,H',W'}; the Keras kernel
-  // {kh,kw,C,filters} is oneDNN's weights in `hwio` order.
-  const dnnl::memory::dims weights_dims = {filters, channels,
-                                           conv.kernel_height(),
-                                           conv.kernel_width()};
-  const dnnl::memory::desc kernel_md(weights_dims, dt::f32, tag::hwio);
-  const dnnl::memory::desc bias_md({filters}, dt::f32, tag::x);
-  std::vector<Activation> activations = {conv.activation()};
-  activations.insert(activations.end(), fused.begin(), fused.end());
-  const dnnl::convolution_forward::primitive_desc pd(
-      {dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-       ImageDesc(input_shape(), n, tag::any),
-       dnnl::memory::desc(weights_dims, dt::f32, tag::any), bias_md,
-       ImageDesc(output_shape(), n, tag::any), window.strides,
-       window.pad_before, window.pad_after},
-      PrimitiveAttr(activations), b.engine());
-  const dnnl::memory src = b.Reorder(ImageInput(b, input_shape()),
-                                     pd.src_desc());
-  return AppendWeightedForward<dnnl::convolution_forward>(b, pd, src, params,
-                                                         kernel_md);
-}
-
-}  // namespace nn
-
-namespace nn {
-
-absl::StatusOr<BackwardAppender> Conv2D::AppendTraining(
-    TrainingPlanBuilder& b, int first_parameter_id) const {
-  using namespace layers_internal;  // NOLINT(build/namespaces)
-  const nnserve::v1::Conv2DLayer& conv = spec().conv2d();
-  const int64_t n = b.batch_size();
-  const int64_t channels = input_shape().size() == 3 ? input_shape()[2] : 1;
-  const int64_t filters = conv.filters();
-  const Activation act = TrainingActivation(conv.activation());
+  const Activation act = ForwardActivation(b, conv.activation());
   ASSIGN_OR_RETURN(const Window2D window, ConvWindow(conv, input_shape()));
   // {N,C,H,W} (x) {filters,C,kh,kw} -> {N,filters,H',W'} in the layouts the
-  // primitives pick (format_tag::any); the Keras kernel {kh,kw,C,filters}
-  // (`hwio`) is reordered into them once per batch (it is small).
+  // primitive picks (format_tag::any); the Keras kernel {kh,kw,C,filters}
+  // is oneDNN's weights in `hwio` order, packed into the primitive's layout
+  // once at inference, reordered once per batch in training (it is small).
   const dnnl::memory::dims weights_dims = {filters, channels,
                                            conv.kernel_height(),
                                            conv.kernel_width()};
@@ -124,24 +112,20 @@ absl::StatusOr<BackwardAppender> Conv2D::AppendTraining(
   const dnnl::memory::desc bias_md({filters}, dt::f32, tag::x);
   const dnnl::memory::desc src_any_md = ImageDesc(input_shape(), n, tag::any);
   const dnnl::memory::desc dst_any_md = ImageDesc(output_shape(), n, tag::any);
+  std::vector<Activation> activations = {act};
+  activations.insert(activations.end(), fused.begin(), fused.end());
   const dnnl::convolution_forward::primitive_desc pd(
-      {dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-       src_any_md, weights_any_md, bias_md, dst_any_md, window.strides,
-       window.pad_before, window.pad_after},
-      PrimitiveAttr({act}), b.engine());
+      {b.forward_kind(), dnnl::algorithm::convolution_direct, src_any_md,
+       weights_any_md, bias_md, dst_any_md, window.strides, window.pad_before,
+       window.pad_after},
+      PrimitiveAttr(activations), b.engine());
   const dnnl::memory src =
       b.Reorder(ImageInput(b, input_shape()), pd.src_desc());
-  const dnnl::memory weights =
-      b.ParameterAs(first_parameter_id, kernel_md, pd.weights_desc());
-  const dnnl::memory dst = b.NewMemory(pd.dst_desc());
-  b.AddStep(dnnl::convolution_forward(pd),
-            {{DNNL_ARG_SRC, src},
-             {DNNL_ARG_WEIGHTS, weights},
-             {DNNL_ARG_BIAS,
-              b.ParameterAs(first_parameter_id + 1, bias_md, pd.bias_desc())},
-             {DNNL_ARG_DST, dst}},
-            pd.scratchpad_desc());
-  b.set_current(dst);
+  ASSIGN_OR_RETURN(const dnnl::memory weights,
+                   AppendWeightedForward<dnnl::convolution_forward>(
+                       b, pd, src, kernel_md));
+  const dnnl::memory dst = b.current();
+  if (!b.training()) return BackwardAppender();
 
   return BackwardAppender([=, this](TrainingPlanBuilder& b) {
     AppendActivationBackward(b, act, dst);
@@ -153,18 +137,18 @@ absl::StatusOr<BackwardAppender> Conv2D::AppendTraining(
         PrimitiveAttr({}), b.engine(), pd);
     const dnnl::memory diff_dst_for_weights =
         b.Reorder(diff_dst, weights_pd.diff_dst_desc());
-    const dnnl::memory diff_kernel = b.GradientAs(
-        first_parameter_id, kernel_md, weights_pd.diff_weights_desc());
-    const dnnl::memory diff_bias = b.GradientAs(
-        first_parameter_id + 1, bias_md, weights_pd.diff_bias_desc());
+    const dnnl::memory diff_kernel =
+        b.GradientAs(0, kernel_md, weights_pd.diff_weights_desc());
+    const dnnl::memory diff_bias =
+        b.GradientAs(1, bias_md, weights_pd.diff_bias_desc());
     b.AddStep(dnnl::convolution_backward_weights(weights_pd),
               {{DNNL_ARG_SRC, b.Reorder(src, weights_pd.src_desc())},
                {DNNL_ARG_DIFF_DST, diff_dst_for_weights},
                {DNNL_ARG_DIFF_WEIGHTS, diff_kernel},
                {DNNL_ARG_DIFF_BIAS, diff_bias}},
               weights_pd.scratchpad_desc());
-    b.FinishGradient(first_parameter_id, kernel_md, diff_kernel);
-    b.FinishGradient(first_parameter_id + 1, bias_md, diff_bias);
+    b.FinishGradient(0, kernel_md, diff_kernel);
+    b.FinishGradient(1, bias_md, diff_bias);
     if (b.needs_input_diff()) {
       const dnnl::convolution_backward_data::primitive_desc data_pd(
           {dnnl::algorithm::convolution_direct, src_any_md, weights_any_md,
@@ -185,4 +169,12 @@ absl::StatusOr<BackwardAppender> Conv2D::AppendTraining(
   });
 }
 
+namespace layers_internal {
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateConv2D(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return Conv2D::Create(spec, input_shape);
+}
+
+}  // namespace layers_internal
 }  // namespace nn

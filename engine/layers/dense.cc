@@ -12,6 +12,30 @@ using namespace layers_internal;  // NOLINT(build/namespaces)
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
+namespace {
+
+// {F} -> {units}. Parameters: kernel {F, units}, bias {units}.
+// oneDNN inner_product; its activation (and following element-wise
+// Activation layers) fused as post-ops, softmax as a softmax primitive.
+class Dense final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "Dense"; }
+  int64_t forward_flops() const override;
+  bool CanFuse(absl::Span<const Activation> fused,
+               Activation next) const override;
+  Activation final_activation() const override { return activation(); }
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+  Activation activation() const { return spec().dense().activation(); }
+
+ private:
+  using Layer::Layer;
+};
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Layer>> Dense::Create(
     const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
   const nnserve::v1::DenseLayer& dense = spec.dense();
@@ -43,64 +67,38 @@ bool Dense::CanFuse(absl::Span<const Activation>, Activation next) const {
          EltwiseAlgorithm(next).has_value();
 }
 
-absl::Status Dense::AppendInference(PlanBuilder& b,
-                                    const LayerParameters& params,
-                                    absl::Span<const Activation> fused) const {
+absl::StatusOr<BackwardAppender> Dense::AppendForward(
+    ForwardBuilder& b, absl::Span<const Activation> fused) const {
   const int64_t n = b.batch_size();
   const int64_t features = input_shape()[0];
   const int64_t units = output_shape()[0];
+  const Activation act = ForwardActivation(b, activation());
   // {N,F} (x) {units,F} -> {N,units}; the Keras kernel {F,units} is oneDNN's
-  // weights {units,F} in `io` order.
-  const dnnl::memory src = b.CurrentAs(PlainDesc(input_shape(), n));
-  const dnnl::memory::desc kernel_md({units, features}, dt::f32, tag::io);
-  const dnnl::memory::desc bias_md({units}, dt::f32, tag::x);
-  const dnnl::memory::desc weights_any_md({units, features}, dt::f32, tag::any);
-  std::vector<Activation> activations = {activation()};
-  activations.insert(activations.end(), fused.begin(), fused.end());
-  const dnnl::inner_product_forward::primitive_desc pd(
-      {dnnl::prop_kind::forward_inference, src.get_desc(), weights_any_md,
-       bias_md, PlainDesc(output_shape(), n)},
-      PrimitiveAttr(activations), b.engine());
-  RETURN_IF_ERROR(AppendWeightedForward<dnnl::inner_product_forward>(
-      b, pd, src, params, kernel_md));
-  if (activation() == nnserve::v1::ACTIVATION_SOFTMAX) {
-    AppendActivation(b, activation());
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace nn
-
-namespace nn {
-
-absl::StatusOr<BackwardAppender> Dense::AppendTraining(
-    TrainingPlanBuilder& b, int first_parameter_id) const {
-  using namespace layers_internal;  // NOLINT(build/namespaces)
-  const int64_t n = b.batch_size();
-  const int64_t features = input_shape()[0];
-  const int64_t units = output_shape()[0];
-  const Activation act = TrainingActivation(activation());
-  // {N,F} (x) {units,F} -> {N,units}. The Keras kernel {F,units} is oneDNN's
-  // weights in `io` order, used in place by all three primitives (gemm-based
+  // weights {units,F} in `io` order. Inference packs it once into the layout
+  // the primitive picks; training reads it in place at every run (gemm-based
   // inner products take either order): no weight reorder per batch.
   const dnnl::memory src = b.CurrentAs(PlainDesc(input_shape(), n));
   const dnnl::memory::desc src_md = src.get_desc();
   const dnnl::memory::desc kernel_md({units, features}, dt::f32, tag::io);
   const dnnl::memory::desc bias_md({units}, dt::f32, tag::x);
   const dnnl::memory::desc dst_md = PlainDesc(output_shape(), n);
+  const dnnl::memory::desc weights_md =
+      b.packs_parameters()
+          ? dnnl::memory::desc({units, features}, dt::f32, tag::any)
+          : kernel_md;
+  // The activation and the fused ones as post-ops; softmax (not
+  // element-wise) as its own step below.
+  std::vector<Activation> activations = {act};
+  activations.insert(activations.end(), fused.begin(), fused.end());
   const dnnl::inner_product_forward::primitive_desc pd(
-      {dnnl::prop_kind::forward_training, src_md, kernel_md, bias_md, dst_md},
-      PrimitiveAttr({act}), b.engine());
-  const dnnl::memory dst = b.NewMemory(pd.dst_desc());
-  b.AddStep(dnnl::inner_product_forward(pd),
-            {{DNNL_ARG_SRC, src},
-             {DNNL_ARG_WEIGHTS,
-              b.ParameterAs(first_parameter_id, kernel_md, pd.weights_desc())},
-             {DNNL_ARG_BIAS,
-              b.ParameterAs(first_parameter_id + 1, bias_md, pd.bias_desc())},
-             {DNNL_ARG_DST, dst}},
-            pd.scratchpad_desc());
-  b.set_current(dst);
+      {b.forward_kind(), src_md, weights_md, bias_md, dst_md},
+      PrimitiveAttr(activations), b.engine());
+  RETURN_IF_ERROR(
+      AppendWeightedForward<dnnl::inner_product_forward>(b, pd, src, kernel_md)
+          .status());
+  const dnnl::memory dst = b.current();
+  if (act == nnserve::v1::ACTIVATION_SOFTMAX) AppendActivation(b, act);
+  if (!b.training()) return BackwardAppender();
 
   return BackwardAppender([=](TrainingPlanBuilder& b) {
     AppendActivationBackward(b, act, dst);
@@ -109,10 +107,10 @@ absl::StatusOr<BackwardAppender> Dense::AppendTraining(
     const dnnl::inner_product_backward_weights::primitive_desc weights_pd(
         {src_md, kernel_md, bias_md, dst_md}, PrimitiveAttr({}), b.engine(),
         pd);
-    const dnnl::memory diff_kernel = b.GradientAs(
-        first_parameter_id, kernel_md, weights_pd.diff_weights_desc());
-    const dnnl::memory diff_bias = b.GradientAs(
-        first_parameter_id + 1, bias_md, weights_pd.diff_bias_desc());
+    const dnnl::memory diff_kernel =
+        b.GradientAs(0, kernel_md, weights_pd.diff_weights_desc());
+    const dnnl::memory diff_bias =
+        b.GradientAs(1, bias_md, weights_pd.diff_bias_desc());
     b.AddStep(dnnl::inner_product_backward_weights(weights_pd),
               {{DNNL_ARG_SRC, b.Reorder(src, weights_pd.src_desc())},
                {DNNL_ARG_DIFF_DST,
@@ -120,8 +118,8 @@ absl::StatusOr<BackwardAppender> Dense::AppendTraining(
                {DNNL_ARG_DIFF_WEIGHTS, diff_kernel},
                {DNNL_ARG_DIFF_BIAS, diff_bias}},
               weights_pd.scratchpad_desc());
-    b.FinishGradient(first_parameter_id, kernel_md, diff_kernel);
-    b.FinishGradient(first_parameter_id + 1, bias_md, diff_bias);
+    b.FinishGradient(0, kernel_md, diff_kernel);
+    b.FinishGradient(1, bias_md, diff_bias);
     if (b.needs_input_diff()) {
       // d src = diff_dst . kernel^T
       const dnnl::inner_product_backward_data::primitive_desc data_pd(
@@ -131,8 +129,7 @@ absl::StatusOr<BackwardAppender> Dense::AppendTraining(
                 {{DNNL_ARG_DIFF_DST,
                   b.Reorder(diff_dst, data_pd.diff_dst_desc())},
                  {DNNL_ARG_WEIGHTS,
-                  b.ParameterAs(first_parameter_id, kernel_md,
-                                data_pd.weights_desc())},
+                  b.ParameterAs(0, kernel_md, data_pd.weights_desc())},
                  {DNNL_ARG_DIFF_SRC, diff_src}},
                 data_pd.scratchpad_desc());
       b.set_current_diff(diff_src);
@@ -141,4 +138,12 @@ absl::StatusOr<BackwardAppender> Dense::AppendTraining(
   });
 }
 
+namespace layers_internal {
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateDense(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return Dense::Create(spec, input_shape);
+}
+
+}  // namespace layers_internal
 }  // namespace nn

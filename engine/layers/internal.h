@@ -9,8 +9,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "engine/layers/layers.h"
+#include "engine/forward_builder.h"
 #include "engine/onednn.h"
-#include "engine/plan.h"
 #include "engine/training/training_plan.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -65,26 +65,30 @@ absl::StatusOr<Window2D> ComputeWindow2D(const Shape& input, int64_t window_h,
 // post-ops, in order. For inference and training primitives alike.
 dnnl::primitive_attr PrimitiveAttr(absl::Span<const Activation> activations);
 
+// `activation` as the forward pass of `b` applies it: in training, softmax
+// is left to the loss (the identity here); everything else as given.
+Activation ForwardActivation(const ForwardBuilder& b, Activation activation);
+
 // Appends `activation` applied to b.current(): nothing for linear, an eltwise
-// step, or a softmax over dimension 1 of a {N, F} value. In place when the
+// step (b.forward_kind()), or a softmax over dimension 1 of a {N, F} value
+// (inference only: training leaves softmax to the loss). In place when the
 // current value is writable.
-void AppendActivation(PlanBuilder& b, Activation activation);
+void AppendActivation(ForwardBuilder& b, Activation activation);
 
 // Appends a forward primitive that takes src, weights and bias (inner
 // product, convolution) and makes its new destination the current value.
-// params.values[0] is the kernel in Keras layout `kernel_md`, [1] the bias
-// {units}; both are packed into the layouts `pd` asks for.
+// Parameter 0 is the kernel in Keras layout `kernel_md`, 1 the bias {units};
+// both are read in the layouts `pd` asks for (ForwardBuilder::Parameter).
+// Returns the kernel memory the primitive reads.
 template <typename Primitive>
-absl::Status AppendWeightedForward(PlanBuilder& b,
-                                   const typename Primitive::primitive_desc& pd,
-                                   const dnnl::memory& src,
-                                   const LayerParameters& params,
-                                   const dnnl::memory::desc& kernel_md) {
-  absl::StatusOr<dnnl::memory> kernel = b.Parameter(
-      params.first_id, params.values[0].data(), kernel_md, pd.weights_desc());
+absl::StatusOr<dnnl::memory> AppendWeightedForward(
+    ForwardBuilder& b, const typename Primitive::primitive_desc& pd,
+    const dnnl::memory& src, const dnnl::memory::desc& kernel_md) {
+  absl::StatusOr<dnnl::memory> kernel =
+      b.Parameter(0, kernel_md, pd.weights_desc());
   if (!kernel.ok()) return kernel.status();
   absl::StatusOr<dnnl::memory> bias =
-      b.Parameter(params.first_id + 1, params.values[1].data(),
+      b.Parameter(1,
                   dnnl::memory::desc(pd.bias_desc().dims(),
                                      dnnl::memory::data_type::f32,
                                      dnnl::memory::format_tag::x),
@@ -98,25 +102,14 @@ absl::Status AppendWeightedForward(PlanBuilder& b,
              {DNNL_ARG_DST, dst}},
             pd.scratchpad_desc());
   b.set_current(dst);
-  return absl::OkStatus();
+  return kernel;
 }
 
 // b.current() as oneDNN's 4-D image {N, C, H, W} for a per-sample input
 // `sample` of {H, W} (a no-copy view, C = 1) or {H, W, C} (as it is).
-// `Builder` is PlanBuilder or TrainingPlanBuilder.
-template <typename Builder>
-dnnl::memory ImageInput(Builder& b, const Shape& sample) {
-  if (sample.size() == 3) return b.current();
-  const dnnl::memory plain = b.CurrentAs(PlainDesc(sample, b.batch_size()));
-  return b.View(plain, ImageDesc(sample, b.batch_size(),
-                                 dnnl::memory::format_tag::nhwc));
-}
+dnnl::memory ImageInput(ForwardBuilder& b, const Shape& sample);
 
 // --- Training helpers ---
-
-// `activation` as applied in a training forward pass: softmax is left to the
-// loss (the identity here), everything else as given.
-Activation TrainingActivation(Activation activation);
 
 // Appends the backward of element-wise `activation` whose forward output is
 // `dst`: turns b.current_diff() (d loss / d dst, reordered to dst's layout)

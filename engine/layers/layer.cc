@@ -32,32 +32,54 @@ int64_t Layer::parameter_count() const {
   return count;
 }
 
+Activation Layer::final_activation() const {
+  return nnserve::v1::ACTIVATION_LINEAR;
+}
+
 bool Layer::CanFuse(absl::Span<const Activation>, Activation) const {
   return false;
 }
 
+namespace layers_internal {
+
+// The kinds' factories, each defined in its layer file (README.md): build
+// and validate the layer `spec` on per-sample input `input_shape`.
+using LayerFactory = absl::StatusOr<std::unique_ptr<Layer>>(
+    const LayerSpec& spec, const Shape& input_shape);
+LayerFactory CreateDense;
+LayerFactory CreateConv2D;
+LayerFactory CreateMaxPooling2D;
+LayerFactory CreateFlatten;
+LayerFactory CreateSimpleRNN;
+LayerFactory CreateDropout;
+LayerFactory CreateBatchNormalization;
+LayerFactory CreateActivation;
+
+}  // namespace layers_internal
+
 namespace {
 
+using namespace layers_internal;  // NOLINT(build/namespaces)
+
+// The kind table: one row per LayerSpec kind (engine/layers/README.md).
 struct KindInfo {
   LayerSpec::KindCase kind;
   absl::string_view keras_class;
   absl::string_view default_name;
-  absl::StatusOr<std::unique_ptr<Layer>> (*create)(const LayerSpec&,
-                                                   const Shape&);
+  LayerFactory* create;
 };
 
 constexpr KindInfo kKinds[] = {
-    {LayerSpec::kDense, "Dense", "dense", &Dense::Create},
-    {LayerSpec::kConv2D, "Conv2D", "conv2d", &Conv2D::Create},
+    {LayerSpec::kDense, "Dense", "dense", &CreateDense},
+    {LayerSpec::kConv2D, "Conv2D", "conv2d", &CreateConv2D},
     {LayerSpec::kMaxPooling2D, "MaxPooling2D", "max_pooling2d",
-     &MaxPooling2D::Create},
-    {LayerSpec::kFlatten, "Flatten", "flatten", &Flatten::Create},
-    {LayerSpec::kSimpleRnn, "SimpleRNN", "simple_rnn", &SimpleRNN::Create},
-    {LayerSpec::kDropout, "Dropout", "dropout", &Dropout::Create},
+     &CreateMaxPooling2D},
+    {LayerSpec::kFlatten, "Flatten", "flatten", &CreateFlatten},
+    {LayerSpec::kSimpleRnn, "SimpleRNN", "simple_rnn", &CreateSimpleRNN},
+    {LayerSpec::kDropout, "Dropout", "dropout", &CreateDropout},
     {LayerSpec::kBatchNormalization, "BatchNormalization",
-     "batch_normalization", &BatchNormalization::Create},
-    {LayerSpec::kActivation, "Activation", "activation",
-     &ActivationLayer::Create},
+     "batch_normalization", &CreateBatchNormalization},
+    {LayerSpec::kActivation, "Activation", "activation", &CreateActivation},
 };
 
 const KindInfo* FindKind(const LayerSpec& spec) {
@@ -234,7 +256,13 @@ dnnl::primitive_attr PrimitiveAttr(absl::Span<const Activation> activations) {
   return attr;
 }
 
-void AppendActivation(PlanBuilder& b, Activation activation) {
+Activation ForwardActivation(const ForwardBuilder& b, Activation activation) {
+  return b.training() && activation == nnserve::v1::ACTIVATION_SOFTMAX
+             ? nnserve::v1::ACTIVATION_LINEAR
+             : activation;
+}
+
+void AppendActivation(ForwardBuilder& b, Activation activation) {
   const dnnl::memory src = b.current();
   const dnnl::memory::desc md = src.get_desc();
   dnnl::primitive_attr attr;
@@ -243,6 +271,10 @@ void AppendActivation(PlanBuilder& b, Activation activation) {
   dnnl::memory::desc scratchpad_md;
   if (activation == nnserve::v1::ACTIVATION_SOFTMAX) {
     // {N,F} -> {N,F}, softmax over F
+    if (b.training()) {
+      throw dnnl::error(dnnl_invalid_arguments,
+                        "training leaves softmax to the loss");
+    }
     dnnl::softmax_forward::primitive_desc pd(
         {dnnl::prop_kind::forward_inference, md, 1}, attr, b.engine());
     primitive = dnnl::softmax_forward(pd);
@@ -250,8 +282,7 @@ void AppendActivation(PlanBuilder& b, Activation activation) {
   } else if (std::optional<dnnl::algorithm> algorithm =
                  EltwiseAlgorithm(activation)) {
     dnnl::eltwise_forward::primitive_desc pd(
-        {dnnl::prop_kind::forward_inference, *algorithm, md, 0.0f, 0.0f}, attr,
-        b.engine());
+        {b.forward_kind(), *algorithm, md, 0.0f, 0.0f}, attr, b.engine());
     primitive = dnnl::eltwise_forward(pd);
     scratchpad_md = pd.scratchpad_desc();
   } else {
@@ -263,10 +294,11 @@ void AppendActivation(PlanBuilder& b, Activation activation) {
   b.set_current(dst);
 }
 
-Activation TrainingActivation(Activation activation) {
-  return activation == nnserve::v1::ACTIVATION_SOFTMAX
-             ? nnserve::v1::ACTIVATION_LINEAR
-             : activation;
+dnnl::memory ImageInput(ForwardBuilder& b, const Shape& sample) {
+  if (sample.size() == 3) return b.current();
+  const dnnl::memory plain = b.CurrentAs(PlainDesc(sample, b.batch_size()));
+  return b.View(plain, ImageDesc(sample, b.batch_size(),
+                                 dnnl::memory::format_tag::nhwc));
 }
 
 void AppendActivationBackward(TrainingPlanBuilder& b, Activation activation,

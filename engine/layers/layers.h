@@ -3,19 +3,24 @@
 // A Layer is what the spec says plus its shape rule: it is built from a
 // LayerSpec and its per-sample input shape, validates both, and knows its
 // output shape, its parameters (in Keras layout) and how to append its
-// inference primitives to a PlanBuilder. It holds no parameter values and no
-// oneDNN state: values live in the Network, primitives in per-batch-size
-// plans, so one Layer serves every plan and thread.
+// primitives to a plan. It holds no parameter values and no oneDNN state:
+// values live in the Network, primitives in per-batch-size plans, so one
+// Layer serves every plan and thread.
 //
-// Training sits next to inference in each layer: AppendTraining appends the
-// layer's forward_training steps to a TrainingPlanBuilder and returns the
-// function that later appends its backward_data / backward_weights steps
-// (engine/training/training_plan.h), with the same parameter layout.
+// One forward description per layer: AppendForward appends the layer's
+// forward pass to a ForwardBuilder (engine/forward_builder.h), which is an
+// inference PlanBuilder (engine/plan.h) or a TrainingPlanBuilder
+// (engine/training/training_plan.h). In training it also appends what only
+// training needs and returns the function that later appends the layer's
+// backward_data / backward_weights steps, with the same parameter layouts.
+// Each kind is a class in its own file here (dense.cc, conv2d.cc, ...),
+// known to the rest of the engine only through this interface and the kind
+// table (layer.cc); engine/layers/README.md is the checklist for adding one.
 //
 // Shapes are per sample, Keras-style: {F}, {T, F}, {H, W} or {H, W, C}.
 // Activations between layers use the layouts of PlainDesc (engine/onednn.h),
 // except that 3-D images may be in any layout a primitive picks (e.g.
-// nChw16c); a layer that needs a plain layout reorders (PlanBuilder).
+// nChw16c); a layer that needs a plain layout reorders (ForwardBuilder).
 #ifndef NNSERVE_ENGINE_LAYERS_LAYERS_H_
 #define NNSERVE_ENGINE_LAYERS_LAYERS_H_
 
@@ -29,7 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "engine/plan.h"
+#include "engine/forward_builder.h"
 #include "engine/tensor.h"
 #include "nnserve/v1/model.pb.h"
 
@@ -39,7 +44,7 @@ using ::nnserve::v1::Activation;
 
 class TrainingPlanBuilder;  // engine/training/training_plan.h
 
-// The backward half of a layer's training steps (see Layer::AppendTraining).
+// The backward half of a layer's training steps (see Layer::AppendForward).
 using BackwardAppender = std::function<absl::Status(TrainingPlanBuilder&)>;
 
 // How a parameter starts in a new model, as Keras initialises it.
@@ -58,14 +63,6 @@ struct ParameterSpec {
   Initializer initializer = Initializer::kZeros;
   bool trainable = true;  // false for the moving statistics
   nnserve::v1::Regularizer regularizer;  // zero: none
-};
-
-// The parameter values a layer's plan uses: the layer's parameters in
-// parameters() order, and the network-wide id of the first (ids are
-// consecutive; they key the WeightCache).
-struct LayerParameters {
-  int first_id = 0;
-  absl::Span<const Tensor> values;
 };
 
 class Layer {
@@ -89,34 +86,44 @@ class Layer {
   // counts 2); element-wise work is counted once per element.
   virtual int64_t forward_flops() const = 0;
 
-  // Whether AppendInference can apply element-wise activation `next` as a
-  // fused post-op, after the activations in `fused` (already accepted).
+  // The activation the layer applies last to its output: its own activation
+  // field (Dense, Conv2D, Activation), tanh for SimpleRNN, linear for the
+  // others. Only the last layer of a network may end in softmax.
+  virtual Activation final_activation() const;
+  // final_activation() is softmax: a classifier's last layer, whose softmax
+  // training leaves to the loss.
+  bool ends_in_softmax() const {
+    return final_activation() == nnserve::v1::ACTIVATION_SOFTMAX;
+  }
+
+  // Whether AppendForward can apply element-wise activation `next` as a
+  // fused post-op at inference, after the activations in `fused` (already
+  // accepted).
   virtual bool CanFuse(absl::Span<const Activation> fused,
                        Activation next) const;
-  // Appends the inference steps: consumes b.current(), leaves this layer's
-  // output as b.current() (per-sample shape output_shape()), applying the
-  // element-wise activations `fused` (accepted by CanFuse) last. Throws
-  // dnnl::error on a oneDNN failure; returns an error status if packing a
-  // parameter fails.
-  virtual absl::Status AppendInference(PlanBuilder& b,
-                                       const LayerParameters& params,
-                                       absl::Span<const Activation> fused)
-      const = 0;
 
-  // Appends the training-mode forward steps (oneDNN forward_training, with
-  // workspaces kept for the backward pass): consumes b.current() and leaves
-  // the output as b.current(). A softmax is left out (only the classifier's
-  // last layer has one): its output is then the logits, which the plan's
-  // fused softmax cross-entropy consumes. `first_parameter_id` is the
-  // network-wide id of the layer's first parameter (see
-  // TrainingPlanBuilder::ParameterAs). Returns the function that appends the
-  // backward steps; the plan calls it after every later layer's, with
-  // b.current_diff() = d loss / d output: it writes the gradients of the
-  // layer's trainable parameters and, when b.needs_input_diff(), sets
-  // b.current_diff() to d loss / d input. Either half throws dnnl::error on
-  // a oneDNN failure.
-  virtual absl::StatusOr<BackwardAppender> AppendTraining(
-      TrainingPlanBuilder& b, int first_parameter_id) const = 0;
+  // Appends the layer's forward pass: consumes b.current() and leaves the
+  // layer's output as b.current() (per-sample shape output_shape()); the
+  // layer's parameters are b.Parameter(0), b.Parameter(1), ... in
+  // parameters() order.
+  //
+  // At inference (b.training() false) it applies the element-wise
+  // activations `fused` (accepted by CanFuse) last, and returns an empty
+  // BackwardAppender.
+  //
+  // In training `fused` is empty; the primitives are forward_training ones
+  // that keep their workspaces, and a softmax is left out (only a
+  // classifier's last layer has one): the output is then the logits, which
+  // the plan's fused softmax cross-entropy consumes. Returns the (non-empty)
+  // function that appends the backward steps; the plan calls it after every
+  // later layer's, with b.current_diff() = d loss / d output: it writes the
+  // gradients of the layer's trainable parameters and, when
+  // b.needs_input_diff(), sets b.current_diff() to d loss / d input.
+  //
+  // Either half throws dnnl::error on a oneDNN failure; an error status if
+  // packing a parameter fails.
+  virtual absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const = 0;
 
  protected:
   Layer(nnserve::v1::LayerSpec spec, Shape input_shape, Shape output_shape,
@@ -148,177 +155,6 @@ absl::string_view LayerKind(const nnserve::v1::LayerSpec& spec);
 // naming the layer otherwise.
 absl::Status ResolveLayerNames(
     google::protobuf::RepeatedPtrField<nnserve::v1::LayerSpec>* layers);
-
-// ---------------------------------------------------------------------------
-// The layer kinds. Shape rules use Keras' per-sample shapes.
-
-// {F} -> {units}. Parameters: kernel {F, units}, bias {units}.
-// oneDNN inner_product; its activation (and following element-wise
-// Activation layers) fused as post-ops, softmax as a softmax primitive.
-class Dense final : public Layer {
- public:
-  static absl::StatusOr<std::unique_ptr<Layer>> Create(
-      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
-  absl::string_view kind() const override { return "Dense"; }
-  int64_t forward_flops() const override;
-  bool CanFuse(absl::Span<const Activation> fused,
-               Activation next) const override;
-  absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
-                               absl::Span<const Activation> fused)
-      const override;
-  absl::StatusOr<BackwardAppender> AppendTraining(
-      TrainingPlanBuilder& b, int first_parameter_id) const override;
-  Activation activation() const { return spec().dense().activation(); }
-
- private:
-  using Layer::Layer;
-};
-
-// {H, W} (one channel) or {H, W, C} -> {H', W', filters}; valid padding:
-// H' = floor((H - kh) / stride) + 1; same: H' = ceil(H / stride).
-// Parameters: kernel {kh, kw, C, filters}, bias {filters}.
-// oneDNN convolution with format_tag::any layouts; activation fused.
-class Conv2D final : public Layer {
- public:
-  static absl::StatusOr<std::unique_ptr<Layer>> Create(
-      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
-  absl::string_view kind() const override { return "Conv2D"; }
-  int64_t forward_flops() const override;
-  bool CanFuse(absl::Span<const Activation> fused,
-               Activation next) const override;
-  absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
-                               absl::Span<const Activation> fused)
-      const override;
-  absl::StatusOr<BackwardAppender> AppendTraining(
-      TrainingPlanBuilder& b, int first_parameter_id) const override;
-
- private:
-  using Layer::Layer;
-};
-
-// {H, W} or {H, W, C} -> {H', W', C} (C = 1 for {H, W}); sizes as Conv2D
-// with the pool as kernel, stride 0 meaning the pool size. Padded positions
-// never win the max. No parameters. oneDNN pooling (max) for inference;
-// training uses host kernels (max_pool_kernels.h says why).
-class MaxPooling2D final : public Layer {
- public:
-  static absl::StatusOr<std::unique_ptr<Layer>> Create(
-      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
-  absl::string_view kind() const override { return "MaxPooling2D"; }
-  int64_t forward_flops() const override;
-  absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
-                               absl::Span<const Activation> fused)
-      const override;
-  absl::StatusOr<BackwardAppender> AppendTraining(
-      TrainingPlanBuilder& b, int first_parameter_id) const override;
-
- private:
-  using Layer::Layer;
-};
-
-// Any shape -> {product of dims}, row-major (channels-last) as Keras. A view:
-// no copy unless the input is in a blocked layout, which is reordered to
-// channels-last first.
-class Flatten final : public Layer {
- public:
-  static absl::StatusOr<std::unique_ptr<Layer>> Create(
-      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
-  absl::string_view kind() const override { return "Flatten"; }
-  int64_t forward_flops() const override { return 0; }
-  absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
-                               absl::Span<const Activation> fused)
-      const override;
-  absl::StatusOr<BackwardAppender> AppendTraining(
-      TrainingPlanBuilder& b, int first_parameter_id) const override;
-
- private:
-  using Layer::Layer;
-};
-
-// {T, F} -> {T, units} with return_sequences, else {units} (h_T).
-// h_t = tanh(x_t . kernel + h_{t-1} . recurrent_kernel + bias), h_0 = 0.
-// Parameters: kernel {F, units}, recurrent_kernel {units, units},
-// bias {units}. oneDNN vanilla_rnn over the whole sequence.
-class SimpleRNN final : public Layer {
- public:
-  static absl::StatusOr<std::unique_ptr<Layer>> Create(
-      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
-  absl::string_view kind() const override { return "SimpleRNN"; }
-  int64_t forward_flops() const override;
-  absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
-                               absl::Span<const Activation> fused)
-      const override;
-  absl::StatusOr<BackwardAppender> AppendTraining(
-      TrainingPlanBuilder& b, int first_parameter_id) const override;
-
- private:
-  using Layer::Layer;
-};
-
-// Identity at inference (any shape). No parameters.
-class Dropout final : public Layer {
- public:
-  static absl::StatusOr<std::unique_ptr<Layer>> Create(
-      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
-  absl::string_view kind() const override { return "Dropout"; }
-  int64_t forward_flops() const override { return 0; }
-  absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
-                               absl::Span<const Activation> fused)
-      const override;
-  absl::StatusOr<BackwardAppender> AppendTraining(
-      TrainingPlanBuilder& b, int first_parameter_id) const override;
-  float rate() const { return spec().dropout().rate(); }
-
- private:
-  using Layer::Layer;
-};
-
-// Same shape out as in; normalises the last dimension (F features or C
-// channels) with the moving statistics at inference:
-// y = gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta.
-// Parameters: gamma, beta, moving_mean, moving_variance, each {features}
-// (the moving ones not trainable). oneDNN batch_normalization with global
-// statistics; a following relu is fused.
-class BatchNormalization final : public Layer {
- public:
-  static absl::StatusOr<std::unique_ptr<Layer>> Create(
-      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
-  absl::string_view kind() const override { return "BatchNormalization"; }
-  int64_t forward_flops() const override;
-  bool CanFuse(absl::Span<const Activation> fused,
-               Activation next) const override;
-  absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
-                               absl::Span<const Activation> fused)
-      const override;
-  absl::StatusOr<BackwardAppender> AppendTraining(
-      TrainingPlanBuilder& b, int first_parameter_id) const override;
-  // With Keras' defaults applied (0.99 and 0.001 for zero).
-  float momentum() const;
-  float epsilon() const;
-
- private:
-  using Layer::Layer;
-};
-
-// Same shape out as in; an element-wise activation (oneDNN eltwise, in place
-// when possible) or softmax over {F} (softmax primitive). No parameters. A
-// network fuses it into a preceding layer that CanFuse it.
-class ActivationLayer final : public Layer {
- public:
-  static absl::StatusOr<std::unique_ptr<Layer>> Create(
-      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
-  absl::string_view kind() const override { return "Activation"; }
-  int64_t forward_flops() const override;
-  absl::Status AppendInference(PlanBuilder& b, const LayerParameters& params,
-                               absl::Span<const Activation> fused)
-      const override;
-  absl::StatusOr<BackwardAppender> AppendTraining(
-      TrainingPlanBuilder& b, int first_parameter_id) const override;
-  Activation activation() const { return spec().activation().activation(); }
-
- private:
-  using Layer::Layer;
-};
 
 }  // namespace nn
 

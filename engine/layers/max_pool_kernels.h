@@ -7,7 +7,7 @@
 // slowly: 600 us each for {32, 32, 26, 26} in thread CPU time, against
 // 31 us for inference; about a third of the tutorial CNN's training epoch.
 // These loops do the same work at memory speed. Inference still uses
-// oneDNN's pooling (MaxPooling2D::AppendInference).
+// oneDNN's pooling (MaxPooling2D::AppendForward).
 //
 // Layout: images as `outer` planes of {height, width, inner} floats, the
 // channels innermost: nhwc is outer = N, inner = C; oneDNN's blocked

@@ -15,6 +15,23 @@ using dt = dnnl::memory::data_type;
 
 namespace {
 
+// {H, W} or {H, W, C} -> {H', W', C} (C = 1 for {H, W}); sizes as Conv2D
+// with the pool as kernel, stride 0 meaning the pool size. Padded positions
+// never win the max. No parameters. oneDNN pooling (max) for inference;
+// training uses host kernels (max_pool_kernels.h says why).
+class MaxPooling2D final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "MaxPooling2D"; }
+  int64_t forward_flops() const override;
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+
+ private:
+  using Layer::Layer;
+};
+
 // The validated spec's window; cannot fail once Create succeeded.
 absl::StatusOr<Window2D> PoolWindow(const nnserve::v1::MaxPooling2DLayer& pool,
                                     const Shape& input) {
@@ -53,42 +70,20 @@ int64_t MaxPooling2D::forward_flops() const {
   return NumElements(output_shape()) * pool.pool_height() * pool.pool_width();
 }
 
-absl::Status MaxPooling2D::AppendInference(PlanBuilder& b,
-                                           const LayerParameters&,
-                                           absl::Span<const Activation>) const {
-  ASSIGN_OR_RETURN(Window2D window,
-                   PoolWindow(spec().max_pooling2d(), input_shape()));
-  const nnserve::v1::MaxPooling2DLayer& pool = spec().max_pooling2d();
-  // {N,C,H,W} -> {N,C,H',W'}, in the input's layout.
-  const dnnl::memory src = ImageInput(b, input_shape());
-  const dnnl::pooling_forward::primitive_desc pd(
-      {dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max,
-       src.get_desc(), ImageDesc(output_shape(), b.batch_size(), tag::any),
-       window.strides, {pool.pool_height(), pool.pool_width()},
-       window.pad_before, window.pad_after},
-      PrimitiveAttr({}), b.engine());
-  const dnnl::memory dst = b.NewMemory(pd.dst_desc());
-  b.AddStep(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}},
-            pd.scratchpad_desc());
-  b.set_current(dst);
-  return absl::OkStatus();
-}
+namespace {
 
-}  // namespace nn
-
-namespace nn {
-
-absl::StatusOr<BackwardAppender> MaxPooling2D::AppendTraining(
-    TrainingPlanBuilder& b, int) const {
-  using namespace layers_internal;  // NOLINT(build/namespaces)
-  const nnserve::v1::MaxPooling2DLayer& pool = spec().max_pooling2d();
-  ASSIGN_OR_RETURN(const Window2D window, PoolWindow(pool, input_shape()));
+// Training's forward: host kernels (engine/layers/max_pool_kernels.h says
+// why not oneDNN's training pooling) on a channels-innermost layout: the
+// input's own when it is nhwc or nChw<B>c (a convolution's output), else
+// reordered to nhwc. Records the winning input cell of every output for the
+// backward half.
+BackwardAppender AppendTrainingPool(TrainingPlanBuilder& b, dnnl::memory src,
+                                    const Window2D& window,
+                                    const nnserve::v1::MaxPooling2DLayer& pool,
+                                    const Shape& input_shape,
+                                    const Shape& output_shape) {
   const int64_t n = b.batch_size();
-  const int64_t channels = output_shape()[2];
-  // Host kernels (engine/layers/max_pool_kernels.h says why not oneDNN's
-  // training pooling) on a channels-innermost layout: the input's own when
-  // it is nhwc or nChw<B>c (a convolution's output), else reordered to nhwc.
-  dnnl::memory src = ImageInput(b, input_shape());
+  const int64_t channels = output_shape[2];
   const dnnl::memory::dims in_dims = src.get_desc().dims();
   tag layout = tag::nhwc;
   int64_t inner = channels;
@@ -101,14 +96,14 @@ absl::StatusOr<BackwardAppender> MaxPooling2D::AppendTraining(
   }
   src = b.Reorder(src, dnnl::memory::desc(in_dims, dt::f32, layout));
   const dnnl::memory::desc dst_md(
-      {n, channels, output_shape()[0], output_shape()[1]}, dt::f32, layout);
+      {n, channels, output_shape[0], output_shape[1]}, dt::f32, layout);
   MaxPoolGeometry g;
   g.inner = inner;
   g.outer = n * ((channels + inner - 1) / inner);
-  g.height = input_shape()[0];
-  g.width = input_shape()[1];
-  g.out_height = output_shape()[0];
-  g.out_width = output_shape()[1];
+  g.height = input_shape[0];
+  g.width = input_shape[1];
+  g.out_height = output_shape[0];
+  g.out_width = output_shape[1];
   g.pool_height = pool.pool_height();
   g.pool_width = pool.pool_width();
   g.stride_height = window.strides[0];
@@ -126,7 +121,7 @@ absl::StatusOr<BackwardAppender> MaxPooling2D::AppendTraining(
   b.AddHostStep([=] { MaxPoolForward(g, x, y, index); });
   b.set_current(dst);
 
-  return BackwardAppender([=, this](TrainingPlanBuilder& b) {
+  return BackwardAppender([=](TrainingPlanBuilder& b) {
     if (!b.needs_input_diff()) return absl::OkStatus();
     // Each output's gradient goes to the input cell that won the max.
     const dnnl::memory diff_dst = b.DiffAs(dst_md);
@@ -134,9 +129,42 @@ absl::StatusOr<BackwardAppender> MaxPooling2D::AppendTraining(
     const float* dy = static_cast<const float*>(diff_dst.get_data_handle());
     float* dx = static_cast<float*>(diff_src.get_data_handle());
     b.AddHostStep([=] { MaxPoolBackward(g, dy, index, dx); });
-    b.set_current_diff(ImageDiffForInput(b, diff_src, input_shape()));
+    b.set_current_diff(ImageDiffForInput(b, diff_src, input_shape));
     return absl::OkStatus();
   });
 }
 
+}  // namespace
+
+absl::StatusOr<BackwardAppender> MaxPooling2D::AppendForward(
+    ForwardBuilder& b, absl::Span<const Activation>) const {
+  const nnserve::v1::MaxPooling2DLayer& pool = spec().max_pooling2d();
+  ASSIGN_OR_RETURN(const Window2D window, PoolWindow(pool, input_shape()));
+  // {N,C,H,W} -> {N,C,H',W'}, in the input's layout.
+  const dnnl::memory src = ImageInput(b, input_shape());
+  if (TrainingPlanBuilder* t = b.training_builder()) {
+    return AppendTrainingPool(*t, src, window, pool, input_shape(),
+                              output_shape());
+  }
+  const dnnl::pooling_forward::primitive_desc pd(
+      {dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max,
+       src.get_desc(), ImageDesc(output_shape(), b.batch_size(), tag::any),
+       window.strides, {pool.pool_height(), pool.pool_width()},
+       window.pad_before, window.pad_after},
+      PrimitiveAttr({}), b.engine());
+  const dnnl::memory dst = b.NewMemory(pd.dst_desc());
+  b.AddStep(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}},
+            pd.scratchpad_desc());
+  b.set_current(dst);
+  return BackwardAppender();
+}
+
+namespace layers_internal {
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateMaxPooling2D(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return MaxPooling2D::Create(spec, input_shape);
+}
+
+}  // namespace layers_internal
 }  // namespace nn

@@ -11,20 +11,89 @@ namespace nn {
 
 using namespace layers_internal;  // NOLINT(build/namespaces)
 
+namespace {
+
+// Any shape -> {product of dims}, row-major (channels-last) as Keras. A view:
+// no copy unless the input is in a blocked layout, which is reordered to
+// channels-last first.
+class Flatten final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "Flatten"; }
+  int64_t forward_flops() const override { return 0; }
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+
+ private:
+  using Layer::Layer;
+};
+
+// Identity at inference (any shape). No parameters.
+class Dropout final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "Dropout"; }
+  int64_t forward_flops() const override { return 0; }
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+  float rate() const { return spec().dropout().rate(); }
+
+ private:
+  using Layer::Layer;
+};
+
+// Same shape out as in; an element-wise activation (oneDNN eltwise, in place
+// when possible) or softmax over {F} (softmax primitive). No parameters. A
+// network fuses it into a preceding layer that CanFuse it.
+class ActivationLayer final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "Activation"; }
+  int64_t forward_flops() const override;
+  Activation final_activation() const override { return activation(); }
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+  Activation activation() const { return spec().activation().activation(); }
+
+ private:
+  using Layer::Layer;
+};
+
+// A backward pass that leaves the gradient as it is (identity layers).
+absl::Status PassGradient(TrainingPlanBuilder&) { return absl::OkStatus(); }
+
+// `backward` in training, else the empty appender inference ignores.
+template <typename F>
+BackwardAppender BackwardFor(const ForwardBuilder& b, F backward) {
+  return b.training() ? BackwardAppender(std::move(backward))
+                      : BackwardAppender();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Layer>> Flatten::Create(
     const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
   return std::unique_ptr<Layer>(
       new Flatten(spec, input_shape, {NumElements(input_shape)}, {}));
 }
 
-absl::Status Flatten::AppendInference(PlanBuilder& b, const LayerParameters&,
-                                      absl::Span<const Activation>) const {
-  if (input_shape().size() == 1) return absl::OkStatus();
+absl::StatusOr<BackwardAppender> Flatten::AppendForward(
+    ForwardBuilder& b, absl::Span<const Activation>) const {
+  if (input_shape().size() == 1) return BackwardFor(b, PassGradient);
   // {N, dims...} in the canonical row-major layout, viewed as {N, prod}.
   const int64_t n = b.batch_size();
   b.set_current(b.View(b.CurrentAs(PlainDesc(input_shape(), n)),
                        PlainDesc(output_shape(), n)));
-  return absl::OkStatus();
+  return BackwardFor(b, [this, n](TrainingPlanBuilder& b) {
+    if (b.needs_input_diff()) {
+      b.set_current_diff(b.View(b.DiffAs(PlainDesc(output_shape(), n)),
+                                PlainDesc(input_shape(), n)));
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::unique_ptr<Layer>> Dropout::Create(
@@ -37,63 +106,13 @@ absl::StatusOr<std::unique_ptr<Layer>> Dropout::Create(
   return std::unique_ptr<Layer>(new Dropout(spec, input_shape, input_shape, {}));
 }
 
-absl::Status Dropout::AppendInference(PlanBuilder&, const LayerParameters&,
-                                      absl::Span<const Activation>) const {
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::unique_ptr<Layer>> ActivationLayer::Create(
-    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
-  RETURN_IF_ERROR(
-      CheckActivation(spec.activation().activation(), "activation"));
-  return std::unique_ptr<Layer>(
-      new ActivationLayer(spec, input_shape, input_shape, {}));
-}
-
-int64_t ActivationLayer::forward_flops() const {
-  return EltwiseAlgorithm(activation()).has_value() ||
-                 activation() == nnserve::v1::ACTIVATION_SOFTMAX
-             ? NumElements(input_shape())
-             : 0;
-}
-
-absl::Status ActivationLayer::AppendInference(
-    PlanBuilder& b, const LayerParameters&,
-    absl::Span<const Activation>) const {
-  AppendActivation(b, activation());
-  return absl::OkStatus();
-}
-
-}  // namespace nn
-
-// --- Training ---
-
-namespace nn {
-namespace {
-
-// A backward pass that leaves the gradient as it is (identity layers).
-absl::Status PassGradient(TrainingPlanBuilder&) { return absl::OkStatus(); }
-
-}  // namespace
-
-absl::StatusOr<BackwardAppender> Flatten::AppendTraining(
-    TrainingPlanBuilder& b, int) const {
-  if (input_shape().size() == 1) return BackwardAppender(PassGradient);
-  const int64_t n = b.batch_size();
-  b.set_current(b.View(b.CurrentAs(PlainDesc(input_shape(), n)),
-                       PlainDesc(output_shape(), n)));
-  return BackwardAppender([this, n](TrainingPlanBuilder& b) {
-    if (b.needs_input_diff()) {
-      b.set_current_diff(b.View(b.DiffAs(PlainDesc(output_shape(), n)),
-                                PlainDesc(input_shape(), n)));
-    }
-    return absl::OkStatus();
-  });
-}
-
-absl::StatusOr<BackwardAppender> Dropout::AppendTraining(
-    TrainingPlanBuilder& b, int) const {
+absl::StatusOr<BackwardAppender> Dropout::AppendForward(
+    ForwardBuilder& forward, absl::Span<const Activation>) const {
+  // The identity at inference (and for rate 0).
+  TrainingPlanBuilder* t = forward.training_builder();
+  if (t == nullptr) return BackwardAppender();
   if (rate() == 0.0f) return BackwardAppender(PassGradient);
+  TrainingPlanBuilder& b = *t;
   // y = x * mask, mask = 0 with probability `rate`, else 1 / (1 - rate).
   // Element i of the mask is decided by MixSeed(layer seed, i): a counter-
   // based draw, so the mask depends on the seed only, not on the thread
@@ -136,27 +155,51 @@ absl::StatusOr<BackwardAppender> Dropout::AppendTraining(
   });
 }
 
-absl::StatusOr<BackwardAppender> ActivationLayer::AppendTraining(
-    TrainingPlanBuilder& b, int) const {
-  using namespace layers_internal;  // NOLINT(build/namespaces)
-  const Activation act = TrainingActivation(activation());
-  const std::optional<dnnl::algorithm> algorithm = EltwiseAlgorithm(act);
-  if (!algorithm.has_value()) return BackwardAppender(PassGradient);
-  // Not in place: the layer before may still need its output for its own
-  // backward pass.
-  const dnnl::memory src = b.current();
-  const dnnl::eltwise_forward::primitive_desc pd(
-      {dnnl::prop_kind::forward_training, *algorithm, src.get_desc(), 0.0f,
-       0.0f},
-      PrimitiveAttr({}), b.engine());
-  const dnnl::memory dst = b.NewMemory(pd.dst_desc());
-  b.AddStep(dnnl::eltwise_forward(pd),
-            {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, pd.scratchpad_desc());
-  b.set_current(dst);
-  return BackwardAppender([act, dst](TrainingPlanBuilder& b) {
+absl::StatusOr<std::unique_ptr<Layer>> ActivationLayer::Create(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  RETURN_IF_ERROR(
+      CheckActivation(spec.activation().activation(), "activation"));
+  return std::unique_ptr<Layer>(
+      new ActivationLayer(spec, input_shape, input_shape, {}));
+}
+
+int64_t ActivationLayer::forward_flops() const {
+  return EltwiseAlgorithm(activation()).has_value() ||
+                 activation() == nnserve::v1::ACTIVATION_SOFTMAX
+             ? NumElements(input_shape())
+             : 0;
+}
+
+absl::StatusOr<BackwardAppender> ActivationLayer::AppendForward(
+    ForwardBuilder& b, absl::Span<const Activation>) const {
+  const Activation act = ForwardActivation(b, activation());
+  // In training never in place (current_writable() is false there): the
+  // layer before may still need its output for its own backward pass.
+  AppendActivation(b, act);
+  if (!EltwiseAlgorithm(act).has_value()) return BackwardFor(b, PassGradient);
+  const dnnl::memory dst = b.current();
+  return BackwardFor(b, [act, dst](TrainingPlanBuilder& b) {
     AppendActivationBackward(b, act, dst);
     return absl::OkStatus();
   });
 }
 
+namespace layers_internal {
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateFlatten(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return Flatten::Create(spec, input_shape);
+}
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateDropout(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return Dropout::Create(spec, input_shape);
+}
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateActivation(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return ActivationLayer::Create(spec, input_shape);
+}
+
+}  // namespace layers_internal
 }  // namespace nn

@@ -12,6 +12,30 @@ using namespace layers_internal;  // NOLINT(build/namespaces)
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
+namespace {
+
+// {T, F} -> {T, units} with return_sequences, else {units} (h_T).
+// h_t = tanh(x_t . kernel + h_{t-1} . recurrent_kernel + bias), h_0 = 0.
+// Parameters: kernel {F, units}, recurrent_kernel {units, units},
+// bias {units}. oneDNN vanilla_rnn over the whole sequence.
+class SimpleRNN final : public Layer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Layer>> Create(
+      const nnserve::v1::LayerSpec& spec, const Shape& input_shape);
+  absl::string_view kind() const override { return "SimpleRNN"; }
+  int64_t forward_flops() const override;
+  Activation final_activation() const override {
+    return nnserve::v1::ACTIVATION_TANH;
+  }
+  absl::StatusOr<BackwardAppender> AppendForward(
+      ForwardBuilder& b, absl::Span<const Activation> fused) const override;
+
+ private:
+  using Layer::Layer;
+};
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Layer>> SimpleRNN::Create(
     const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
   const nnserve::v1::SimpleRNNLayer& rnn = spec.simple_rnn();
@@ -55,9 +79,8 @@ int64_t SimpleRNN::forward_flops() const {
   return steps * (2 * (features + units) * units + 2 * units);
 }
 
-absl::Status SimpleRNN::AppendInference(PlanBuilder& b,
-                                        const LayerParameters& params,
-                                        absl::Span<const Activation>) const {
+absl::StatusOr<BackwardAppender> SimpleRNN::AppendForward(
+    ForwardBuilder& b, absl::Span<const Activation>) const {
   const int64_t n = b.batch_size();
   const int64_t steps = input_shape()[0];
   const int64_t features = input_shape()[1];
@@ -66,71 +89,10 @@ absl::Status SimpleRNN::AppendInference(PlanBuilder& b,
   // src_layer {T,N,F} (ntc: sample-major, as the images arrive), one layer,
   // one direction, one gate: Keras' kernel {F,units} is weights_layer
   // {1,1,F,1,units} (ldigo), recurrent_kernel weights_iter {1,1,units,1,units},
-  // bias {1,1,1,units} (ldgo). Output dst_layer {T,N,units} (ntc) for
-  // return_sequences, else the last state dst_iter {1,1,N,units} = {N,units}.
-  const dnnl::memory src = b.CurrentAs(PlainDesc(input_shape(), n));
-  const dnnl::memory::dims kernel_dims = {1, 1, features, 1, units};
-  const dnnl::memory::dims recurrent_dims = {1, 1, units, 1, units};
-  const dnnl::memory::desc bias_md({1, 1, 1, units}, dt::f32, tag::ldgo);
-  const dnnl::memory::desc dst_layer_md({steps, n, units}, dt::f32, tag::ntc);
-  const dnnl::memory::desc dst_iter_md =
-      sequences ? dnnl::memory::desc()
-                : dnnl::memory::desc({1, 1, n, units}, dt::f32, tag::ldnc);
-  const dnnl::vanilla_rnn_forward::primitive_desc pd(
-      {dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_tanh,
-       dnnl::rnn_direction::unidirectional_left2right, src.get_desc(),
-       dnnl::memory::desc(), dnnl::memory::desc(kernel_dims, dt::f32, tag::any),
-       dnnl::memory::desc(recurrent_dims, dt::f32, tag::any), bias_md,
-       dst_layer_md, dst_iter_md},
-      PrimitiveAttr({}), b.engine());
-  ASSIGN_OR_RETURN(
-      dnnl::memory kernel,
-      b.Parameter(params.first_id, params.values[0].data(),
-                  dnnl::memory::desc(kernel_dims, dt::f32, tag::ldigo),
-                  pd.weights_layer_desc()));
-  ASSIGN_OR_RETURN(
-      dnnl::memory recurrent_kernel,
-      b.Parameter(params.first_id + 1, params.values[1].data(),
-                  dnnl::memory::desc(recurrent_dims, dt::f32, tag::ldigo),
-                  pd.weights_iter_desc()));
-  ASSIGN_OR_RETURN(dnnl::memory bias,
-                   b.Parameter(params.first_id + 2, params.values[2].data(),
-                               bias_md, pd.bias_desc()));
-  const dnnl::memory dst_layer = b.NewMemory(pd.dst_layer_desc());
-  std::unordered_map<int, dnnl::memory> args = {
-      {DNNL_ARG_SRC_LAYER, src},
-      {DNNL_ARG_WEIGHTS_LAYER, kernel},
-      {DNNL_ARG_WEIGHTS_ITER, recurrent_kernel},
-      {DNNL_ARG_BIAS, bias},
-      {DNNL_ARG_DST_LAYER, dst_layer}};
-  if (sequences) {
-    b.AddStep(dnnl::vanilla_rnn_forward(pd), args, pd.scratchpad_desc());
-    b.set_current(dst_layer);
-  } else {
-    const dnnl::memory dst_iter = b.NewMemory(pd.dst_iter_desc());
-    args[DNNL_ARG_DST_ITER] = dst_iter;
-    b.AddStep(dnnl::vanilla_rnn_forward(pd), args, pd.scratchpad_desc());
-    b.set_current(b.View(dst_iter, PlainDesc(output_shape(), n)));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace nn
-
-namespace nn {
-
-absl::StatusOr<BackwardAppender> SimpleRNN::AppendTraining(
-    TrainingPlanBuilder& b, int first_parameter_id) const {
-  const int64_t n = b.batch_size();
-  const int64_t steps = input_shape()[0];
-  const int64_t features = input_shape()[1];
-  const int64_t units = spec().simple_rnn().units();
-  const bool sequences = spec().simple_rnn().return_sequences();
-  // As AppendInference, in forward_training (which keeps the workspace that
-  // backward reads): src_layer {T,N,F} ntc, Keras kernel {F,units} =
-  // weights_layer {1,1,F,1,units} ldigo, recurrent_kernel weights_iter
-  // {1,1,units,1,units} ldigo, bias {1,1,1,units} ldgo; dst_layer {T,N,units}
-  // ntc and, without return_sequences, the last state dst_iter {1,1,N,units}.
+  // bias {1,1,1,units} (ldgo), each read in the layout the primitive picks.
+  // Output dst_layer {T,N,units} (ntc) for return_sequences, else the last
+  // state dst_iter {1,1,N,units} = {N,units}. Training keeps the workspace
+  // that backward reads.
   const dnnl::memory src = b.CurrentAs(PlainDesc(input_shape(), n));
   const dnnl::memory::desc src_md = src.get_desc();
   const dnnl::memory::dims kernel_dims = {1, 1, features, 1, units};
@@ -145,24 +107,23 @@ absl::StatusOr<BackwardAppender> SimpleRNN::AppendTraining(
       sequences ? dnnl::memory::desc()
                 : dnnl::memory::desc({1, 1, n, units}, dt::f32, tag::ldnc);
   const dnnl::vanilla_rnn_forward::primitive_desc pd(
-      {dnnl::prop_kind::forward_training, dnnl::algorithm::eltwise_tanh,
+      {b.forward_kind(), dnnl::algorithm::eltwise_tanh,
        dnnl::rnn_direction::unidirectional_left2right, src_md,
        dnnl::memory::desc(), kernel_any_md, recurrent_any_md, bias_md,
        dst_layer_md, dst_iter_md},
       PrimitiveAttr({}), b.engine());
-  const dnnl::memory workspace = b.NewMemory(pd.workspace_desc());
+  dnnl::memory workspace;
+  if (b.training()) workspace = b.NewMemory(pd.workspace_desc());
+  std::unordered_map<int, dnnl::memory> args;
+  ASSIGN_OR_RETURN(args[DNNL_ARG_WEIGHTS_LAYER],
+                   b.Parameter(0, kernel_md, pd.weights_layer_desc()));
+  ASSIGN_OR_RETURN(args[DNNL_ARG_WEIGHTS_ITER],
+                   b.Parameter(1, recurrent_md, pd.weights_iter_desc()));
+  ASSIGN_OR_RETURN(args[DNNL_ARG_BIAS], b.Parameter(2, bias_md, pd.bias_desc()));
   const dnnl::memory dst_layer = b.NewMemory(pd.dst_layer_desc());
-  std::unordered_map<int, dnnl::memory> args = {
-      {DNNL_ARG_SRC_LAYER, src},
-      {DNNL_ARG_WEIGHTS_LAYER,
-       b.ParameterAs(first_parameter_id, kernel_md, pd.weights_layer_desc())},
-      {DNNL_ARG_WEIGHTS_ITER,
-       b.ParameterAs(first_parameter_id + 1, recurrent_md,
-                     pd.weights_iter_desc())},
-      {DNNL_ARG_BIAS,
-       b.ParameterAs(first_parameter_id + 2, bias_md, pd.bias_desc())},
-      {DNNL_ARG_DST_LAYER, dst_layer},
-      {DNNL_ARG_WORKSPACE, workspace}};
+  args[DNNL_ARG_SRC_LAYER] = src;
+  args[DNNL_ARG_DST_LAYER] = dst_layer;
+  if (b.training()) args[DNNL_ARG_WORKSPACE] = workspace;
   dnnl::memory dst_iter;
   if (!sequences) {
     dst_iter = b.NewMemory(pd.dst_iter_desc());
@@ -171,6 +132,7 @@ absl::StatusOr<BackwardAppender> SimpleRNN::AppendTraining(
   b.AddStep(dnnl::vanilla_rnn_forward(pd), args, pd.scratchpad_desc());
   b.set_current(sequences ? dst_layer
                           : b.View(dst_iter, PlainDesc(output_shape(), n)));
+  if (!b.training()) return BackwardAppender();
 
   return BackwardAppender([=, this](TrainingPlanBuilder& b) {
     // Back-propagation through time over the whole sequence in one
@@ -189,13 +151,10 @@ absl::StatusOr<BackwardAppender> SimpleRNN::AppendTraining(
         {DNNL_ARG_DST_LAYER, dst_layer},
         {DNNL_ARG_WORKSPACE, workspace},
         {DNNL_ARG_WEIGHTS_LAYER,
-         b.ParameterAs(first_parameter_id, kernel_md,
-                       backward_pd.weights_layer_desc())},
+         b.ParameterAs(0, kernel_md, backward_pd.weights_layer_desc())},
         {DNNL_ARG_WEIGHTS_ITER,
-         b.ParameterAs(first_parameter_id + 1, recurrent_md,
-                       backward_pd.weights_iter_desc())},
-        {DNNL_ARG_BIAS, b.ParameterAs(first_parameter_id + 2, bias_md,
-                                      backward_pd.bias_desc())}};
+         b.ParameterAs(1, recurrent_md, backward_pd.weights_iter_desc())},
+        {DNNL_ARG_BIAS, b.ParameterAs(2, bias_md, backward_pd.bias_desc())}};
     if (sequences) {
       args[DNNL_ARG_DIFF_DST_LAYER] =
           b.DiffAs(backward_pd.diff_dst_layer_desc());
@@ -212,13 +171,11 @@ absl::StatusOr<BackwardAppender> SimpleRNN::AppendTraining(
     // oneDNN 2.6 adds the weight gradients to what the buffers hold: zero
     // them first.
     const dnnl::memory diff_kernel =
-        b.GradientAs(first_parameter_id, kernel_md,
-                     backward_pd.diff_weights_layer_desc());
+        b.GradientAs(0, kernel_md, backward_pd.diff_weights_layer_desc());
     const dnnl::memory diff_recurrent =
-        b.GradientAs(first_parameter_id + 1, recurrent_md,
-                     backward_pd.diff_weights_iter_desc());
-    const dnnl::memory diff_bias = b.GradientAs(
-        first_parameter_id + 2, bias_md, backward_pd.diff_bias_desc());
+        b.GradientAs(1, recurrent_md, backward_pd.diff_weights_iter_desc());
+    const dnnl::memory diff_bias =
+        b.GradientAs(2, bias_md, backward_pd.diff_bias_desc());
     for (const dnnl::memory& diff : {diff_kernel, diff_recurrent, diff_bias}) {
       b.AddZeroStep(diff);
     }
@@ -227,12 +184,20 @@ absl::StatusOr<BackwardAppender> SimpleRNN::AppendTraining(
     args[DNNL_ARG_DIFF_BIAS] = diff_bias;
     b.AddStep(dnnl::vanilla_rnn_backward(backward_pd), args,
               backward_pd.scratchpad_desc());
-    b.FinishGradient(first_parameter_id, kernel_md, diff_kernel);
-    b.FinishGradient(first_parameter_id + 1, recurrent_md, diff_recurrent);
-    b.FinishGradient(first_parameter_id + 2, bias_md, diff_bias);
+    b.FinishGradient(0, kernel_md, diff_kernel);
+    b.FinishGradient(1, recurrent_md, diff_recurrent);
+    b.FinishGradient(2, bias_md, diff_bias);
     b.set_current_diff(diff_src);
     return absl::OkStatus();
   });
 }
 
+namespace layers_internal {
+
+absl::StatusOr<std::unique_ptr<Layer>> CreateSimpleRNN(
+    const nnserve::v1::LayerSpec& spec, const Shape& input_shape) {
+  return SimpleRNN::Create(spec, input_shape);
+}
+
+}  // namespace layers_internal
 }  // namespace nn

@@ -37,6 +37,7 @@
 #include "common/text_proto.h"
 #include "common/training_flags.h"
 #include "engine/data/dataset.h"
+#include "engine/defaults.h"
 #include "engine/model.h"
 #include "engine/model_file.h"
 #include "engine/training/trainer.h"
@@ -297,11 +298,13 @@ int main(int argc, char** argv) {
            absl::EndsWith(file, "training_flags.cc");
   };
   absl::SetFlagsUsageConfig(usage);
-  absl::SetProgramUsageMessage(
+  absl::SetProgramUsageMessage(absl::StrCat(
       "trains a model and writes its .nnm file\n"
       "  nntrain --spec=models/mnist_cnn.textproto --data=data/mnist "
-      "--out=PATH [--epochs=5 --batch_size=32 --optimizer=adam "
-      "--learning_rate=0.001 --threads=N --seed=S --json]");
+      "--out=PATH [--epochs=",
+      nn::kDefaultEpochs, " --batch_size=", nn::kDefaultBatchSize,
+      " --optimizer=adam --learning_rate=", nn::kDefaultAdamLearningRate,
+      " --threads=N --seed=S --json]"));
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     std::cerr << "nntrain: unexpected argument \"" << rest[1]

@@ -1,4 +1,6 @@
 // Training a model: the contract behind `nntrain` and the server's Train RPC.
+// The checks on a run's config and data are in training_config.h, the
+// defaults of the config's zero fields in engine/defaults.h.
 //
 //   TrainingData data{.train = &dataset.train, .test = &dataset.test,
 //                     .name = "mnist"};
@@ -42,39 +44,15 @@
 
 #include <atomic>
 #include <functional>
-#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "common/limits.h"
-#include "engine/data/dataset.h"
+#include "engine/defaults.h"
 #include "engine/model.h"
+#include "engine/training/training_config.h"
 #include "nnserve/v1/model.pb.h"
 
 namespace nn {
-
-// Defaults of TrainingConfig's zero fields (model.proto); epochs and batch
-// size are the client's and the tools' defaults too (common/limits.h).
-inline constexpr int kDefaultEpochs = kDefaultTrainingEpochs;
-inline constexpr int kDefaultBatchSize = kDefaultTrainingBatchSize;
-inline constexpr float kDefaultAdamLearningRate = 0.001f;
-inline constexpr float kDefaultSgdLearningRate = 0.01f;
-inline constexpr float kDefaultMomentum = 0.9f;
-// Limits ValidateTrainingConfig enforces (the server may set lower ones).
-inline constexpr int kMaxEpochs = 10000;
-inline constexpr int kMaxBatchSize = 4096;
-
-struct TrainingData {
-  // Required, count >= 1; every image of the spec's input size and every
-  // label in [0, classes).
-  const ImageSet* train = nullptr;
-  // Optional held-out set: val_* (when validation_split == 0) and test_*
-  // metrics. Same checks as `train` when given (count 0 = none).
-  const ImageSet* test = nullptr;
-  // Recorded in TrainingHistory.dataset ("mnist", "fashion-mnist",
-  // "inline").
-  std::string name;
-};
 
 // Passed to the progress callback; plain values.
 struct TrainingProgress {
@@ -103,39 +81,6 @@ struct TrainerOptions {
   // CANCELLED. May be null.
   const std::atomic<bool>* cancelled = nullptr;
 };
-
-// INVALID_ARGUMENT naming the field ("config.learning_rate: must be > 0",
-// "config.validation_split: ...") for bad hyper-parameters: negative or
-// non-finite numbers, epochs above kMaxEpochs, batch_size above
-// kMaxBatchSize, an unknown optimizer, validation_split outside [0, 1),
-// momentum outside [0, 1), momentum or nesterov with an optimizer other than
-// OPTIMIZER_MOMENTUM.
-absl::Status ValidateTrainingConfig(const nnserve::v1::TrainingConfig& config);
-
-// What the data must fit: the model's input size and number of classes.
-struct TrainingDataShape {
-  int height = 0;
-  int width = 0;
-  int num_classes = 0;
-};
-
-// The checks a training run makes on its data before its first batch, for
-// callers that refuse a job before starting it (the server's Train):
-// INVALID_ARGUMENT for no training images, images of another size than
-// `shape`, labels outside [0, shape.num_classes) ("the training label of
-// image 3 is 10, outside the model's classes [0, 10)"), a
-// config.validation_split that leaves no image on either side (counted
-// after config.max_train_examples), config.early_stopping_patience without
-// validation data. Linear in the number of images (reads every label).
-absl::Status ValidateTrainingData(const TrainingData& data,
-                                  const nnserve::v1::TrainingConfig& config,
-                                  const TrainingDataShape& shape);
-
-// `config` with the defaults of its zero fields filled in: epochs,
-// batch_size, optimizer, learning_rate (per optimizer), momentum (momentum
-// optimizer only) and seed (1).
-nnserve::v1::TrainingConfig TrainingConfigWithDefaults(
-    nnserve::v1::TrainingConfig config);
 
 // Trains a new model of `spec` from Keras-style seeded initialisation, on
 // the calling thread. Returns the trained model as a SavedModel whose history

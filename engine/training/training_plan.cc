@@ -20,20 +20,6 @@ namespace {
 // about 0.5 MB an image in training.
 constexpr int64_t kMaxTrainingBatchSize = 4096;
 
-absl::Status CheckDnnl(dnnl_status_t status, absl::string_view what) {
-  if (status == dnnl_success) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat(what, ": oneDNN status ", status));
-}
-
-bool EndsInSoftmax(const Layer& layer) {
-  const auto* dense = dynamic_cast<const Dense*>(&layer);
-  const auto* activation = dynamic_cast<const ActivationLayer*>(&layer);
-  return (dense != nullptr &&
-          dense->activation() == nnserve::v1::ACTIVATION_SOFTMAX) ||
-         (activation != nullptr &&
-          activation->activation() == nnserve::v1::ACTIVATION_SOFTMAX);
-}
-
 float* DataOf(const dnnl::memory& memory) {
   return static_cast<float*>(memory.get_data_handle());
 }
@@ -46,12 +32,10 @@ float* DataOf(const dnnl::memory& memory) {
 TrainingPlanBuilder::TrainingPlanBuilder(TrainingPlan* plan, Network* network,
                                          absl::Span<Tensor> gradients,
                                          int64_t batch_size)
-    : plan_(plan),
+    : ForwardBuilder(/*training=*/true, batch_size),
+      plan_(plan),
       network_(network),
-      gradients_(gradients),
-      batch_size_(batch_size) {}
-
-const dnnl::engine& TrainingPlanBuilder::engine() const { return CpuEngine(); }
+      gradients_(gradients) {}
 
 dnnl::memory TrainingPlanBuilder::NewMemory(const dnnl::memory::desc& md) {
   dnnl::memory memory(md, CpuEngine());
@@ -71,48 +55,38 @@ dnnl::memory TrainingPlanBuilder::View(const dnnl::memory& value,
   return memory;
 }
 
-dnnl::memory TrainingPlanBuilder::Reorder(const dnnl::memory& value,
-                                          const dnnl::memory::desc& md) {
-  if (value.get_desc() == md) return value;
-  dnnl::memory result = NewMemory(md);
-  AddStep(dnnl::reorder(value, result),
-          {{DNNL_ARG_FROM, value}, {DNNL_ARG_TO, result}});
-  return result;
-}
-
 dnnl::memory TrainingPlanBuilder::ParameterAs(
-    int id, const dnnl::memory::desc& keras_md,
+    int index, const dnnl::memory::desc& keras_md,
     const dnnl::memory::desc& want) {
-  dnnl::memory keras(keras_md, CpuEngine(),
-                     network_->mutable_parameter(id)->data());
+  dnnl::memory keras(keras_md, CpuEngine(), parameter_data(index));
   plan_->memories_.push_back(keras);
   return Reorder(keras, want);
 }
 
-float* TrainingPlanBuilder::parameter_data(int id) {
-  return network_->mutable_parameter(id)->data();
+float* TrainingPlanBuilder::parameter_data(int index) {
+  return network_->mutable_parameter(parameter_id(index))->data();
 }
 
-float* TrainingPlanBuilder::gradient_data(int id) {
-  return gradients_[id].data();
+float* TrainingPlanBuilder::gradient_data(int index) {
+  return gradients_[parameter_id(index)].data();
 }
 
 dnnl::memory TrainingPlanBuilder::GradientAs(
-    int id, const dnnl::memory::desc& keras_md,
+    int index, const dnnl::memory::desc& keras_md,
     const dnnl::memory::desc& have) {
   if (have == keras_md) {
-    dnnl::memory memory(keras_md, CpuEngine(), gradient_data(id));
+    dnnl::memory memory(keras_md, CpuEngine(), gradient_data(index));
     plan_->memories_.push_back(memory);
     return memory;
   }
   return NewMemory(have);
 }
 
-void TrainingPlanBuilder::FinishGradient(int id,
+void TrainingPlanBuilder::FinishGradient(int index,
                                          const dnnl::memory::desc& keras_md,
                                          const dnnl::memory& written) {
-  if (written.get_data_handle() == gradient_data(id)) return;
-  dnnl::memory keras(keras_md, CpuEngine(), gradient_data(id));
+  if (written.get_data_handle() == gradient_data(index)) return;
+  dnnl::memory keras(keras_md, CpuEngine(), gradient_data(index));
   plan_->memories_.push_back(keras);
   AddStep(dnnl::reorder(written, keras),
           {{DNNL_ARG_FROM, written}, {DNNL_ARG_TO, keras}});
@@ -174,7 +148,7 @@ absl::StatusOr<std::unique_ptr<TrainingPlan>> TrainingPlan::Create(
     }
   }
   const Layer& last = network->layer(network->num_layers() - 1);
-  if (!EndsInSoftmax(last)) {
+  if (!last.ends_in_softmax()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "training needs a classifier: the last layer \"", last.name(),
         "\" must end in a softmax"));
@@ -206,14 +180,17 @@ absl::Status TrainingPlan::Build(Network* network,
                           n * NumElements(network->input_shape()));
   b.set_current(input);
 
-  // Forward, in layer order; each layer returns its backward half.
+  // Forward, in layer order (no fusion: each layer's output is kept for the
+  // backward pass); each layer returns its backward half.
   std::vector<BackwardAppender> backward(network->num_layers());
-  int first_id = 0;
   for (int i = 0; i < network->num_layers(); ++i) {
-    b.layer_index_ = i;
-    ASSIGN_OR_RETURN(backward[i],
-                     network->layer(i).AppendTraining(b, first_id));
-    first_id += static_cast<int>(network->layer(i).parameters().size());
+    b.BeginLayer(i, network->first_parameter_id(i));
+    ASSIGN_OR_RETURN(backward[i], network->layer(i).AppendForward(b, {}));
+    if (!backward[i]) {
+      return absl::InternalError(absl::StrCat(
+          "layer ", i, " (", network->layer(i).kind(),
+          ") appended no backward half"));
+    }
   }
   // {N, classes} logits; the loss (host code between the two directions)
   // writes their gradient.
@@ -238,7 +215,7 @@ absl::Status TrainingPlan::Build(Network* network,
   b.backward_ = true;
   b.set_current_diff(diff_logits);
   for (int i = network->num_layers() - 1; i >= 0; --i) {
-    b.layer_index_ = i;
+    b.BeginLayer(i, network->first_parameter_id(i));
     b.needs_input_diff_ = needs_input_diff[i];
     RETURN_IF_ERROR(backward[i](b));
   }

@@ -39,6 +39,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "engine/forward_builder.h"
 #include "engine/tensor.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -47,32 +48,33 @@ namespace nn {
 class Network;
 class TrainingPlan;
 
-// Appends the steps of a TrainingPlan. Layers call it from
-// Layer::AppendTraining (engine/layers/layers.h): forward steps while the
-// layers are appended in order, then each layer's backward steps, in reverse
-// order. Any method may throw dnnl::error; TrainingPlan::Create catches it.
-class TrainingPlanBuilder {
+// Appends the steps of a TrainingPlan: the training implementation of
+// ForwardBuilder (engine/forward_builder.h) plus what only training needs.
+// Layers describe their forward pass once, in Layer::AppendForward, and
+// append through training_builder() their training-only steps (host code,
+// saved statistics) and the function that appends their backward half.
+// Forward steps are appended while the layers are appended in order, then
+// each layer's backward steps, in reverse order. Every memory it makes is a
+// buffer of its own that lives as long as the plan, so values a forward step
+// writes are still there when the backward pass reads them. Any method may
+// throw dnnl::error; TrainingPlan::Create catches it.
+class TrainingPlanBuilder final : public ForwardBuilder {
  public:
-  int64_t batch_size() const { return batch_size_; }
-  const dnnl::engine& engine() const;
-  // Index of the layer being appended (forward) or differentiated.
-  int layer_index() const { return layer_index_; }
+  TrainingPlanBuilder* training_builder() override { return this; }
 
-  // --- Values (forward) ---
-  // The value the next layer consumes; at first the plan's input, a batch in
-  // PlainDesc(input_shape) layout.
-  const dnnl::memory& current() const { return current_; }
-  void set_current(const dnnl::memory& value) { current_ = value; }
+  // --- Values (ForwardBuilder) ---
+  // Never: the layer before may read its output in its backward half.
+  bool current_writable() const override { return false; }
   // A new zero-filled buffer of layout `md`, owned by the plan.
-  dnnl::memory NewMemory(const dnnl::memory::desc& md);
-  // `value` reinterpreted as `md` over the same bytes (no copy); `md` must
-  // not be larger than `value`'s layout.
-  dnnl::memory View(const dnnl::memory& value, const dnnl::memory::desc& md);
-  // `value` in layout `md`: itself if it already is, else a new buffer filled
-  // by a reorder step appended now (in the current direction).
-  dnnl::memory Reorder(const dnnl::memory& value, const dnnl::memory::desc& md);
-  dnnl::memory CurrentAs(const dnnl::memory::desc& md) {
-    return Reorder(current_, md);
+  dnnl::memory NewMemory(const dnnl::memory::desc& md) override;
+  // `md` must not be larger than `value`'s layout.
+  dnnl::memory View(const dnnl::memory& value,
+                    const dnnl::memory::desc& md) override;
+  // ParameterAs; never an error status.
+  absl::StatusOr<dnnl::memory> Parameter(
+      int index, const dnnl::memory::desc& keras_md,
+      const dnnl::memory::desc& want) override {
+    return ParameterAs(index, keras_md, want);
   }
 
   // --- Gradients of values (backward) ---
@@ -90,40 +92,35 @@ class TrainingPlanBuilder {
   // Dense or Conv2D skips backward_data).
   bool needs_input_diff() const { return needs_input_diff_; }
 
-  // --- Parameters ---
-  // Parameter `id` of the network (values in Keras layout `keras_md`) in
-  // layout `want`: a memory over the Network's tensor itself when the layouts
-  // are equal, else a buffer refreshed by a reorder step appended now (so
-  // every run sees the latest values).
-  dnnl::memory ParameterAs(int id, const dnnl::memory::desc& keras_md,
+  // --- Parameters (`index` in the current layer's parameters() order) ---
+  // The parameter (values in Keras layout `keras_md`) in layout `want`: a
+  // memory over the Network's tensor itself when the layouts are equal, else
+  // a buffer refreshed by a reorder step appended now in the current
+  // direction (so every run sees the latest values).
+  dnnl::memory ParameterAs(int index, const dnnl::memory::desc& keras_md,
                            const dnnl::memory::desc& want);
-  // The Network's values of parameter `id` (e.g. for host-side updates of
+  // The Network's values of the parameter (e.g. for host-side updates of
   // BatchNormalization's moving statistics).
-  float* parameter_data(int id);
-  // Where a backward step writes the gradient of parameter `id` when it
+  float* parameter_data(int index);
+  // Where a backward step writes the gradient of the parameter when it
   // produces layout `have`: the gradient tensor itself when `have` equals the
   // Keras layout `keras_md`, else a new buffer; after adding the step, call
   // FinishGradient with the returned memory.
-  dnnl::memory GradientAs(int id, const dnnl::memory::desc& keras_md,
+  dnnl::memory GradientAs(int index, const dnnl::memory::desc& keras_md,
                           const dnnl::memory::desc& have);
   // Appends the reorder into the gradient tensor if `written` is not it.
-  void FinishGradient(int id, const dnnl::memory::desc& keras_md,
+  void FinishGradient(int index, const dnnl::memory::desc& keras_md,
                       const dnnl::memory& written);
-  // The gradient tensor of parameter `id` (Keras layout).
-  float* gradient_data(int id);
   // Appends a step that sets `buffer` to zeros (for primitives that add to
   // their output, such as the RNN's weight gradients).
   void AddZeroStep(const dnnl::memory& buffer);
 
-  // --- Steps ---
-  // Appends a primitive in the current direction. Every memory in `args`
-  // comes from this builder. `scratchpad_md` (user scratchpad mode): all
-  // steps share one scratchpad buffer.
+  // --- Steps (in the current direction: forward, then backward) ---
   void AddStep(const dnnl::primitive& primitive,
                const std::unordered_map<int, dnnl::memory>& args,
-               const dnnl::memory::desc& scratchpad_md = {});
-  // Appends host code in the current direction; it runs after every step
-  // before it has finished. It must not throw.
+               const dnnl::memory::desc& scratchpad_md = {}) override;
+  // Appends host code; it runs after every step before it has finished. It
+  // must not throw.
   void AddHostStep(std::function<void()> step);
   // The seed Run was given (read it when the step runs, not when built):
   // layers that draw random numbers (Dropout) mix it with layer_index().
@@ -133,15 +130,13 @@ class TrainingPlanBuilder {
   friend class TrainingPlan;
   TrainingPlanBuilder(TrainingPlan* plan, Network* network,
                       absl::Span<Tensor> gradients, int64_t batch_size);
+  float* gradient_data(int index);
 
   TrainingPlan* plan_;
   Network* network_;
   absl::Span<Tensor> gradients_;
-  int64_t batch_size_;
-  int layer_index_ = 0;
   bool backward_ = false;
   bool needs_input_diff_ = false;
-  dnnl::memory current_;
   dnnl::memory current_diff_;
   const uint64_t* step_seed_ = nullptr;
 };
@@ -165,8 +160,7 @@ class TrainingPlan {
   };
 
   // Builds the plan for `network`, which must end in a softmax classifier
-  // (a Dense with softmax activation or an Activation softmax layer, on a
-  // 1-D output) and must outlive the plan; its parameter tensors must not be
+  // (its last layer ends_in_softmax(), on a 1-D output) and must outlive the plan; its parameter tensors must not be
   // replaced (only their values change) while the plan exists. `gradients`
   // has one tensor per parameter id, shaped as the parameter; the plan
   // writes them and they must outlive it. INVALID_ARGUMENT for a network

@@ -1,9 +1,13 @@
 // Every layer's inference forward against the naive reference (reference.h),
 // on small random shapes, at several batch sizes from one context (so the
-// plan cache and the shared arena are exercised too).
+// plan cache and the shared arena are exercised too), and what each kind
+// reports as its final activation.
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "engine/layers/layers.h"
 #include "engine/network.h"
 #include "gtest/gtest.h"
 #include "tests/engine/reference.h"
@@ -14,6 +18,7 @@ namespace nn {
 namespace {
 
 using ::nn::testing::MaxContractError;
+using ::nn::testing::ParseSpec;
 using ::nn::testing::RandomInput;
 using ::nn::testing::RandomNetwork;
 using ::nn::testing::ReferenceForward;
@@ -161,6 +166,46 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<LayerCase>& info) {
       return info.param.name;
     });
+
+// final_activation() is what the softmax rules (Network, Model, training)
+// read: each kind's own activation, tanh for SimpleRNN, linear otherwise.
+TEST(LayerTest, FinalActivationIsWhatEachKindAppliesLast) {
+  struct Case {
+    const char* layer;
+    Shape input;
+    Activation expected;
+  };
+  const Case cases[] = {
+      {"dense { units: 3 activation: ACTIVATION_SOFTMAX }", {4},
+       nnserve::v1::ACTIVATION_SOFTMAX},
+      {"dense { units: 3 activation: ACTIVATION_RELU }", {4},
+       nnserve::v1::ACTIVATION_RELU},
+      {"conv2d { filters: 2 kernel_height: 2 kernel_width: 2 "
+       "activation: ACTIVATION_TANH }",
+       {5, 5}, nnserve::v1::ACTIVATION_TANH},
+      {"simple_rnn { units: 3 }", {3, 4}, nnserve::v1::ACTIVATION_TANH},
+      {"activation { activation: ACTIVATION_SIGMOID }", {4},
+       nnserve::v1::ACTIVATION_SIGMOID},
+      {"activation { activation: ACTIVATION_SOFTMAX }", {4},
+       nnserve::v1::ACTIVATION_SOFTMAX},
+      {"batch_normalization {}", {4}, nnserve::v1::ACTIVATION_LINEAR},
+      {"flatten {}", {2, 2}, nnserve::v1::ACTIVATION_LINEAR},
+      {"dropout { rate: 0.5 }", {4}, nnserve::v1::ACTIVATION_LINEAR},
+      {"max_pooling2d { pool_height: 2 pool_width: 2 }", {4, 4},
+       nnserve::v1::ACTIVATION_LINEAR},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.layer);
+    nnserve::v1::LayerSpec spec =
+        ParseSpec(absl::StrCat("layers { name: \"x\" ", c.layer, " }"))
+            .layers(0);
+    absl::StatusOr<std::unique_ptr<Layer>> layer = CreateLayer(spec, 0, c.input);
+    ASSERT_TRUE(layer.ok()) << layer.status();
+    EXPECT_EQ((*layer)->final_activation(), c.expected);
+    EXPECT_EQ((*layer)->ends_in_softmax(),
+              c.expected == nnserve::v1::ACTIVATION_SOFTMAX);
+  }
+}
 
 }  // namespace
 }  // namespace nn
