@@ -214,6 +214,8 @@ const std::vector<FuzzTarget>& AllFuzzTargets() {
       {"predict", FuzzPredict},
       {"png", FuzzPng},
       {"idx", FuzzIdx},
+      {"v2_rest", FuzzV2Rest},
+      {"v2_grpc", FuzzV2Grpc},
   };
   return targets;
 }
