@@ -2,8 +2,6 @@
 // parser (JSON + binary tensor data) and the gRPC ModelInferRequest decoder
 // of server/v2, each followed by the response encoder on what was accepted.
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -13,16 +11,8 @@
 #include "inference/open_inference.pb.h"
 #include "server/v2/grpc_codec.h"
 #include "server/v2/rest_codec.h"
+#include "tests/fuzz/fuzz_check.h"
 #include "tests/fuzz/fuzz_targets.h"
-
-#define NN_V2_FUZZ_CHECK(condition)                                        \
-  do {                                                                    \
-    if (!(condition)) {                                                   \
-      std::fprintf(stderr, "%s:%d: fuzz invariant broken: %s\n", __FILE__, \
-                   __LINE__, #condition);                                 \
-      std::abort();                                                       \
-    }                                                                     \
-  } while (false)
 
 namespace nn::fuzz {
 namespace {
@@ -42,19 +32,19 @@ v2::CodecLimits Limits() {
 
 // The invariants of every accepted request (model_mapping.h).
 void CheckDecoded(const v2::DecodedRequest& d, const v2::CodecLimits& limits) {
-  NN_V2_FUZZ_CHECK(d.images.count >= 1 && d.images.count <= limits.max_images);
-  NN_V2_FUZZ_CHECK(d.images.pixels.size() ==
+  NN_FUZZ_CHECK(d.images.count >= 1 && d.images.count <= limits.max_images);
+  NN_FUZZ_CHECK(d.images.pixels.size() ==
                    static_cast<size_t>(d.images.count) * 784);
-  for (float v : d.images.pixels) NN_V2_FUZZ_CHECK(v >= 0.0f && v <= 1.0f);
-  NN_V2_FUZZ_CHECK(!d.outputs.empty() && d.outputs.size() <= 2);
+  for (float v : d.images.pixels) NN_FUZZ_CHECK(v >= 0.0f && v <= 1.0f);
+  NN_FUZZ_CHECK(!d.outputs.empty() && d.outputs.size() <= 2);
   for (const v2::OutputSpec& o : d.outputs) {
-    NN_V2_FUZZ_CHECK(o.kind != v2::OutputKind::kClassification ||
+    NN_FUZZ_CHECK(o.kind != v2::OutputKind::kClassification ||
                      (o.classification >= 1 && o.classification <= 10));
   }
 }
 
 bool DecodeFailedCleanly(const absl::Status& status) {
-  NN_V2_FUZZ_CHECK(status.code() == absl::StatusCode::kInvalidArgument ||
+  NN_FUZZ_CHECK(status.code() == absl::StatusCode::kInvalidArgument ||
                    status.code() == absl::StatusCode::kResourceExhausted);
   return false;
 }
@@ -85,15 +75,15 @@ bool FuzzV2Rest(const uint8_t* data, size_t size) {
       v2::DecodeRestInferRequest(body, header_view, signature, limits);
   if (!decoded.ok()) {
     const v2::RestResponse error = v2::EncodeRestError(decoded.status());
-    NN_V2_FUZZ_CHECK(error.http_status == 400 || error.http_status == 413);
+    NN_FUZZ_CHECK(error.http_status == 400 || error.http_status == 413);
     return DecodeFailedCleanly(decoded.status());
   }
   CheckDecoded(*decoded, limits);
   const std::vector<float> probabilities(decoded->images.count * 10, 0.1f);
   const v2::RestResponse response = v2::EncodeRestInferResponse(
       *decoded, "m", "1", probabilities, signature);
-  NN_V2_FUZZ_CHECK(response.http_status == 200);
-  NN_V2_FUZZ_CHECK(!response.json_size.has_value() ||
+  NN_FUZZ_CHECK(response.http_status == 200);
+  NN_FUZZ_CHECK(!response.json_size.has_value() ||
                    *response.json_size <= response.body.size());
   return true;
 }
@@ -113,7 +103,7 @@ bool FuzzV2Grpc(const uint8_t* data, size_t size) {
   inference::ModelInferResponse response;
   v2::EncodeGrpcInferResponse(*decoded, "m", "1", probabilities, signature,
                               &response);
-  NN_V2_FUZZ_CHECK(response.outputs_size() ==
+  NN_FUZZ_CHECK(response.outputs_size() ==
                    static_cast<int>(decoded->outputs.size()));
   return true;
 }
