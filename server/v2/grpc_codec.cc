@@ -1,8 +1,6 @@
 #include "server/v2/grpc_codec.h"
 
 #include <algorithm>
-#include <bit>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -58,15 +56,6 @@ absl::Status ViewTypedContents(const InferTensorContents& c, InputTensor* in) {
     in->other = set[0];
   }
   return absl::OkStatus();
-}
-
-// The `width`-byte little-endian integer at raw[offset].
-uint64_t LoadLe(const std::string& raw, size_t offset, int width) {
-  uint64_t v = 0;
-  for (int b = width - 1; b >= 0; --b) {
-    v = v << 8 | static_cast<uint8_t>(raw[offset + b]);
-  }
-  return v;
 }
 
 bool HasElements(const InferTensorContents& c) {
@@ -176,15 +165,10 @@ void EncodeGrpcInferResponse(const DecodedRequest& request,
     InferTensorContents* contents = tensor->mutable_contents();
     switch (out.datatype) {
       case DataType::kFp32:
-        for (size_t i = 0; i + 4 <= out.raw.size(); i += 4) {
-          contents->add_fp32_contents(
-              std::bit_cast<float>(static_cast<uint32_t>(LoadLe(out.raw, i, 4))));
-        }
+        contents->mutable_fp32_contents()->Add(out.fp32.begin(), out.fp32.end());
         break;
       case DataType::kInt64:
-        for (size_t i = 0; i + 8 <= out.raw.size(); i += 8) {
-          contents->add_int64_contents(static_cast<int64_t>(LoadLe(out.raw, i, 8)));
-        }
+        contents->mutable_int64_contents()->Add(out.int64.begin(), out.int64.end());
         break;
       default:
         for (std::string& s : out.strings) contents->add_bytes_contents(std::move(s));

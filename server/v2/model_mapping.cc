@@ -409,21 +409,20 @@ std::vector<OutputTensor> MakeOutputs(absl::Span<const OutputSpec> specs,
         out.name = std::string(kProbabilitiesName);
         out.datatype = DataType::kFp32;
         out.shape = {count, classes};
-        out.raw.reserve(4 * count * classes);
-        for (int64_t i = 0; i < count * classes; ++i) {
-          AppendLe32(std::bit_cast<uint32_t>(probabilities[i]), &out.raw);
-        }
+        out.fp32.assign(probabilities.begin(),
+                        probabilities.begin() + count * classes);
+        out.raw.reserve(4 * out.fp32.size());
+        for (float p : out.fp32) AppendLe32(std::bit_cast<uint32_t>(p), &out.raw);
         break;
       case OutputKind::kClassIndex:
         out.name = std::string(kClassIndexName);
         out.datatype = DataType::kInt64;
         out.shape = {count, 1};
-        out.raw.reserve(8 * count);
         for (int64_t i = 0; i < count; ++i) {
-          AppendLe64(static_cast<uint64_t>(
-                         ArgMax(probabilities.data() + i * classes, classes)),
-                     &out.raw);
+          out.int64.push_back(ArgMax(probabilities.data() + i * classes, classes));
         }
+        out.raw.reserve(8 * count);
+        for (int64_t c : out.int64) AppendLe64(static_cast<uint64_t>(c), &out.raw);
         break;
       case OutputKind::kClassification: {
         out.name = std::string(kProbabilitiesName);

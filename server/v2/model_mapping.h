@@ -184,8 +184,11 @@ struct OutputTensor {
   // The elements as raw little-endian bytes (BYTES: 4-byte length + bytes
   // per element), the form of raw_output_contents and binary data.
   std::string raw;
-  // BYTES only: the elements themselves.
-  std::vector<std::string> strings;
+  // The same elements, typed: the one vector of `datatype` is filled
+  // (typed contents and JSON are written from it).
+  std::vector<float> fp32;          // FP32
+  std::vector<int64_t> int64;       // INT64
+  std::vector<std::string> strings; // BYTES
 };
 
 // Builds the outputs `specs` asks for from the model's result:

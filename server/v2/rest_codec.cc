@@ -1,6 +1,5 @@
 #include "server/v2/rest_codec.h"
 
-#include <bit>
 #include <cstdint>
 #include <vector>
 
@@ -306,23 +305,13 @@ void WriteData(const OutputTensor& out, JsonWriter* w) {
   w->StartArray();
   switch (out.datatype) {
     case DataType::kFp32:
-      for (size_t i = 0; i + 4 <= out.raw.size(); i += 4) {
-        uint32_t bits = 0;
-        for (int b = 3; b >= 0; --b) {
-          bits = bits << 8 | static_cast<uint8_t>(out.raw[i + b]);
-        }
-        const std::string text = FloatText(std::bit_cast<float>(bits));
+      for (float v : out.fp32) {
+        const std::string text = FloatText(v);
         w->RawValue(text.data(), text.size(), rapidjson::kNumberType);
       }
       break;
     case DataType::kInt64:
-      for (size_t i = 0; i + 8 <= out.raw.size(); i += 8) {
-        uint64_t v = 0;
-        for (int b = 7; b >= 0; --b) {
-          v = v << 8 | static_cast<uint8_t>(out.raw[i + b]);
-        }
-        w->Int64(static_cast<int64_t>(v));
-      }
+      for (int64_t v : out.int64) w->Int64(v);
       break;
     default:
       for (const std::string& s : out.strings) {
