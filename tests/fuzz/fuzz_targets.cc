@@ -19,17 +19,7 @@
 #include "nnserve/v1/inference.pb.h"
 #include "nnserve/v1/model.pb.h"
 #include "server/image_decoding.h"
-
-// An invariant of an accepted input is broken: abort, so the fuzzer keeps
-// the input as a crash.
-#define NN_FUZZ_CHECK(condition)                                          \
-  do {                                                                    \
-    if (!(condition)) {                                                   \
-      std::fprintf(stderr, "%s:%d: fuzz invariant broken: %s\n", __FILE__, \
-                   __LINE__, #condition);                                 \
-      std::abort();                                                       \
-    }                                                                     \
-  } while (false)
+#include "tests/fuzz/fuzz_check.h"
 
 namespace nn::fuzz {
 namespace {
@@ -216,6 +206,8 @@ const std::vector<FuzzTarget>& AllFuzzTargets() {
       {"predict", FuzzPredict},
       {"png", FuzzPng},
       {"idx", FuzzIdx},
+      {"v2_rest", FuzzV2Rest},
+      {"v2_grpc", FuzzV2Grpc},
   };
   return targets;
 }

@@ -17,6 +17,12 @@
 //   predict       a serialized nnserve.v1.Images           DecodeImages (28x28)
 //   png           a PNG file                               DecodePng
 //   idx           an uncompressed IDX file                 ParseIdx
+//   v2_rest       byte 0 even: an infer request body;      DecodeRestInferRequest,
+//                 odd: bytes 1-4 pick an Inference-Header-  EncodeRestInferResponse
+//                 Content-Length, the body follows         (server/v2)
+//                 (v2_fuzz_targets.cc)
+//   v2_grpc       a serialized inference.ModelInferRequest DecodeGrpcInferRequest,
+//                                                          EncodeGrpcInferResponse
 #ifndef NNSERVE_TESTS_FUZZ_FUZZ_TARGETS_H_
 #define NNSERVE_TESTS_FUZZ_FUZZ_TARGETS_H_
 
@@ -32,6 +38,8 @@ bool FuzzModelSpec(const uint8_t* data, size_t size);
 bool FuzzPredict(const uint8_t* data, size_t size);
 bool FuzzPng(const uint8_t* data, size_t size);
 bool FuzzIdx(const uint8_t* data, size_t size);
+bool FuzzV2Rest(const uint8_t* data, size_t size);
+bool FuzzV2Grpc(const uint8_t* data, size_t size);
 
 using FuzzFunction = bool (*)(const uint8_t*, size_t);
 

@@ -13,6 +13,7 @@
 #include "google/protobuf/text_format.h"
 #include "nnserve/v1/inference.pb.h"
 #include "tests/fuzz/fuzz_targets.h"
+#include "tests/fuzz/v2_seed_corpus.h"
 #include "tests/robustness/png_builder.h"
 
 namespace nn::fuzz {
@@ -158,6 +159,7 @@ MakeSeedCorpora() {
     encoded.mutable_encoded()->add_png(pngs[4]);  // RGB
     predict.push_back(encoded.SerializeAsString());
   }
+  AddV2Seeds({digit(0), digit(1)}, {pngs[0], pngs[4]}, &corpora);
   return corpora;
 }
 

@@ -6,6 +6,7 @@ fuzz_regression_test replays every file through its target and checks that
 the target returns that result (and does not crash). These inputs are the
 fuzz targets' forms of cases the hostile-input runs over gRPC tried (huge
 shapes, size claims that overflow, truncated streams, 20,000-byte names).
+(also the V2 codec's: nesting, binary sizes, length prefixes).
 Run from anywhere; it rewrites the files in place.
 """
 import os
@@ -70,3 +71,36 @@ w('model_file', 'rejected-payload-length-claim',
 # model_file: a header of format version 2**32-1 over an empty payload
 w('model_file', 'rejected-unknown-format-version',
   b'\x00NNSMODEL' + struct.pack('<IQI', 0xffffffff, 0, 0))
+# v2_rest (byte 0 even: the body alone; odd: bytes 1-4 pick the
+# Inference-Header-Content-Length modulo body size + 2, then the body)
+def rest_input(tail, shape='[1,784]', datatype='FP32'):
+    return ('{"inputs":[{"name":"images","datatype":"%s","shape":%s,%s}]}'
+            % (datatype, shape, tail)).encode()
+w('v2_rest', 'rejected-data-nested-100000-deep',
+  b'\x00' + rest_input('"data":' + '[' * 100000 + ']' * 100000))
+w('v2_rest', 'rejected-binary-data-size-claims-2-to-the-62',
+  b'\x00' + rest_input('"parameters":{"binary_data_size":%d}' % (1 << 62)))
+w('v2_rest', 'rejected-shape-claims-2-to-the-62-images',
+  b'\x00' + rest_input('"data":[]', shape='[%d,784]' % (1 << 62)))
+body = rest_input('"data":[]')
+w('v2_rest', 'rejected-header-length-one-beyond-the-body',
+  b'\x01' + struct.pack('<I', len(body) + 1) + body)
+w('v2_rest', 'rejected-20000-byte-input-name',
+  b'\x00' + b'{"inputs":[{"name":"' + b'x' * 20000 + b'","datatype":"FP32","shape":[1,784],"data":[]}]}')
+w('v2_rest', 'rejected-bytes-element-length-beyond-the-data',
+  b'\x01' + struct.pack('<I', 97) + rest_input('"parameters":{"binary_data_size":8}', shape='[1]', datatype='BYTES')[:97] + b'\xff\xff\xff\xffabcd')
+# v2_grpc: serialized inference.ModelInferRequest (inputs 5: name 1,
+# datatype 2, shape 3 packed, contents 5; raw_input_contents 7)
+def grpc_input(datatype, shape, contents=b''):
+    packed = b''.join(varint(d) for d in shape)
+    return field(5, 2, field(1, 2, b'images') + field(2, 2, datatype) +
+                 field(3, 2, packed) + contents)
+w('v2_grpc', 'rejected-shape-claims-2-to-the-62-images',
+  grpc_input(b'FP32', [1 << 62, 784]) + field(7, 2, b''))
+w('v2_grpc', 'rejected-raw-bytes-element-claims-4-gigabytes',
+  grpc_input(b'BYTES', [1]) + field(7, 2, b'\xff\xff\xff\xff' + b'\x89PNG'))
+w('v2_grpc', 'rejected-raw-and-typed-contents-mixed',
+  grpc_input(b'UINT8', [1, 784], field(5, 2, field(4, 2, varint(1)))) +
+  field(7, 2, b'\x00' * 784))
+w('v2_grpc', 'rejected-negative-dimension',
+  grpc_input(b'UINT8', [-1, 784]) + field(7, 2, b''))
