@@ -17,6 +17,10 @@
 //   predict       a serialized nnserve.v1.Images           DecodeImages (28x28)
 //   png           a PNG file                               DecodePng
 //   idx           an uncompressed IDX file                 ParseIdx
+//   onnx_import   a serialized onnx.ModelProto             ImportOnnx,
+//                                                          Model::FromSavedModel,
+//                                                          one inference,
+//                                                          ExportOnnx + import
 #ifndef NNSERVE_TESTS_FUZZ_FUZZ_TARGETS_H_
 #define NNSERVE_TESTS_FUZZ_FUZZ_TARGETS_H_
 
@@ -32,6 +36,7 @@ bool FuzzModelSpec(const uint8_t* data, size_t size);
 bool FuzzPredict(const uint8_t* data, size_t size);
 bool FuzzPng(const uint8_t* data, size_t size);
 bool FuzzIdx(const uint8_t* data, size_t size);
+bool FuzzOnnxImport(const uint8_t* data, size_t size);
 
 using FuzzFunction = bool (*)(const uint8_t*, size_t);
 
