@@ -158,6 +158,7 @@ absl::Status GraphMapper::MapInput() {
     input_height_ = static_cast<int>(engine_shape_[0]);
     input_width_ = static_cast<int>(engine_shape_[1]);
   }
+  data.dims = OnnxDims(data.axes);
   data.generation = generation_ = 1;
   data_name_ = input.name();
   values_[input.name()] = std::move(data);
@@ -168,7 +169,7 @@ absl::Status GraphMapper::MapNode(const NodeProto& node) {
   if (!node.domain().empty() && node.domain() != "ai.onnx") {
     return absl::InvalidArgumentError(absl::StrCat(
         "unsupported ONNX operator ", Quote(node.domain()), ".",
-        Quote(node.op_type()), " (node ", DoubleQuote(node.name()),
+        OperatorName(node.op_type()), " (node ", DoubleQuote(node.name()),
         "): nnserve reads the default ONNX domain only"));
   }
   const std::string& op = node.op_type();
@@ -208,13 +209,9 @@ absl::Status GraphMapper::MapNode(const NodeProto& node) {
   if (op == "BatchNormalization") return MapBatchNormalization(node);
   if (op == "Dropout") return MapDropout(node);
   if (op == "RNN") return MapRnn(node);
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unsupported ONNX operator ",
-      op.size() <= 64 && std::all_of(op.begin(), op.end(),
-                                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; })
-          ? op
-          : Quote(op),
-      " (node ", DoubleQuote(node.name()), ", opset ", opset_, ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unsupported ONNX operator ", OperatorName(op), " (node ",
+                   DoubleQuote(node.name()), ", opset ", opset_, ")"));
 }
 
 absl::Status GraphMapper::MapOutput() {
@@ -357,6 +354,7 @@ void GraphMapper::SetData(const NodeProto& node, int index,
                           std::vector<int> axes, std::vector<int64_t> order) {
   Value value;
   value.kind = Value::kData;
+  value.dims = OnnxDims(axes);
   value.axes = std::move(axes);
   value.order = std::move(order);
   value.generation = ++generation_;
@@ -364,9 +362,9 @@ void GraphMapper::SetData(const NodeProto& node, int index,
   SetOutput(node, index, std::move(value));
 }
 
-std::vector<int64_t> GraphMapper::OnnxDims(const Value& data) const {
+std::vector<int64_t> GraphMapper::OnnxDims(const std::vector<int>& axes) const {
   std::vector<int64_t> dims;
-  for (int axis : data.axes) {
+  for (int axis : axes) {
     dims.push_back(axis == kBatchAxis ? kBatch
                    : axis == kUnitAxis ? 1
                                        : engine_shape_[axis]);
@@ -375,7 +373,7 @@ std::vector<int64_t> GraphMapper::OnnxDims(const Value& data) const {
 }
 
 std::string GraphMapper::DimsString(const Value& data) const {
-  return IntsString(OnnxDims(data));
+  return IntsString(data.dims);
 }
 
 // --- Folding and layout -------------------------------------------------------
@@ -409,7 +407,7 @@ absl::Status GraphMapper::MapShape(const NodeProto& node) {
   ASSIGN_OR_RETURN(const Value* in, Input(node, 0));
   std::vector<int64_t> dims;
   if (in->kind == Value::kData) {
-    dims = OnnxDims(*in);
+    dims = in->dims;  // as it was when computed (engine_shape_ moves on)
   } else if (in->kind == Value::kConst) {
     dims = in->constant.dims;
   } else {

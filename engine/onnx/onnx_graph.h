@@ -48,6 +48,7 @@ struct Value {
   std::vector<int64_t> ints;  // kInts
   bool scalar = false;        // kInts: a 0-D tensor
   std::vector<int> axes;      // kData: per ONNX axis
+  std::vector<int64_t> dims;  // kData: ONNX dims (kBatch for the batch axis)
   std::vector<int64_t> order;  // kData, 1-D engine shape only; empty: identity
   int64_t generation = 0;     // kData
 };
@@ -103,7 +104,8 @@ class GraphMapper {
   void SetOutput(const onnx::NodeProto& node, int index, Value value);
   void SetData(const onnx::NodeProto& node, int index, std::vector<int> axes,
                std::vector<int64_t> order);
-  std::vector<int64_t> OnnxDims(const Value& data) const;
+  // The ONNX dims of a data value laid out as `axes` on engine_shape_.
+  std::vector<int64_t> OnnxDims(const std::vector<int>& axes) const;
   std::string DimsString(const Value& data) const;
   int UseCount(const std::string& name) const;
 

@@ -69,7 +69,7 @@ absl::Status GraphMapper::FlattenData(const NodeProto& node, const Value& data) 
     order = data.order;  // [N,F] with unit axes: nothing moves
   } else {
     // ONNX's flat index of each engine element (row-major over engine dims).
-    const std::vector<int64_t> dims = OnnxDims(data);
+    const std::vector<int64_t>& dims = data.dims;
     std::vector<int64_t> engine_stride(engine_shape_.size(), 1);
     for (int e = static_cast<int>(engine_shape_.size()) - 2; e >= 0; --e) {
       engine_stride[e] = engine_stride[e + 1] * engine_shape_[e + 1];

@@ -1,5 +1,7 @@
 #include "engine/onnx/onnx_tensors.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <limits>
 
@@ -251,11 +253,18 @@ absl::StatusOr<std::vector<std::string>> StringsAttribute(
   return std::vector<std::string>(a->strings().begin(), a->strings().end());
 }
 
+std::string OperatorName(const std::string& op_type) {
+  const bool plain =
+      !op_type.empty() && op_type.size() <= kMaxQuotedBytes &&
+      std::all_of(op_type.begin(), op_type.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      });
+  return plain ? op_type : Quote(op_type);
+}
+
 std::string NodeLabel(const onnx::NodeProto& node) {
-  return absl::StrCat(node.op_type().size() <= kMaxQuotedBytes
-                          ? node.op_type()
-                          : Quote(node.op_type()),
-                      " (node ", DoubleQuote(node.name()), ")");
+  return absl::StrCat(OperatorName(node.op_type()), " (node ",
+                      DoubleQuote(node.name()), ")");
 }
 
 }  // namespace nn::onnx_import

@@ -73,6 +73,10 @@ absl::StatusOr<std::string> StringAttribute(const onnx::NodeProto& node,
 absl::StatusOr<std::vector<std::string>> StringsAttribute(
     const onnx::NodeProto& node, absl::string_view name);
 
+// An operator name as it reads in errors: as is when it is a plain
+// identifier of at most 64 bytes, else quoted and bounded.
+std::string OperatorName(const std::string& op_type);
+
 // `node` as it reads in errors: `Gemm (node "/fc/Gemm")`.
 std::string NodeLabel(const onnx::NodeProto& node);
 

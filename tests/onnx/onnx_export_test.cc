@@ -3,6 +3,8 @@
 // onnx.checker (full check: strict shape inference too) and run in ONNX
 // Runtime (npm onnxruntime-node, the CTest fixture onnx_node) with nnserve's
 // outputs within 1e-5. Under CTest a missing tool fails (NN_REQUIRE_TOOL).
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -51,6 +53,24 @@ class OnnxExportTest : public ::testing::Test {
         << " (CTest's fixture onnx_node runs tests/onnx/node-deps.sh)";
   }
 
+  // ONNX Runtime's first output for the model at `path` on `input` of shape
+  // `dims` ("64,28,28").
+  std::vector<float> RunOnnxRuntime(const std::string& path, const std::vector<float>& input,
+                                    const std::string& dims) {
+    EXPECT_TRUE(testing::WriteFloats(dir_.Join("input.f32"), input).ok());
+    const std::string command = absl::StrCat(
+        "'", node_, "' tests/onnx/run_onnx.cjs '", modules_, "' '", path, "' '",
+        dir_.Join("input.f32"), "' ", dims, " '", dir_.Join("output.f32"), "' 2> '",
+        dir_.Join("node.log"), "'");
+    if (std::system(command.c_str()) != 0) {
+      ADD_FAILURE() << testing::ReadFileOrDie(dir_.Join("node.log"));
+      return {};
+    }
+    absl::StatusOr<std::vector<float>> out = testing::ReadFloats(dir_.Join("output.f32"));
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? *out : std::vector<float>();
+  }
+
   // Exports `saved`, checks it with onnx.checker, runs it in ONNX Runtime on
   // `input` and compares with nnserve's own outputs.
   void ExpectOnnxRuntimeAgrees(const nnserve::v1::SavedModel& saved,
@@ -64,18 +84,12 @@ class OnnxExportTest : public ::testing::Test {
     const std::string onnx_path = dir_.Join("model.onnx");
     ASSERT_TRUE(testing::WriteBytes(onnx_path, *bytes).ok());
     EXPECT_EQ(PythonChecker(onnx_path, dir_), "");
-    ASSERT_TRUE(testing::WriteFloats(dir_.Join("input.f32"), input).ok());
-    const std::string command = absl::StrCat(
-        "'", node_, "' tests/onnx/run_onnx.cjs '", modules_, "' '", onnx_path, "' '",
-        dir_.Join("input.f32"), "' ", n, " ", (*model)->input_height(), " ",
-        (*model)->input_width(), " '", dir_.Join("output.f32"), "' 2> '",
-        dir_.Join("node.log"), "'");
-    ASSERT_EQ(std::system(command.c_str()), 0) << testing::ReadFileOrDie(dir_.Join("node.log"));
-    absl::StatusOr<std::vector<float>> theirs = testing::ReadFloats(dir_.Join("output.f32"));
-    ASSERT_TRUE(theirs.ok()) << theirs.status();
+    const std::vector<float> theirs = RunOnnxRuntime(
+        onnx_path, input,
+        absl::StrCat(n, ",", (*model)->input_height(), ",", (*model)->input_width()));
     absl::StatusOr<std::vector<float>> ours = testing::RunModel(**model, input, n);
     ASSERT_TRUE(ours.ok()) << ours.status();
-    EXPECT_LE(testing::MaxContractError(*theirs, *ours), testing::kReferenceTolerance);
+    EXPECT_LE(testing::MaxContractError(theirs, *ours), testing::kReferenceTolerance);
   }
 
   std::string python_, node_, modules_;
@@ -105,6 +119,42 @@ TEST_F(OnnxExportTest, ImportedPyTorchModelsExportAgain) {
         ImportOnnxFile(absl::StrCat(dir, "/", name, ".onnx"));
     ASSERT_TRUE(imported.ok()) << imported.status();
     ExpectOnnxRuntimeAgrees(imported->saved, testing::MnistTestImages(kImages));
+  }
+}
+
+// The Keras-style graphs and PyTorch's logits RNN as ONNX Runtime runs them
+// (before any nnserve export): their softmax equals nnserve's import.
+TEST_F(OnnxExportTest, OnnxRuntimeRunsTheOriginalGraphsAsTheirImportsDo) {
+  const std::string dir = testing::OnnxModelsDir();
+  ASSERT_FALSE(dir.empty()) << "NNSERVE_ONNX_MODELS_DIR is unset (CTest sets it)";
+  struct Graph {
+    const char* name;
+    const char* per_image_dims;
+  };
+  for (const Graph& g : {Graph{"keras_mlp_flat", "784"}, Graph{"keras_cnn_nhwc", "28,28,1"},
+                         Graph{"keras_bn_mlp", "1,28,28"}, Graph{"mnist_rnn", "28,28"}}) {
+    SCOPED_TRACE(g.name);
+    const std::string path = absl::StrCat(dir, "/", g.name, ".onnx");
+    absl::StatusOr<ImportedModel> imported = ImportOnnxFile(path);
+    ASSERT_TRUE(imported.ok()) << imported.status();
+    absl::StatusOr<std::shared_ptr<const Model>> model = Model::FromSavedModel(imported->saved);
+    ASSERT_TRUE(model.ok()) << model.status();
+    const std::vector<float> input = testing::MnistTestImages(kImages);
+    std::vector<float> theirs =
+        RunOnnxRuntime(path, input, absl::StrCat(kImages, ",", g.per_image_dims));
+    ASSERT_EQ(theirs.size(), static_cast<size_t>(kImages * 10));
+    if (imported->output != OnnxOutputKind::kProbabilities) {  // softmax, in double
+      for (int64_t i = 0; i < kImages; ++i) {
+        float* row = theirs.data() + i * 10;
+        const double top = *std::max_element(row, row + 10);
+        double sum = 0;
+        for (int k = 0; k < 10; ++k) sum += std::exp(double{row[k]} - top);
+        for (int k = 0; k < 10; ++k) row[k] = static_cast<float>(std::exp(double{row[k]} - top) / sum);
+      }
+    }
+    absl::StatusOr<std::vector<float>> ours = testing::RunModel(**model, input, kImages);
+    ASSERT_TRUE(ours.ok()) << ours.status();
+    EXPECT_LE(testing::MaxContractError(*ours, theirs), testing::kReferenceTolerance);
   }
 }
 
