@@ -508,24 +508,10 @@ absl::Status GraphMapper::MapUnsqueeze(const NodeProto& node) {
     SetOutput(node, 0, std::move(value));
     return absl::OkStatus();
   }
-  if (in->kind == Value::kConst) {
-    Value value = *in;
-    const int64_t rank = static_cast<int64_t>(value.constant.dims.size() + axes.size());
-    std::sort(axes.begin(), axes.end());
-    for (int64_t& a : axes) a = NormalizeAxis(a, rank);
-    std::sort(axes.begin(), axes.end());
-    for (int64_t a : axes) {
-      if (a < 0 || a > static_cast<int64_t>(value.constant.dims.size())) {
-        return Refuse(node, "has an axis out of range");
-      }
-      value.constant.dims.insert(value.constant.dims.begin() + a, 1);
-    }
-    SetOutput(node, 0, std::move(value));
-    return absl::OkStatus();
-  }
-  ASSIGN_OR_RETURN(const Value* data, DataInput(node, 0));
-  std::vector<int> out = data->axes;
-  const int64_t rank = static_cast<int64_t>(out.size() + axes.size());
+  // The new axes' positions in the output, ascending.
+  const size_t in_rank =
+      in->kind == Value::kConst ? in->constant.dims.size() : in->axes.size();
+  const int64_t rank = static_cast<int64_t>(in_rank + axes.size());
   if (axes.empty() || rank > kMaxTensorRank) return Refuse(node, "needs 1 to a few axes");
   for (int64_t& a : axes) {
     a = NormalizeAxis(a, rank);
@@ -535,6 +521,14 @@ absl::Status GraphMapper::MapUnsqueeze(const NodeProto& node) {
   if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) {
     return Refuse(node, "repeats an axis");
   }
+  if (in->kind == Value::kConst) {
+    Value value = *in;
+    for (int64_t a : axes) value.constant.dims.insert(value.constant.dims.begin() + a, 1);
+    SetOutput(node, 0, std::move(value));
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(const Value* data, DataInput(node, 0));
+  std::vector<int> out = data->axes;
   for (int64_t a : axes) out.insert(out.begin() + a, kUnitAxis);
   SetData(node, 0, std::move(out), data->order);
   return absl::OkStatus();

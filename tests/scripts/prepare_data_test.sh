@@ -8,7 +8,9 @@ TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-cp -r "$ROOT/data" "$TMP/data"
+# -L: in a git worktree data/ is a symlink, which plain -r would copy as a
+# link, and the damage below would land in the real data.
+cp -rL "$ROOT/data" "$TMP/data"
 export NNSERVE_DATA_DIR="$TMP/data"
 
 # 1. Already prepared: verifies only, writes nothing.
