@@ -61,12 +61,18 @@ struct MappedGraph {
   std::string input_description;
 };
 
+// `axis` in [-rank, rank) as a non-negative index, or -1.
+int64_t NormalizeAxis(int64_t axis, int64_t rank);
+// "[N,1,28,28]": kBatch as N, at most 16 entries.
+std::string IntsString(const std::vector<int64_t>& ints);
+
 // Maps `graph` (already checked: tensor claims, onnx::checker) at `opset`.
 absl::StatusOr<MappedGraph> MapGraph(const onnx::GraphProto& graph,
                                      int64_t opset);
 
-// The walk's state; the per-operator methods are split over
-// onnx_graph.cc (values, layout, folding) and onnx_layers.cc (layers).
+// The walk's state; the per-operator methods are split over onnx_graph.cc
+// (values, layout), onnx_folding.cc (folding), onnx_layers.cc (layers) and
+// onnx_rnn.cc (RNN, BatchNormalization, Dropout).
 class GraphMapper {
  public:
   GraphMapper(const onnx::GraphProto& graph, int64_t opset)
@@ -109,7 +115,7 @@ class GraphMapper {
   std::string DimsString(const Value& data) const;
   int UseCount(const std::string& name) const;
 
-  // Layout and folding (onnx_graph.cc).
+  // Folding (onnx_folding.cc) and layout (onnx_graph.cc).
   absl::Status MapConstant(const onnx::NodeProto& node);
   absl::Status MapShape(const onnx::NodeProto& node);
   absl::Status MapGather(const onnx::NodeProto& node);
@@ -123,7 +129,7 @@ class GraphMapper {
   absl::Status MapFlatten(const onnx::NodeProto& node);
   absl::Status MapReshape(const onnx::NodeProto& node);
 
-  // Layers (onnx_layers.cc).
+  // Layers (onnx_layers.cc, onnx_rnn.cc).
   absl::Status MapGemm(const onnx::NodeProto& node);
   absl::Status MapMatMul(const onnx::NodeProto& node);
   absl::Status MapAdd(const onnx::NodeProto& node);
