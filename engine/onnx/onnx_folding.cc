@@ -68,10 +68,6 @@ absl::Status GraphMapper::MapGather(const NodeProto& node) {
     return Refuse(node, "the indices must be a constant scalar or 1-D tensor");
   }
   const ConstTensor& indices = index_value->constant;
-  if (in->kind == Value::kZeros) {
-    SetOutput(node, 0, *in);
-    return absl::OkStatus();
-  }
   if (in->kind == Value::kInts ||
       (in->kind == Value::kConst && in->constant.integer &&
        in->constant.dims.size() <= 1)) {
@@ -129,10 +125,6 @@ absl::Status GraphMapper::MapUnsqueeze(const NodeProto& node) {
   bool present = false;
   ASSIGN_OR_RETURN(std::vector<int64_t> axes, AxesOperand(node, &present));
   ASSIGN_OR_RETURN(const Value* in, Input(node, 0));
-  if (in->kind == Value::kZeros) {
-    SetOutput(node, 0, *in);
-    return absl::OkStatus();
-  }
   if (in->kind == Value::kInts) {
     if (!in->scalar || axes.size() != 1 || (axes[0] != 0 && axes[0] != -1)) {
       return Refuse(node, "unsqueezes a shape vector other than a scalar");
@@ -172,10 +164,6 @@ absl::Status GraphMapper::MapSqueeze(const NodeProto& node) {
   bool present = false;
   ASSIGN_OR_RETURN(std::vector<int64_t> axes, AxesOperand(node, &present));
   ASSIGN_OR_RETURN(const Value* in, Input(node, 0));
-  if (in->kind == Value::kZeros) {
-    SetOutput(node, 0, *in);
-    return absl::OkStatus();
-  }
   if (in->kind != Value::kData) {
     return Refuse(node, "squeezes a constant (nnserve folds few operators)");
   }
@@ -244,11 +232,6 @@ absl::Status GraphMapper::MapConstantOfShape(const NodeProto& node) {
 }
 
 absl::Status GraphMapper::MapSlice(const NodeProto& node) {
-  ASSIGN_OR_RETURN(const Value* in, Input(node, 0));
-  if (in->kind == Value::kZeros) {
-    SetOutput(node, 0, *in);
-    return absl::OkStatus();
-  }
   return Refuse(node, "slices the data path (nnserve maps Slice only on a "
                       "zero initial state)");
 }
@@ -256,8 +239,7 @@ absl::Status GraphMapper::MapSlice(const NodeProto& node) {
 absl::Status GraphMapper::MapCast(const NodeProto& node) {
   ASSIGN_OR_RETURN(const Value* in, Input(node, 0));
   ASSIGN_OR_RETURN(const int64_t to, IntAttribute(node, "to", 0));
-  if (in->kind == Value::kZeros ||
-      (in->kind == Value::kInts && to == onnx::TensorProto::INT64)) {
+  if (in->kind == Value::kInts && to == onnx::TensorProto::INT64) {
     SetOutput(node, 0, *in);
     return absl::OkStatus();
   }

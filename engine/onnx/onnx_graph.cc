@@ -169,6 +169,17 @@ absl::Status GraphMapper::MapNode(const NodeProto& node) {
         "): nnserve reads the default ONNX domain only"));
   }
   const std::string& op = node.op_type();
+  // A zero state (ConstantOfShape) stays zeros through the operators that
+  // only reshape, select or convert it.
+  if (op == "Gather" || op == "Unsqueeze" || op == "Squeeze" || op == "Slice" ||
+      op == "Cast") {
+    if (auto it = values_.find(node.input_size() > 0 ? node.input(0) : "");
+        it != values_.end() && it->second.kind == Value::kZeros) {
+      Value zeros = it->second;
+      SetOutput(node, 0, std::move(zeros));
+      return absl::OkStatus();
+    }
+  }
   if (op == "Constant") return MapConstant(node);
   if (op == "Identity") {
     ASSIGN_OR_RETURN(const Value* in, Input(node, 0));

@@ -131,9 +131,11 @@ absl::StatusOr<ImportedModel> ImportOnnx(absl::string_view bytes) {
   const std::string producer =
       model.producer_name().empty()
           ? std::string("unknown producer")
-          : absl::StrCat(Quote(model.producer_name(), 32),
+          : absl::StrCat(onnx_import::PlainOrQuoted(model.producer_name()),
                          model.producer_version().empty() ? "" : " ",
-                         Quote(model.producer_version(), 32));
+                         model.producer_version().empty()
+                             ? ""
+                             : onnx_import::PlainOrQuoted(model.producer_version()));
   imported.origin = absl::StrCat("ONNX (", producer, ", opset ", opset, ")");
   nnserve::v1::SavedModel& saved = imported.saved;
   saved.set_format_version(kSavedModelFormatVersion);

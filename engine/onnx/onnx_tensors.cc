@@ -253,13 +253,18 @@ absl::StatusOr<std::vector<std::string>> StringsAttribute(
   return std::vector<std::string>(a->strings().begin(), a->strings().end());
 }
 
-std::string OperatorName(const std::string& op_type) {
+std::string PlainOrQuoted(const std::string& name) {
   const bool plain =
-      !op_type.empty() && op_type.size() <= kMaxQuotedBytes &&
-      std::all_of(op_type.begin(), op_type.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      !name.empty() && name.size() <= kMaxQuotedBytes &&
+      std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) ||
+               (c != '\0' && std::strchr("_.+-", c) != nullptr);
       });
-  return plain ? op_type : Quote(op_type);
+  return plain ? name : Quote(name);
+}
+
+std::string OperatorName(const std::string& op_type) {
+  return PlainOrQuoted(op_type);
 }
 
 std::string NodeLabel(const onnx::NodeProto& node) {

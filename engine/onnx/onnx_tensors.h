@@ -73,8 +73,10 @@ absl::StatusOr<std::string> StringAttribute(const onnx::NodeProto& node,
 absl::StatusOr<std::vector<std::string>> StringsAttribute(
     const onnx::NodeProto& node, absl::string_view name);
 
-// An operator name as it reads in errors: as is when it is a plain
-// identifier of at most 64 bytes, else quoted and bounded.
+// A name from the file as it reads in messages: as is when it is plain (at
+// most 64 letters, digits and "_.+-"), else quoted and bounded (Quote).
+std::string PlainOrQuoted(const std::string& name);
+// PlainOrQuoted of an operator's name.
 std::string OperatorName(const std::string& op_type);
 
 // `node` as it reads in errors: `Gemm (node "/fc/Gemm")`.

@@ -122,7 +122,7 @@ TEST(OnnxPyTorchLayersTest, ImportsOntoTheTutorialsLayers) {
   ASSERT_TRUE(rnn.ok()) << rnn.status();
   EXPECT_TRUE(rnn->saved.spec().layers(0).simple_rnn().return_sequences());
   EXPECT_FALSE(rnn->saved.spec().layers(1).simple_rnn().return_sequences());
-  EXPECT_EQ(rnn->origin, "ONNX ('pytorch' '1.13.0', opset 13)");
+  EXPECT_EQ(rnn->origin, "ONNX (pytorch 1.13.0, opset 13)");
   EXPECT_EQ(rnn->input_description, "\"input\" [N,28,28]");
 }
 
