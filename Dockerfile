@@ -20,7 +20,7 @@ RUN apt-get update \
       build-essential cmake ninja-build pkg-config ca-certificates \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       libabsl-dev libdnnl-dev ocl-icd-opencl-dev libcivetweb-dev grpc-proto \
-      prometheus-cpp-dev libpng-dev zlib1g-dev rapidjson-dev \
+      prometheus-cpp-dev libpng-dev zlib1g-dev rapidjson-dev libonnx-dev \
       dataset-fashion-mnist nodejs npm \
  && rm -rf /var/lib/apt/lists/*
 

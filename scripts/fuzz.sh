@@ -17,12 +17,12 @@
 # it in every build).
 #
 # Environment: ASAN_BUILD (default build-asan), JOBS, FUZZ_TARGETS (default:
-# all seven), FUZZ_RSS_MB (default 2048).
+# all eight), FUZZ_RSS_MB (default 2048).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SECONDS_EACH="${1:-60}"
 BUILD="${ASAN_BUILD:-$ROOT/build-asan}"
-TARGETS="${FUZZ_TARGETS:-model_file model_spec predict png idx v2_rest v2_grpc}"
+TARGETS="${FUZZ_TARGETS:-model_file model_spec predict png idx v2_rest v2_grpc onnx_import}"
 RSS_MB="${FUZZ_RSS_MB:-2048}"
 
 missing=()
@@ -36,6 +36,9 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 fi
 
 cd "$ROOT"  # make_seed_corpus reads data/, models/ and tests/testdata/
+# PyTorch's ONNX exports, seeds of onnx_import (tests/onnx).
+/usr/bin/python3 "$ROOT/scripts/make-onnx-models.py" "$BUILD/onnx-models"
+export NNSERVE_ONNX_MODELS_DIR="$BUILD/onnx-models"
 rm -rf "$BUILD/fuzz/seeds"
 "$BUILD/bin/make_seed_corpus" "$BUILD/fuzz/seeds" >/dev/null
 

@@ -18,6 +18,10 @@ PACKAGES=(
   dataset-fashion-mnist nodejs npm
   # tests: promtool and a real Prometheus, openssl for TLS test certificates
   prometheus openssl
+  # ONNX import/export (issue 18): libonnx-dev for engine/onnx; PyTorch, the
+  # onnx module and numpy for scripts/make-onnx-models.py (the test models),
+  # OpenBLAS so PyTorch trains them in seconds
+  libonnx-dev python3-onnx python3-torch python3-numpy libopenblas0-openmp
   # sanitizer and fuzzer builds
   clang libclang-rt-14-dev
 )

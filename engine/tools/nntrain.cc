@@ -40,6 +40,7 @@
 #include "engine/defaults.h"
 #include "engine/model.h"
 #include "engine/model_file.h"
+#include "engine/onnx/onnx_export.h"
 #include "engine/training/trainer.h"
 
 ABSL_FLAG(std::string, spec, "",
@@ -47,6 +48,9 @@ ABSL_FLAG(std::string, spec, "",
 ABSL_FLAG(std::string, data, "",
           "IDX data set directory (train-*, optional t10k-* files)");
 ABSL_FLAG(std::string, out, "", "model file to write (.nnm), atomically");
+ABSL_FLAG(std::string, export_onnx, "",
+          "also write the trained model as ONNX (opset 13) to this file "
+          "(engine/onnx/onnx_export.h)");
 ABSL_FLAG(std::string, base, "",
           "fine-tune this model file instead of training --spec from scratch");
 ABSL_FLAG(std::string, dataset_name, "",
@@ -282,6 +286,14 @@ absl::Status Main() {
   if (!written.ok()) {
     return absl::Status(written.code(),
                         absl::StrCat(out, ": ", written.message()));
+  }
+  if (const std::string onnx_path = absl::GetFlag(FLAGS_export_onnx);
+      !onnx_path.empty()) {
+    ASSIGN_OR_RETURN(const std::string onnx, ExportOnnx(*saved));
+    std::ofstream file(onnx_path, std::ios::binary | std::ios::trunc);
+    file.write(onnx.data(), static_cast<std::streamsize>(onnx.size()));
+    file.close();
+    if (!file) return absl::UnavailableError(absl::StrCat(onnx_path, ": cannot write"));
   }
   reporter.Done(out, saved->history(saved->history_size() - 1));
   return absl::OkStatus();

@@ -13,6 +13,8 @@
 #include "engine/data/png.h"
 #include "engine/model.h"
 #include "engine/model_file.h"
+#include "engine/onnx/onnx_export.h"
+#include "engine/onnx/onnx_import.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/text_format.h"
@@ -199,6 +201,34 @@ bool FuzzIdx(const uint8_t* data, size_t size) {
   return true;
 }
 
+bool FuzzOnnxImport(const uint8_t* data, size_t size) {
+  QuietProtobuf();
+  absl::StatusOr<ImportedModel> imported = ImportOnnx(View(data, size));
+  if (!imported.ok()) {
+    NN_FUZZ_CHECK(!imported.status().message().empty());
+    NN_FUZZ_CHECK(imported.status().code() == absl::StatusCode::kInvalidArgument);
+    return false;
+  }
+  // An accepted graph is a valid model that computes and exports again.
+  absl::StatusOr<std::shared_ptr<const Model>> model =
+      Model::FromSavedModel(imported->saved);
+  NN_FUZZ_CHECK(model.ok());
+  const Model& m = **model;
+  NN_FUZZ_CHECK(m.num_classes() >= 2);
+  if (m.flops_per_image() <= 20'000'000) {
+    std::unique_ptr<InferenceContext> context = m.NewInferenceContext();
+    std::vector<float> input(size_t(m.input_height()) * m.input_width(), 0.5f);
+    std::vector<float> output(m.num_classes());
+    NN_FUZZ_CHECK(context->Run(input, 1, absl::MakeSpan(output)).ok());
+  }
+  absl::StatusOr<std::string> exported = ExportOnnx(imported->saved);
+  NN_FUZZ_CHECK(exported.ok());
+  absl::StatusOr<ImportedModel> again = ImportOnnx(*exported);
+  NN_FUZZ_CHECK(again.ok());
+  NN_FUZZ_CHECK(again->saved.parameters_size() == imported->saved.parameters_size());
+  return true;
+}
+
 const std::vector<FuzzTarget>& AllFuzzTargets() {
   static const std::vector<FuzzTarget> targets = {
       {"model_file", FuzzModelFile},
@@ -208,6 +238,7 @@ const std::vector<FuzzTarget>& AllFuzzTargets() {
       {"idx", FuzzIdx},
       {"v2_rest", FuzzV2Rest},
       {"v2_grpc", FuzzV2Grpc},
+      {"onnx_import", FuzzOnnxImport},
   };
   return targets;
 }

@@ -23,6 +23,10 @@
 //                 (v2_fuzz_targets.cc)
 //   v2_grpc       a serialized inference.ModelInferRequest DecodeGrpcInferRequest,
 //                                                          EncodeGrpcInferResponse
+//   onnx_import   a serialized onnx.ModelProto             ImportOnnx,
+//                                                          Model::FromSavedModel,
+//                                                          one inference,
+//                                                          ExportOnnx + import
 #ifndef NNSERVE_TESTS_FUZZ_FUZZ_TARGETS_H_
 #define NNSERVE_TESTS_FUZZ_FUZZ_TARGETS_H_
 
@@ -40,6 +44,7 @@ bool FuzzPng(const uint8_t* data, size_t size);
 bool FuzzIdx(const uint8_t* data, size_t size);
 bool FuzzV2Rest(const uint8_t* data, size_t size);
 bool FuzzV2Grpc(const uint8_t* data, size_t size);
+bool FuzzOnnxImport(const uint8_t* data, size_t size);
 
 using FuzzFunction = bool (*)(const uint8_t*, size_t);
 

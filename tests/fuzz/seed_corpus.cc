@@ -10,6 +10,8 @@
 #include "engine/data/png.h"
 #include "engine/model.h"
 #include "engine/model_file.h"
+#include "engine/onnx/onnx_export.h"
+#include <cstdlib>
 #include "google/protobuf/text_format.h"
 #include "nnserve/v1/inference.pb.h"
 #include "tests/fuzz/fuzz_targets.h"
@@ -80,6 +82,20 @@ MakeSeedCorpora() {
     corpora["model_file"].push_back(ModelFileRawInput(file));
     corpora["model_file"].push_back(
         ModelFilePayloadInput(file.substr(kModelFileHeaderBytes)));
+    // onnx_import: nnserve's own exports of every layer kind.
+    ASSIGN_OR_RETURN(std::string onnx, ExportOnnx(model->ToSavedModel()));
+    corpora["onnx_import"].push_back(std::move(onnx));
+  }
+  // onnx_import: PyTorch's real exports (the RNN with its zero-state
+  // subgraph, the MLP at opset 11) and a Keras-style graph, when
+  // scripts/make-onnx-models.py made them (CTest's fixture onnx_models and
+  // scripts/fuzz.sh set NNSERVE_ONNX_MODELS_DIR).
+  if (const char* dir = std::getenv("NNSERVE_ONNX_MODELS_DIR"); dir != nullptr) {
+    for (const char* name : {"mnist_rnn", "mnist_mlp_opset11", "keras_bn_mlp"}) {
+      ASSIGN_OR_RETURN(std::string onnx,
+                       ReadFile(absl::StrCat(dir, "/", name, ".onnx")));
+      corpora["onnx_import"].push_back(std::move(onnx));
+    }
   }
 
   // Real digits: predict, png, idx.

@@ -2,8 +2,10 @@
 // at build/test time: the golden model file, the three tutorial specs, small
 // engine-made CNN/RNN/BatchNorm models, real handwritten digits from
 // data/mnist as pixels, tensors and PNGs of several formats, and IDX slices
-// of the digit files, and Open Inference Protocol requests (REST and gRPC)
-// of those digits (v2_seed_corpus.h). Run from the repository root.
+// of the digit files, ONNX exports (nnserve's own of the small models; and
+// PyTorch's from $NNSERVE_ONNX_MODELS_DIR when set), and Open Inference
+// Protocol requests (REST and gRPC) of those digits (v2_seed_corpus.h). Run
+// from the repository root.
 #ifndef NNSERVE_TESTS_FUZZ_SEED_CORPUS_H_
 #define NNSERVE_TESTS_FUZZ_SEED_CORPUS_H_
 
