@@ -25,6 +25,7 @@
 #include "benchmark/benchmark.h"
 #include "common/clock.h"
 #include "server/batching/batcher.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace {
@@ -68,7 +69,7 @@ class BatchSizeObserver : public BatchObserver {
 void RunClient(Batcher& batcher, std::vector<double>& latencies_us) {
   std::vector<float> input(kInputSize, 0.5f);
   std::vector<float> output(kOutputSize);
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
   for (int i = 0; i < kRequestsPerClient; ++i) {
     bool done = false;
@@ -77,14 +78,14 @@ void RunClient(Batcher& batcher, std::vector<double>& latencies_us) {
     task.input = input;
     task.output = absl::MakeSpan(output);
     task.done = [&](absl::Status) {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       done = true;
       cv.notify_one();
     };
     const absl::Time start = absl::Now();
     if (!batcher.Schedule(std::move(task)).ok()) continue;
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return done; });
+    MutexLock lock(mu);
+    lock.Wait(cv, [&] { return done; });
     latencies_us.push_back(absl::ToDoubleMicroseconds(absl::Now() - start));
   }
 }

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace {
@@ -13,11 +14,11 @@ class RealClock : public Clock {
  public:
   absl::Time Now() override { return absl::Now(); }
 
-  bool WaitUntil(std::unique_lock<std::mutex>& lock,
+  bool WaitUntil(MutexLock& lock,
                  std::condition_variable& cv, absl::Time deadline,
                  absl::FunctionRef<bool()> done) override {
     if (deadline == absl::InfiniteFuture()) {
-      cv.wait(lock, [&] { return done(); });
+      lock.Wait(cv, [&] { return done(); });
       return true;
     }
     while (!done()) {
@@ -27,7 +28,7 @@ class RealClock : public Clock {
       // the cap keeps std::chrono arithmetic clear of overflow for deadlines
       // years away.
       const absl::Duration left = std::min(deadline - now, absl::Hours(1));
-      cv.wait_for(lock, absl::ToChronoNanoseconds(left));
+      lock.WaitFor(cv, absl::ToChronoNanoseconds(left));
     }
     return true;
   }
@@ -56,13 +57,13 @@ absl::Time FakeClock::Now() {
   return absl::FromUnixNanos(now_ns_.load(std::memory_order_acquire));
 }
 
-bool FakeClock::WaitUntil(std::unique_lock<std::mutex>& lock,
+bool FakeClock::WaitUntil(MutexLock& lock,
                           std::condition_variable& cv, absl::Time deadline,
                           absl::FunctionRef<bool()> done) {
   const int64_t deadline_ns = ToNanosSaturated(deadline);
   Waiter self{lock.mutex(), &cv, 0};
   {
-    std::lock_guard<std::mutex> waiters_lock(waiters_mu_);
+    MutexLock waiters_lock(waiters_mu_);
     // Time read below is at least as new as any Advance() that has already
     // bumped the generation, so those need not wake this waiter.
     self.woken_generation = generation_;
@@ -74,10 +75,10 @@ bool FakeClock::WaitUntil(std::unique_lock<std::mutex>& lock,
   const bool infinite = deadline == absl::InfiniteFuture();
   while (!done() &&
          (infinite || now_ns_.load(std::memory_order_acquire) < deadline_ns)) {
-    cv.wait(lock);
+    lock.Wait(cv);
   }
   {
-    std::lock_guard<std::mutex> waiters_lock(waiters_mu_);
+    MutexLock waiters_lock(waiters_mu_);
     waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &self));
   }
   return done();
@@ -85,7 +86,7 @@ bool FakeClock::WaitUntil(std::unique_lock<std::mutex>& lock,
 
 void FakeClock::Advance(absl::Duration duration) {
   if (duration <= absl::ZeroDuration()) return;
-  std::lock_guard<std::mutex> advance_lock(advance_mu_);
+  MutexLock advance_lock(advance_mu_);
   const int64_t now_ns = now_ns_.load(std::memory_order_relaxed);
   const int64_t step_ns = absl::ToInt64Nanoseconds(duration);
   const int64_t next_ns = now_ns > std::numeric_limits<int64_t>::max() - step_ns
@@ -106,13 +107,13 @@ void FakeClock::AdvanceTo(absl::Time time) { Advance(time - Now()); }
 void FakeClock::WakeWaiters() {
   int64_t generation;
   {
-    std::lock_guard<std::mutex> waiters_lock(waiters_mu_);
+    MutexLock waiters_lock(waiters_mu_);
     generation = ++generation_;
   }
   for (;;) {
     bool pending = false;
     {
-      std::lock_guard<std::mutex> waiters_lock(waiters_mu_);
+      MutexLock waiters_lock(waiters_mu_);
       for (Waiter* waiter : waiters_) {
         if (waiter->woken_generation >= generation) continue;
         if (waiter->mu->try_lock()) {
@@ -130,14 +131,17 @@ void FakeClock::WakeWaiters() {
 }
 
 int FakeClock::num_waiters() {
-  std::lock_guard<std::mutex> waiters_lock(waiters_mu_);
+  MutexLock waiters_lock(waiters_mu_);
   return static_cast<int>(waiters_.size());
 }
 
 void FakeClock::BlockUntilWaiters(int count) {
-  std::unique_lock<std::mutex> waiters_lock(waiters_mu_);
-  waiters_cv_.wait(waiters_lock,
-                   [&] { return static_cast<int>(waiters_.size()) >= count; });
+  MutexLock waiters_lock(waiters_mu_);
+  waiters_lock.Wait(waiters_cv_,
+                   [&] {
+                     waiters_mu_.AssertHeld();
+                     return static_cast<int>(waiters_.size()) >= count;
+                   });
 }
 
 }  // namespace nn

@@ -7,10 +7,10 @@
 //
 // Waiting: WaitUntil() blocks on a std::condition_variable until a predicate
 // holds or the clock reaches a deadline; a FakeClock wakes such waiters when
-// it is advanced. It uses std::mutex rather than absl::Mutex on purpose:
+// it is advanced. It uses Mutex rather than absl::Mutex on purpose:
 // Debian 12's libabsl is built without ThreadSanitizer annotations, so TSan
 // cannot see the synchronisation absl::Mutex provides and reports false races;
-// std::mutex and std::condition_variable go through pthread, which TSan
+// Mutex and std::condition_variable go through pthread, which TSan
 // understands.
 #ifndef NNSERVE_COMMON_CLOCK_H_
 #define NNSERVE_COMMON_CLOCK_H_
@@ -24,6 +24,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
+#include "common/mutex.h"
 
 namespace nn {
 
@@ -41,7 +42,7 @@ class Clock {
   // that state must do so with the mutex held and then notify `cv` (as with
   // any condition variable). `deadline` may be absl::InfiniteFuture().
   // Thread-safe; any number of threads may wait at once.
-  virtual bool WaitUntil(std::unique_lock<std::mutex>& lock,
+  virtual bool WaitUntil(MutexLock& lock,
                          std::condition_variable& cv, absl::Time deadline,
                          absl::FunctionRef<bool()> done) = 0;
 
@@ -59,7 +60,7 @@ class FakeClock : public Clock {
   ~FakeClock() override;
 
   absl::Time Now() override;
-  bool WaitUntil(std::unique_lock<std::mutex>& lock,
+  bool WaitUntil(MutexLock& lock,
                  std::condition_variable& cv, absl::Time deadline,
                  absl::FunctionRef<bool()> done) override;
 
@@ -80,7 +81,7 @@ class FakeClock : public Clock {
 
  private:
   struct Waiter {
-    std::mutex* mu;
+    Mutex* mu;
     std::condition_variable* cv;
     int64_t woken_generation;
   };
@@ -91,8 +92,8 @@ class FakeClock : public Clock {
   // waiters' predicates.
   std::atomic<int64_t> now_ns_;
 
-  std::mutex advance_mu_;  // serialises Advance()
-  std::mutex waiters_mu_;  // acquired after a waiter's own mutex, never before
+  Mutex advance_mu_;  // serialises Advance()
+  Mutex waiters_mu_;  // acquired after a waiter's own mutex, never before
   std::condition_variable waiters_cv_;  // a waiter registered
   std::vector<Waiter*> waiters_ ABSL_GUARDED_BY(waiters_mu_);
   int64_t generation_ ABSL_GUARDED_BY(waiters_mu_) = 0;

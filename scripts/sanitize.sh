@@ -35,9 +35,12 @@ CXX_BIN="${SANITIZE_CXX:-clang++}"
 
 # -O1 with line tables: readable stacks, about half the compile time of -O3.
 # Warnings stay warnings (NNSERVE_WERROR=OFF): the GCC build is the one that
-# enforces them, and clang's set differs.
+# enforces them, and clang's set differs; except clang's thread-safety
+# analysis, which only clang has and which is an error here.
 if [[ "$CXX_BIN" == *clang* ]]; then
-  OPT_FLAGS="-O1 -gline-tables-only"
+  # The locking contracts (ABSL_GUARDED_BY ... on common/mutex.h's types)
+  # are checked here, and a breach fails the build.
+  OPT_FLAGS="-O1 -gline-tables-only -Wthread-safety -Werror=thread-safety"
   FUZZ=ON
   # oneDNN (libdnnl) runs on GCC's OpenMP runtime; clang's -fopenmp would
   # link LLVM's libomp beside it, and omp_set_num_threads (engine/threading.cc)

@@ -13,6 +13,7 @@
 #include "common/quote.h"
 #include "common/status_macros.h"
 #include "google/protobuf/text_format.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace {
@@ -115,10 +116,13 @@ absl::Status ModelRepository::Start() {
 void ModelRepository::PollLoop() {
   while (true) {
     {
-      std::unique_lock<std::mutex> lock(stop_mu_);
+      MutexLock lock(stop_mu_);
       if (clock_->WaitUntil(lock, stop_cv_,
                             clock_->Now() + options_.poll_interval,
-                            [this] { return stopping_; })) {
+                            [this] {
+                              stop_mu_.AssertHeld();
+                              return stopping_;
+                            })) {
         return;
       }
     }
@@ -135,7 +139,7 @@ void ModelRepository::SetState(const std::string& model, int64_t version,
 }
 
 bool ModelRepository::stopping() {
-  std::lock_guard<std::mutex> lock(stop_mu_);
+  MutexLock lock(stop_mu_);
   return stopping_;
 }
 
@@ -159,7 +163,7 @@ absl::StatusOr<std::shared_ptr<ServableVersion>> ModelRepository::LoadVersion(
 }
 
 absl::Status ModelRepository::PollOnce() {
-  std::lock_guard<std::mutex> poll_lock(poll_mu_);
+  MutexLock poll_lock(poll_mu_);
   if (stopping()) return absl::UnavailableError("repository is shut down");
   absl::StatusOr<RepositoryOnDisk> disk =
       ScanRepository(options_.root, options_.loaders.file_names());
@@ -167,7 +171,7 @@ absl::Status ModelRepository::PollOnce() {
     // Keep serving what is loaded; report the problem.
     NN_LOG(ERROR) << "model repository scan failed (loaded versions keep "
                   << "serving): " << disk.status();
-    std::unique_lock<std::shared_mutex> lock(mu_);
+    WriterLock lock(mu_);
     last_poll_error_ = disk.status();
     return disk.status();
   }
@@ -178,7 +182,7 @@ absl::Status ModelRepository::PollOnce() {
   // unloads it. A vanished directory is reported (once) and in every poll's
   // error.
   {
-    std::unique_lock<std::shared_mutex> lock(mu_);
+    WriterLock lock(mu_);
     for (auto& [name, entry] : models_) {
       // Unreadable directories were reported by the scan already.
       const bool missing =
@@ -202,7 +206,7 @@ absl::Status ModelRepository::PollOnce() {
     if (absl::Status s = ApplyModel(name, on_disk); !s.ok()) poll_error = s;
   }
   {
-    std::unique_lock<std::shared_mutex> lock(mu_);
+    WriterLock lock(mu_);
     last_poll_error_ = poll_error;
   }
   ReapRetired(absl::ZeroDuration());
@@ -234,7 +238,7 @@ absl::Status ModelRepository::ApplyModel(const std::string& name,
                   << kModelConfigFileName << "; keeping the previous config";
     error = absl::InvalidArgumentError(
         absl::StrCat(name, "/", kModelConfigFileName, ": parse error"));
-    std::shared_lock<std::shared_mutex> lock(mu_);
+    ReaderLock lock(mu_);
     auto it = models_.find(name);
     if (it != models_.end()) config = it->second.config;
   }
@@ -243,7 +247,7 @@ absl::Status ModelRepository::ApplyModel(const std::string& name,
 
   VersionPlan plan;
   {
-    std::unique_lock<std::shared_mutex> lock(mu_);
+    WriterLock lock(mu_);
     ModelEntry& entry = models_[name];
     entry.config = config;
     entry.batching = batching;
@@ -264,14 +268,14 @@ absl::Status ModelRepository::ApplyModel(const std::string& name,
     for (int64_t v : plan.load) {
       LoadOne(name, v, disk.versions.at(v), config, batching);
     }
-    std::shared_lock<std::shared_mutex> lock(mu_);
+    ReaderLock lock(mu_);
     plan = PlanVersions(disk, config.version_policy(), Held(models_.at(name)));
   }
 
   // Take out of service what is no longer selected or no longer on disk.
   std::vector<std::shared_ptr<ServableVersion>> retiring;
   {
-    std::unique_lock<std::shared_mutex> lock(mu_);
+    WriterLock lock(mu_);
     ModelEntry& entry = models_.at(name);
     for (int64_t v : plan.unload) {
       NN_LOG(INFO) << "unloading " << name << " version " << v;
@@ -296,7 +300,7 @@ void ModelRepository::LoadOne(const std::string& name, int64_t v,
       loader.ok() ? absl::StrCat(on_disk.dir, "/", (*loader)->file_name)
                   : on_disk.dir;
   {
-    std::unique_lock<std::shared_mutex> lock(mu_);
+    WriterLock lock(mu_);
     VersionEntry& ve = models_[name].versions[v];
     ve.info.set_version(v);
     ve.info.set_state(nnserve::v1::VERSION_STATE_LOADING);
@@ -312,7 +316,7 @@ void ModelRepository::LoadOne(const std::string& name, int64_t v,
                                      absl::StrCat(on_disk.dir, ": ",
                                                   loader.status().message())));
   const absl::Duration load_time = clock_->Now() - start;
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterLock lock(mu_);
   VersionEntry& ve = models_[name].versions[v];
   ve.files = on_disk.files;
   ve.info.set_load_seconds(absl::ToDoubleSeconds(load_time));
@@ -337,7 +341,7 @@ void ModelRepository::LoadOne(const std::string& name, int64_t v,
 }
 
 void ModelRepository::Retire(std::shared_ptr<ServableVersion> servable) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterLock lock(mu_);
   retired_.push_back(std::move(servable));
 }
 
@@ -347,7 +351,7 @@ void ModelRepository::ReapRetired(absl::Duration wait) {
     std::vector<std::shared_ptr<ServableVersion>> done;
     bool pending = false;
     {
-      std::unique_lock<std::shared_mutex> lock(mu_);
+      WriterLock lock(mu_);
       for (auto it = retired_.begin(); it != retired_.end();) {
         // Only the repository holds it: no request can reach it any more.
         if (it->use_count() == 1) {
@@ -373,15 +377,15 @@ void ModelRepository::ReapRetired(absl::Duration wait) {
 
 void ModelRepository::Shutdown(absl::Duration timeout) {
   {
-    std::lock_guard<std::mutex> lock(stop_mu_);
+    MutexLock lock(stop_mu_);
     stopping_ = true;
   }
   stop_cv_.notify_all();
   if (poll_thread_.joinable()) poll_thread_.join();
-  std::lock_guard<std::mutex> poll_lock(poll_mu_);
+  MutexLock poll_lock(poll_mu_);
   std::vector<std::shared_ptr<ServableVersion>> all;
   {
-    std::unique_lock<std::shared_mutex> lock(mu_);
+    WriterLock lock(mu_);
     for (auto& [name, entry] : models_) {
       for (auto& [v, ve] : entry.versions) {
         if (ve.servable != nullptr) all.push_back(std::move(ve.servable));

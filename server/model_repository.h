@@ -55,6 +55,7 @@
 #include "server/repository_plan.h"
 #include "server/repository_scan.h"
 #include "server/servable.h"
+#include "common/mutex.h"
 
 namespace nn {
 
@@ -216,21 +217,21 @@ class ModelRepository {
   const Options options_;
   Clock* const clock_;
 
-  // std::mutex rather than absl::Mutex throughout: Debian's libabsl has no
+  // Mutex rather than absl::Mutex throughout: Debian's libabsl has no
   // ThreadSanitizer annotations (see common/clock.h).
   // Serializes PollOnce (the poll thread vs. callers); taken before mu_.
-  std::mutex poll_mu_;
+  Mutex poll_mu_;
   // Guards the model table; Get() (every Predict) takes it shared.
-  mutable std::shared_mutex mu_;
+  mutable SharedMutex mu_;
   std::map<std::string, ModelEntry> models_ ABSL_GUARDED_BY(mu_);
   absl::Status last_poll_error_ ABSL_GUARDED_BY(mu_);
   // Out of service, waiting for their last handles to be released.
   std::vector<std::shared_ptr<ServableVersion>> retired_ ABSL_GUARDED_BY(mu_);
   // Publishers take numbers one at a time (mkdir decides against writers
   // in other processes).
-  std::mutex reserve_mu_;
+  Mutex reserve_mu_;
   // Wakes the poll thread early for shutdown.
-  std::mutex stop_mu_;
+  Mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
   std::thread poll_thread_;

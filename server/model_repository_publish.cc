@@ -15,6 +15,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "engine/model_file.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace {
@@ -27,7 +28,7 @@ constexpr int kReserveAttempts = 64;
 
 absl::StatusOr<int64_t> ModelRepository::ReserveVersion(
     const std::string& model) {
-  std::lock_guard<std::mutex> lock(reserve_mu_);
+  MutexLock lock(reserve_mu_);
   const std::string model_dir = absl::StrCat(options_.root, "/", model);
   if (::mkdir(model_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return absl::UnavailableError(absl::StrCat(
@@ -77,7 +78,7 @@ absl::StatusOr<ModelRepository::PublishedVersion> ModelRepository::Publish(
 
   // Load it now rather than at the next poll; only this model's directory.
   {
-    std::lock_guard<std::mutex> poll_lock(poll_mu_);
+    MutexLock poll_lock(poll_mu_);
     if (stopping()) {
       return absl::UnavailableError(absl::StrCat(
           "version ", version, " was written to ", path,
@@ -98,7 +99,7 @@ absl::StatusOr<ModelRepository::PublishedVersion> ModelRepository::Publish(
     ReapRetired(absl::ZeroDuration());
   }
 
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderLock lock(mu_);
   auto entry = models_.find(model);  // gone if Shutdown ran meanwhile
   if (entry != models_.end()) {
     auto it = entry->second.versions.find(version);

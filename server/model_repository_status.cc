@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/quote.h"
+#include "common/mutex.h"
 
 namespace nn {
 
@@ -18,7 +19,7 @@ using ::nnserve::v1::VersionState;
 
 absl::StatusOr<std::shared_ptr<ServableVersion>> ModelRepository::Get(
     const std::string& model, int64_t version) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderLock lock(mu_);
   auto it = models_.find(model);
   if (it == models_.end()) {
     std::vector<std::string> known;
@@ -94,7 +95,7 @@ void FillDetails(const ServableVersion& servable, VersionInfo* info) {
 }  // namespace
 
 std::vector<ModelStatus> ModelRepository::ListModels() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderLock lock(mu_);
   std::vector<ModelStatus> out;
   for (const auto& [name, entry] : models_) {
     ModelStatus& status = out.emplace_back();
@@ -112,7 +113,7 @@ std::vector<ModelStatus> ModelRepository::ListModels() const {
 
 absl::StatusOr<ModelStatus> ModelRepository::ModelInfo(const std::string& model,
                                                        int64_t version) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderLock lock(mu_);
   auto it = models_.find(model);
   if (it == models_.end()) {
     return absl::NotFoundError(absl::StrCat("model ", Quote(model), " not found"));
@@ -138,12 +139,12 @@ absl::StatusOr<ModelStatus> ModelRepository::ModelInfo(const std::string& model,
 }
 
 bool ModelRepository::HasModel(const std::string& model) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderLock lock(mu_);
   return models_.contains(model);
 }
 
 int64_t ModelRepository::HighestVersion(const std::string& model) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderLock lock(mu_);
   auto it = models_.find(model);
   if (it == models_.end()) return 0;
   int64_t highest = it->second.highest_on_disk;
@@ -154,7 +155,7 @@ int64_t ModelRepository::HighestVersion(const std::string& model) const {
 }
 
 absl::Status ModelRepository::LastPollError() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderLock lock(mu_);
   return last_poll_error_;
 }
 

@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "engine/network.h"
 #include "engine/threading.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace {
@@ -73,7 +74,7 @@ std::atomic<uint64_t> next_servable_id{1};
 
 // The ids of servables that exist, so that threads can drop their
 // processors of versions that are gone.
-std::mutex live_ids_mu;
+Mutex live_ids_mu;
 std::unordered_set<uint64_t>& LiveIds() {
   static auto* ids = new std::unordered_set<uint64_t>();
   return *ids;
@@ -91,13 +92,13 @@ ServableVersion::ServableVersion(Options options,
     : options_(std::move(options)),
       id_(next_servable_id.fetch_add(1)),
       model_(std::move(model)) {
-  std::lock_guard<std::mutex> lock(live_ids_mu);
+  MutexLock lock(live_ids_mu);
   LiveIds().insert(id_);
 }
 
 ServableVersion::~ServableVersion() {
   Shutdown();
-  std::lock_guard<std::mutex> lock(live_ids_mu);
+  MutexLock lock(live_ids_mu);
   LiveIds().erase(id_);
 }
 
@@ -110,7 +111,7 @@ void ServableVersion::PrepareThreadProcessor() const {
   const int64_t max_images = options_.batching.max_inline_images();
   if (max_images <= 0 || ThreadProcessor() != nullptr) return;
   {
-    std::lock_guard<std::mutex> lock(live_ids_mu);
+    MutexLock lock(live_ids_mu);
     std::erase_if(thread_processors, [](const auto& entry) {
       return !LiveIds().contains(entry.first);
     });

@@ -17,6 +17,7 @@
 #include "server/model_repository.h"
 #include "server/serving_metrics.h"
 #include "server/training_service.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace {
@@ -186,7 +187,7 @@ bool NnServer::Drain() { return DrainWithGrace(options_.drain_grace); }
 bool NnServer::DrainWithGrace(absl::Duration grace) {
   // Held throughout: a concurrent caller waits for the drain to end and gets
   // its result.
-  std::lock_guard<std::mutex> lock(drain_mu_);
+  MutexLock lock(drain_mu_);
   if (drain_result_.has_value()) return *drain_result_;
   drain_result_ = true;
   if (server_ == nullptr) return true;

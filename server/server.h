@@ -28,6 +28,7 @@
 #include "common/clock.h"
 #include "common/limits.h"
 #include "nnserve/v1/inference.pb.h"
+#include "common/mutex.h"
 
 namespace grpc {
 class Server;
@@ -112,7 +113,7 @@ class NnServer {
 
   Options options_;
   int port_ = 0;
-  std::mutex drain_mu_;
+  Mutex drain_mu_;
   // Set when a drain starts, to its result when it ends.
   std::optional<bool> drain_result_ ABSL_GUARDED_BY(drain_mu_);
   std::atomic<bool> draining_{false};

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace {
@@ -186,7 +187,7 @@ void ServingMetrics::RecordRequest(const std::string& model, Method method,
                                    absl::Duration latency) {
   ModelSeries* series;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     series = FindOrAddModel(model);
   }
   const int m = static_cast<int>(method);
@@ -208,7 +209,7 @@ void ServingMetrics::RecordRequest(const std::string& model, Method method,
 void ServingMetrics::OnVersionState(const std::string& model, int64_t version,
                                     nnserve::v1::VersionState state) {
   const char* label = StateLabel(state);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const auto key = std::make_pair(model, version);
   auto old = model_info_series_.find(key);
   if (old != model_info_series_.end()) {
@@ -231,7 +232,7 @@ void ServingMetrics::OnVersionLoaded(const std::string& model,
                                      absl::Duration load_time) {
   ModelSeries* series;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     series = FindOrAddModel(model);
   }
   if (prometheus::Histogram* h = series->load_duration.Get([&] {
@@ -249,7 +250,7 @@ std::unique_ptr<ServableObserver> ServingMetrics::ObserverFor(
 
 std::unique_ptr<VersionMetrics> ServingMetrics::MetricsFor(
     const std::string& model, int64_t version) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   ModelSeries* m = FindOrAddModel(model);
   const prometheus::Labels by_model = {{"model", model}};
   m->queue_duration.Get([&] {
@@ -283,7 +284,7 @@ std::unique_ptr<VersionMetrics> ServingMetrics::MetricsFor(
 void ServingMetrics::ReleaseVersion(VersionSeries* series) {
   // Under mu_ throughout: a MetricsFor of the same version that ran between
   // the erase and the Removes would get the series about to be freed.
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (--series->users > 0) return;
   auto it = versions_.find({series->model->name, series->number});
   std::unique_ptr<VersionSeries> gone = std::move(it->second);
@@ -301,7 +302,7 @@ void ServingMetrics::OnTrainingJobState(const std::string& job,
   if (old_state == nnserve::v1::JOB_STATE_UNSPECIFIED &&
       JobStateIndex(new_state) >= 0) {
     const prometheus::Labels labels = {{"job_id", job}, {"model", model}};
-    std::lock_guard<std::mutex> lock(jobs_mu_);
+    MutexLock lock(jobs_mu_);
     if (!jobs_.contains(job)) {
       jobs_[job] = {AddOrNull(training_progress_, labels),
                     AddOrNull(training_loss_, labels),
@@ -318,7 +319,7 @@ void ServingMetrics::OnTrainingJobState(const std::string& job,
 void ServingMetrics::OnTrainingProgress(const std::string& job,
                                         double progress_ratio, double loss,
                                         double accuracy) {
-  std::lock_guard<std::mutex> lock(jobs_mu_);
+  MutexLock lock(jobs_mu_);
   auto it = jobs_.find(job);
   if (it == jobs_.end()) return;
   if (it->second.progress != nullptr) it->second.progress->Set(progress_ratio);
@@ -329,7 +330,7 @@ void ServingMetrics::OnTrainingProgress(const std::string& job,
 void ServingMetrics::ForgetTrainingJob(const std::string& job,
                                        nnserve::v1::JobState state) {
   if (prometheus::Gauge* g = TrainingJobsGauge(state)) g->Decrement();
-  std::lock_guard<std::mutex> lock(jobs_mu_);
+  MutexLock lock(jobs_mu_);
   auto it = jobs_.find(job);
   if (it == jobs_.end()) return;
   const JobSeries gone = it->second;

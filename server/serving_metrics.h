@@ -49,6 +49,7 @@
 #include "server/metrics/metric_names.h"
 #include "server/model_repository.h"
 #include "server/version_metrics.h"
+#include "common/mutex.h"
 
 namespace nn {
 
@@ -210,16 +211,16 @@ class ServingMetrics final : public RepositoryObserver {
   // cancelled), resolved at Create.
   std::array<prometheus::Gauge*, 5> training_jobs_by_state_{};
 
-  // std::mutex, not absl::Mutex: Debian's libabsl has no ThreadSanitizer
+  // Mutex, not absl::Mutex: Debian's libabsl has no ThreadSanitizer
   // annotations (see common/clock.h). Taken before a family's own mutex.
-  std::mutex mu_;
+  Mutex mu_;
   std::map<std::string, std::unique_ptr<ModelSeries>> models_
       ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, int64_t>, std::unique_ptr<VersionSeries>>
       versions_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, int64_t>, ModelInfoSeries> model_info_series_
       ABSL_GUARDED_BY(mu_);
-  std::mutex jobs_mu_;
+  Mutex jobs_mu_;
   std::map<std::string, JobSeries> jobs_ ABSL_GUARDED_BY(jobs_mu_);
 };
 

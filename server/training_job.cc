@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "common/mutex.h"
 
 namespace nn {
 
@@ -18,36 +19,36 @@ TrainingJob::TrainingJob(std::string id, std::string model)
 }
 
 nnserve::v1::TrainingJob TrainingJob::Snapshot() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return state_;
 }
 
 std::vector<TrainProgress> TrainingJob::EventsFrom(size_t next) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (next >= events_.size()) return {};
   return std::vector<TrainProgress>(events_.begin() + next, events_.end());
 }
 
 int64_t TrainingJob::progress_sequence() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return progress_sequence_;
 }
 
 bool TrainingJob::ended(absl::Status* status) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (ended_ && status != nullptr) *status = final_status_;
   return ended_;
 }
 
 int TrainingJob::AddWatcher(Watcher watcher) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const int id = next_watcher_id_++;
   watchers_[id] = std::move(watcher);
   return id;
 }
 
 void TrainingJob::RemoveWatcher(int id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   watchers_.erase(id);
 }
 
@@ -57,7 +58,7 @@ void TrainingJob::Notify() {
   // stream tolerates (see training stream in inference_service.cc).
   std::vector<Watcher> watchers;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& [id, watcher] : watchers_) watchers.push_back(watcher);
   }
   for (const Watcher& watcher : watchers) watcher();

@@ -13,6 +13,7 @@
 #include "common/quote.h"
 #include "common/status_macros.h"
 #include "server/image_decoding.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace {
@@ -71,13 +72,13 @@ const std::vector<std::string>& TrainingService::DatasetNames() {
 absl::StatusOr<std::shared_ptr<const Dataset>> TrainingService::LoadNamedDataset(
     const std::string& name) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = datasets_.find(name);
     if (it != datasets_.end()) return it->second;
   }
-  std::lock_guard<std::mutex> load_lock(dataset_load_mu_);
+  MutexLock load_lock(dataset_load_mu_);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = datasets_.find(name);
     if (it != datasets_.end()) return it->second;
   }
@@ -89,7 +90,7 @@ absl::StatusOr<std::shared_ptr<const Dataset>> TrainingService::LoadNamedDataset
         loaded.status().message(), ")"));
   }
   auto shared = std::make_shared<const Dataset>(*std::move(loaded));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   datasets_[name] = shared;
   return shared;
 }

@@ -23,6 +23,7 @@
 #include "engine/training/trainer.h"
 #include "server/serving_metrics.h"
 #include "server/training_request.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace {
@@ -103,7 +104,7 @@ absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Start(
   // publishes: ModelRepository::Publish.) ---
   std::shared_ptr<TrainingJob> job;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (shut_down_) {
       return absl::UnavailableError("server is shutting down");
     }
@@ -115,7 +116,7 @@ absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Start(
     job.reset(new TrainingJob(absl::StrCat("job-", next_job_number_++),
                               request.model()));
     {
-      std::lock_guard<std::mutex> job_lock(job->mu_);
+      MutexLock job_lock(job->mu_);
       job->state_.set_epochs(prepared->config.epochs() > 0
                                  ? prepared->config.epochs()
                                  : kDefaultEpochs);
@@ -161,7 +162,7 @@ absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Start(
 void TrainingService::SetState(TrainingJob& job, JobState state) {
   JobState old_state;
   {
-    std::lock_guard<std::mutex> lock(job.mu_);
+    MutexLock lock(job.mu_);
     old_state = job.state_.state();
     // A cancelled job stays cancelled whatever its thread is doing.
     if (IsFinal(old_state)) return;
@@ -187,7 +188,7 @@ void TrainingService::Run(std::shared_ptr<TrainingJob> job,
   trainer.cancelled = &job->cancel_requested_;
   trainer.on_progress = [this, &job](const TrainingProgress& p) {
     {
-      std::lock_guard<std::mutex> lock(job->mu_);
+      MutexLock lock(job->mu_);
       nnserve::v1::TrainingJob& s = job->state_;
       s.set_epoch(p.epoch);
       s.set_epochs(p.epochs);
@@ -232,7 +233,7 @@ void TrainingService::Run(std::shared_ptr<TrainingJob> job,
     // cancel request is too late and gets this state back instead.
     bool cancelled = false;
     {
-      std::lock_guard<std::mutex> lock(job->mu_);
+      MutexLock lock(job->mu_);
       cancelled = job->cancel_requested_.load();
       if (!cancelled) {
         job->state_.set_state(nnserve::v1::JOB_STATE_PUBLISHING);
@@ -258,7 +259,7 @@ void TrainingService::Run(std::shared_ptr<TrainingJob> job,
         Finish(*job, nnserve::v1::JOB_STATE_FAILED, result.status());
       } else {
         {
-          std::lock_guard<std::mutex> lock(job->mu_);
+          MutexLock lock(job->mu_);
           job->state_.set_published_version(result->version());
           TrainProgress event;
           *event.mutable_job() = job->state_;
@@ -278,7 +279,7 @@ void TrainingService::Run(std::shared_ptr<TrainingJob> job,
   prepared.reset();
   ::malloc_trim(0);
 
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   --running_;
   idle_cv_.notify_all();
 }
@@ -307,7 +308,7 @@ void TrainingService::Finish(TrainingJob& job, JobState state,
                              const absl::Status& status) {
   JobState old_state;
   {
-    std::lock_guard<std::mutex> lock(job.mu_);
+    MutexLock lock(job.mu_);
     old_state = job.state_.state();
     job.state_.set_state(state);
     if (!status.ok()) job.state_.set_error(std::string(status.message()));
@@ -319,7 +320,7 @@ void TrainingService::Finish(TrainingJob& job, JobState state,
     metrics_->OnTrainingJobState(job.id(), job.model(), old_state, state);
   }
   if (state == nnserve::v1::JOB_STATE_SUCCEEDED) {
-    std::lock_guard<std::mutex> lock(job.mu_);
+    MutexLock lock(job.mu_);
     job.state_.set_progress_ratio(1.0);
   }
   NN_LOG(INFO) << "training " << job.id() << ": "
@@ -330,7 +331,7 @@ void TrainingService::Finish(TrainingJob& job, JobState state,
 
 absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Find(
     const std::string& job_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& job : jobs_) {
     if (job->id() == job_id) return job;
   }
@@ -345,7 +346,7 @@ absl::StatusOr<nnserve::v1::TrainingJob> TrainingService::Cancel(
   JobState old_state;
   bool cancelled = false;
   {
-    std::lock_guard<std::mutex> lock(job->mu_);
+    MutexLock lock(job->mu_);
     old_state = job->state_.state();
     if (old_state == nnserve::v1::JOB_STATE_QUEUED ||
         old_state == nnserve::v1::JOB_STATE_RUNNING) {
@@ -372,7 +373,7 @@ absl::StatusOr<nnserve::v1::TrainingJob> TrainingService::Cancel(
 std::vector<nnserve::v1::TrainingJob> TrainingService::List(
     const std::string& model) const {
   std::vector<nnserve::v1::TrainingJob> out;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (auto it = jobs_.rbegin(); it != jobs_.rend(); ++it) {
     if (model.empty() || (*it)->model() == model) {
       out.push_back((*it)->Snapshot());
@@ -382,10 +383,13 @@ std::vector<nnserve::v1::TrainingJob> TrainingService::List(
 }
 
 void TrainingService::Shutdown() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   shut_down_ = true;
   for (const auto& job : jobs_) job->cancel_requested_.store(true);
-  idle_cv_.wait(lock, [this] { return running_ == 0; });
+  lock.Wait(idle_cv_, [this] {
+    mu_.AssertHeld();
+    return running_ == 0;
+  });
 }
 
 }  // namespace nn

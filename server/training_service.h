@@ -44,6 +44,7 @@
 #include "engine/data/dataset.h"
 #include "nnserve/v1/inference.pb.h"
 #include "server/model_repository.h"
+#include "common/mutex.h"
 
 namespace nn {
 
@@ -86,7 +87,7 @@ class TrainingJob {
   const std::string model_;
   std::atomic<bool> cancel_requested_{false};
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   nnserve::v1::TrainingJob state_ ABSL_GUARDED_BY(mu_);
   std::vector<nnserve::v1::TrainProgress> events_ ABSL_GUARDED_BY(mu_);
   int64_t progress_sequence_ ABSL_GUARDED_BY(mu_) = 0;
@@ -183,7 +184,7 @@ class TrainingService {
   ModelRepository* const repository_;
   ServingMetrics* const metrics_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   // Job threads are detached; Shutdown waits on this for running_ == 0.
   std::condition_variable idle_cv_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
@@ -193,7 +194,7 @@ class TrainingService {
   std::deque<std::shared_ptr<TrainingJob>> jobs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<const Dataset>> datasets_
       ABSL_GUARDED_BY(mu_);
-  std::mutex dataset_load_mu_;  // one data set load at a time
+  Mutex dataset_load_mu_;  // one data set load at a time
 };
 
 }  // namespace nn

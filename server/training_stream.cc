@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "server/wire_messages.h"
+#include "common/mutex.h"
 
 namespace nn {
 
@@ -17,9 +18,9 @@ TrainingStream* TrainingStream::Start(std::shared_ptr<TrainingJob> job,
   std::shared_ptr<Shared> shared = stream->shared_;
   // Lock order: shared->mu, then the job's (inside AddWatcher). The watcher
   // runs without the job's lock held, so it may take shared->mu.
-  std::lock_guard<std::mutex> lock(shared->mu);
+  MutexLock lock(shared->mu);
   stream->watcher_id_ = stream->job_->AddWatcher([shared] {
-    std::lock_guard<std::mutex> watcher_lock(shared->mu);
+    MutexLock watcher_lock(shared->mu);
     if (shared->stream != nullptr) shared->stream->Pump();
   });
   stream->Pump();
@@ -96,7 +97,7 @@ void TrainingStream::Pump() {
 }
 
 void TrainingStream::OnWriteDone(bool ok) {
-  std::lock_guard<std::mutex> lock(shared_->mu);
+  MutexLock lock(shared_->mu);
   writing_ = false;
   if (!ok) {
     // The client is gone; the job is not affected.
@@ -107,7 +108,7 @@ void TrainingStream::OnWriteDone(bool ok) {
 }
 
 void TrainingStream::OnCancel() {
-  std::lock_guard<std::mutex> lock(shared_->mu);
+  MutexLock lock(shared_->mu);
   cancelled_ = true;
   Pump();  // finishes now unless a write is in flight (then after it)
 }
@@ -115,7 +116,7 @@ void TrainingStream::OnCancel() {
 void TrainingStream::OnDone() {
   int watcher_id;
   {
-    std::lock_guard<std::mutex> lock(shared_->mu);
+    MutexLock lock(shared_->mu);
     watcher_id = watcher_id_;
     shared_->stream = nullptr;
   }

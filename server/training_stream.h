@@ -19,6 +19,7 @@
 #include "grpcpp/support/server_callback.h"
 #include "nnserve/v1/inference.pb.h"
 #include "server/training_service.h"
+#include "common/mutex.h"
 
 namespace nn {
 
@@ -40,7 +41,7 @@ class TrainingStream final
   // State shared with the job's watcher callback, which may outlive the
   // reactor by one call.
   struct Shared {
-    std::mutex mu;
+    Mutex mu;
     TrainingStream* stream = nullptr;  // null once the reactor is done
   };
 

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "server/batching/batcher_core.h"
+#include "common/mutex.h"
 
 namespace nn {
 
@@ -98,11 +99,11 @@ absl::Status Batcher::Core::Start() {
   const int count = options_.num_workers;
   absl::Status launch_error;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     threads_.reserve(count);
   }
   for (int i = 0; i < count; ++i) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     try {
       threads_.emplace_back(
           [self = shared_from_this(), i] { self->WorkerMain(i); });
@@ -116,9 +117,12 @@ absl::Status Batcher::Core::Start() {
   }
   absl::Status error;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     const int launched = static_cast<int>(threads_.size());
-    state_cv_.wait(lock, [&] { return reported_workers_ == launched; });
+    lock.Wait(state_cv_, [&] {
+      mu_.AssertHeld();
+      return reported_workers_ == launched;
+    });
     if (!launch_error.ok()) {
       error = launch_error;
     } else if (running_workers_ == 0) {
@@ -148,7 +152,7 @@ void Batcher::Core::WorkerMain(int index) {
     NN_LOG(ERROR) << "batcher '" << options_.name << "' worker " << index
                   << " failed to start: " << error;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (first_factory_error_.ok()) first_factory_error_ = error;
       ++reported_workers_;
       --live_threads_;
@@ -160,7 +164,7 @@ void Batcher::Core::WorkerMain(int index) {
   std::unique_ptr<WorkerBuffers> buffers = NewBuffers(
       options_.max_batch_size, options_.input_size, options_.output_size);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     ++running_workers_;
     ++reported_workers_;
   }
@@ -170,7 +174,7 @@ void Batcher::Core::WorkerMain(int index) {
 
   processor->reset();  // destroyed on the thread that created it
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     --running_workers_;
     --live_threads_;
   }
@@ -261,7 +265,7 @@ Admission Batcher::Core::Admit(BatchTask&& task) {
   const int64_t n = state->task.num_images;
   int new_batches = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) {
       return Admission::Rejected(
           Rejection::kDraining,
@@ -286,9 +290,12 @@ Admission Batcher::Core::Admit(BatchTask&& task) {
 bool Batcher::Core::TakeBatch(std::vector<Slice>& batch) {
   bool more_queued;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     ++idle_workers_;
-    work_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+    lock.Wait(work_cv_, [&] {
+      mu_.AssertHeld();
+      return !queue_.empty() || stopping_;
+    });
     --idle_workers_;
     if (queue_.empty()) return false;
     batch.clear();
@@ -390,7 +397,7 @@ void Batcher::Core::FinishSlice(const Slice& slice, absl::Status status) {
   }
   absl::Status result;
   {
-    std::lock_guard<std::mutex> lock(state->mu);
+    MutexLock lock(state->mu);
     result = std::move(state->result);
   }
   absl::AnyInvocable<void(absl::Status)> done = std::move(state->task.done);
@@ -401,7 +408,7 @@ void Batcher::Core::FinishSlice(const Slice& slice, absl::Status status) {
 void Batcher::Core::Shutdown() {
   std::vector<std::thread> threads;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
     threads.swap(threads_);
   }
@@ -417,8 +424,11 @@ void Batcher::Core::Shutdown() {
   for (std::thread& thread : threads) thread.join();
   // A concurrent Shutdown() (or one from a worker) may have taken some
   // threads: wait for those too.
-  std::unique_lock<std::mutex> lock(mu_);
-  state_cv_.wait(lock, [&] { return live_threads_ == 0; });
+  MutexLock lock(mu_);
+  lock.Wait(state_cv_, [&] {
+    mu_.AssertHeld();
+    return live_threads_ == 0;
+  });
 }
 
 Batcher::Batcher(std::shared_ptr<Core> core) : core_(std::move(core)) {}

@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "server/batching/batcher.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace batcher_internal {
@@ -31,7 +32,7 @@ struct TaskState {
   // Records `status` as the task's result unless an error is already
   // recorded; returns whether it was recorded.
   bool Fail(absl::Status status) {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     if (!result.ok()) return false;
     result = std::move(status);
     failed.store(true, std::memory_order_release);
@@ -44,7 +45,7 @@ struct TaskState {
   std::atomic<int64_t> pending_slices{0};
   // True once `result` holds an error: later slices are skipped.
   std::atomic<bool> failed{false};
-  std::mutex mu;
+  Mutex mu;
   absl::Status result ABSL_GUARDED_BY(mu);
 };
 
@@ -108,11 +109,11 @@ class Batcher::Core : public std::enable_shared_from_this<Core> {
   void Shutdown();
 
   int64_t queued_images() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return queued_images_;
   }
   int running_workers() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return running_workers_;
   }
   const Options& options() const { return options_; }
@@ -151,7 +152,7 @@ class Batcher::Core : public std::enable_shared_from_this<Core> {
   Clock* const clock_;
   BatchObserver* const observer_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable work_cv_;   // queue_ non-empty, or stopping_
   std::condition_variable state_cv_;  // a worker started, failed or exited
   std::deque<Slice> queue_ ABSL_GUARDED_BY(mu_);

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/batching/batcher_core.h"
+#include "common/mutex.h"
 
 namespace nn {
 
@@ -40,7 +41,7 @@ bool Batcher::Core::RunInlineOrFollow(BatchTask& task,
     return false;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return false;
     const int64_t n = task.num_images;
     if (inline_runs_ > 0 && !options_.inline_only_when_unloaded &&
@@ -95,7 +96,7 @@ void Batcher::Core::ComputeFollowers(BatchProcessor& processor) {
     int new_batches = 0;
     bool ended = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (followers_.empty()) {
         ended = true;
       } else if (round >= kMaxFollowerBatches && !stopping_) {

@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace {
@@ -36,7 +37,7 @@ class Waiter {
  public:
   Waiter(Clock& clock, absl::Time deadline)
       : thread_([this, &clock, deadline] {
-          std::unique_lock<std::mutex> lock(mu_);
+          MutexLock lock(mu_);
           const bool result =
               clock.WaitUntil(lock, cv_, deadline, [&] { return flag_; });
           result_ = result ? 1 : 0;
@@ -49,14 +50,14 @@ class Waiter {
 
   void SetFlag() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       flag_ = true;
     }
     cv_.notify_all();
   }
   // -1 while waiting, then WaitUntil's result (1 or 0).
   int result() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return result_;
   }
   int Join() {
@@ -65,7 +66,7 @@ class Waiter {
   }
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
   bool flag_ = false;
   int result_ = -1;
@@ -107,9 +108,9 @@ TEST(FakeClockTest, WaitUntilAnInfiniteDeadlineEndsOnlyWithThePredicate) {
 
 TEST(FakeClockTest, WaitUntilAPastDeadlineReturnsAtOnce) {
   FakeClock clock;
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
-  std::unique_lock<std::mutex> lock(mu);
+  MutexLock lock(mu);
   EXPECT_FALSE(clock.WaitUntil(lock, cv, clock.Now(), [] { return false; }));
   EXPECT_TRUE(clock.WaitUntil(lock, cv, clock.Now(), [] { return true; }));
   EXPECT_TRUE(lock.owns_lock());
@@ -143,9 +144,9 @@ TEST(RealClockTest, NowFollowsAbslNow) {
 
 TEST(RealClockTest, WaitUntilWaitsForTheDeadlineOrThePredicate) {
   Clock* clock = Clock::Real();
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
-  std::unique_lock<std::mutex> lock(mu);
+  MutexLock lock(mu);
   EXPECT_TRUE(clock->WaitUntil(lock, cv, absl::InfiniteFuture(),
                                [] { return true; }));
   const absl::Time start = absl::Now();

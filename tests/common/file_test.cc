@@ -1,5 +1,6 @@
 #include "common/file.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -56,6 +57,36 @@ TEST(ReadFileTest, ADeviceWithoutAnEndStopsAtTheBound) {
   EXPECT_EQ(read.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(read.status().message()),
               HasSubstr("larger than 1048576 bytes"));
+}
+
+TEST(WriteFileAtomicallyTest, ReplacesTheFileAndLeavesNoTemporary) {
+  const std::string dir = Scratch("atomic");
+  ::mkdir(dir.c_str(), 0755);
+  const std::string path = dir + "/model.onnx";
+  ASSERT_TRUE(WriteFileAtomically(path, "first").ok());
+  ASSERT_TRUE(WriteFileAtomically(path, std::string("se\0cond", 7)).ok());
+  absl::StatusOr<std::string> read = ReadFile(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, std::string("se\0cond", 7));
+  int entries = 0;
+  DIR* d = ::opendir(dir.c_str());
+  ASSERT_NE(d, nullptr);
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") {
+      ++entries;
+      EXPECT_EQ(std::string(e->d_name), "model.onnx");
+    }
+  }
+  ::closedir(d);
+  EXPECT_EQ(entries, 1);
+}
+
+TEST(WriteFileAtomicallyTest, AMissingDirectoryNamesTheTemporaryFile) {
+  absl::Status written =
+      WriteFileAtomically(Scratch("no-such-dir") + "/x.onnx", "bytes");
+  EXPECT_EQ(written.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(written.message()), HasSubstr("cannot create"));
+  EXPECT_THAT(std::string(written.message()), HasSubstr(".x.onnx."));
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "tests/robustness/robustness_util.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/numerical_contract.h"
+#include "common/mutex.h"
 
 namespace nn::robustness {
 namespace {
@@ -49,7 +50,7 @@ std::vector<CallResult> Burst(Stub& stub,
   };
   std::vector<std::unique_ptr<Call>> calls;
   std::vector<CallResult> results(requests.size());
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
   size_t done = 0;
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -62,14 +63,14 @@ std::vector<CallResult> Burst(Stub& stub,
         &raw->context, &requests[i], &raw->response,
         [&, raw, i](grpc::Status status) {
           const absl::Duration latency = absl::Now() - raw->start;
-          std::lock_guard<std::mutex> lock(mu);
+          MutexLock lock(mu);
           results[i] = {status.error_code(), status.error_message(), latency};
           ++done;
           cv.notify_all();
         });
   }
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return done == requests.size(); });
+  MutexLock lock(mu);
+  lock.Wait(cv, [&] { return done == requests.size(); });
   return results;
 }
 

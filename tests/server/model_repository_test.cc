@@ -25,6 +25,7 @@
 #include "tests/support/model_fixtures.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace {
@@ -39,26 +40,26 @@ class RecordingObserver : public RepositoryObserver {
  public:
   void OnVersionState(const std::string& model, int64_t version,
                       VersionState state) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     events_.emplace_back(model, version, state);
   }
   void OnVersionLoaded(const std::string&, absl::Duration load_time) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     load_times_.push_back(load_time);
   }
   int Count(int64_t version, VersionState state) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     int n = 0;
     for (const auto& [m, v, s] : events_) n += (v == version && s == state);
     return n;
   }
   std::vector<absl::Duration> load_times() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return load_times_;
   }
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   std::vector<std::tuple<std::string, int64_t, VersionState>> events_;
   std::vector<absl::Duration> load_times_;
 };

@@ -24,6 +24,7 @@
 #include "tests/server/small_batching.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/numerical_contract.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace {
@@ -42,16 +43,16 @@ template <typename T>
 class Log {
  public:
   void Add(T value) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     values_.push_back(std::move(value));
   }
   std::vector<T> values() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return values_;
   }
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   std::vector<T> values_;
 };
 
@@ -75,25 +76,25 @@ class RecordingObserver final : public ServableObserver {
 class Gate {
  public:
   void Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     entered_ = true;
     cv_.notify_all();
-    cv_.wait(lock, [&] { return open_; });
+    lock.Wait(cv_, [&] { return open_; });
   }
   // Until a thread waits at the gate; false if none came in kPatience.
   bool AwaitEntered() {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, absl::ToChronoSeconds(kPatience),
+    MutexLock lock(mu_);
+    return lock.WaitFor(cv_, absl::ToChronoSeconds(kPatience),
                         [&] { return entered_; });
   }
   void Open() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     open_ = true;
     cv_.notify_all();
   }
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
   bool entered_ = false;
   bool open_ = false;
@@ -116,7 +117,7 @@ class Request {
     task.input = absl::MakeConstSpan(input_);
     task.output = absl::MakeSpan(output_);
     task.done = [this](absl::Status status) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       status_ = std::move(status);
       thread_ = std::this_thread::get_id();
       ++done_calls_;
@@ -127,19 +128,19 @@ class Request {
 
   // The task's status once done (UNKNOWN if it never finished).
   absl::Status Await() {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_for(lock, absl::ToChronoSeconds(kPatience),
+    MutexLock lock(mu_);
+    if (!lock.WaitFor(cv_, absl::ToChronoSeconds(kPatience),
                       [&] { return done_calls_ > 0; })) {
       return absl::UnknownError("task never finished");
     }
     return status_;
   }
   int done_calls() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return done_calls_;
   }
   std::thread::id thread() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return thread_;
   }
   const std::vector<float>& input() const { return input_; }
@@ -149,7 +150,7 @@ class Request {
   const int64_t images_;
   std::vector<float> input_;
   std::vector<float> output_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
   absl::Status status_;
   std::thread::id thread_;
@@ -376,7 +377,7 @@ TEST(ResolveBatchingTest, ModelConfigZeroMaxInlineImagesTurnsTheFastPathOff) {
 
 // What a fake protocol's call saw.
 struct Outcome {
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
   int writes = 0;
   int finishes = 0;
@@ -384,8 +385,8 @@ struct Outcome {
   std::vector<float> probabilities;
 
   bool AwaitFinished() {
-    std::unique_lock<std::mutex> lock(mu);
-    return cv.wait_for(lock, absl::ToChronoSeconds(kPatience),
+    MutexLock lock(mu);
+    return lock.WaitFor(cv, absl::ToChronoSeconds(kPatience),
                        [&] { return finishes > 0; });
   }
 };
@@ -401,14 +402,14 @@ class FakeProtocolCall final : public InferenceCall {
 
  private:
   absl::Status WriteReply() override {
-    std::lock_guard<std::mutex> lock(outcome_->mu);
+    MutexLock lock(outcome_->mu);
     ++outcome_->writes;
     outcome_->probabilities.assign(probabilities().begin(),
                                    probabilities().end());
     return reply_error_;
   }
   void Finish(const absl::Status& status) override {
-    std::lock_guard<std::mutex> lock(outcome_->mu);
+    MutexLock lock(outcome_->mu);
     ++outcome_->finishes;
     outcome_->status = status;
     outcome_->cv.notify_all();
@@ -446,7 +447,7 @@ TEST_F(InferenceCallTest, SubmittedCallWritesItsReplyThenFinishesOnce) {
       NewCall(&outcome, 2), 2, absl::InfiniteFuture(), nullptr);
   EXPECT_TRUE(admission.accepted());
   ASSERT_TRUE(outcome.AwaitFinished());
-  std::lock_guard<std::mutex> lock(outcome.mu);
+  MutexLock lock(outcome.mu);
   EXPECT_TRUE(outcome.status.ok()) << outcome.status;
   EXPECT_EQ(outcome.writes, 1);
   EXPECT_EQ(outcome.finishes, 1);
@@ -465,7 +466,7 @@ TEST_F(InferenceCallTest, RejectedCallFinishesBeforeSubmitReturns) {
   const Admission admission = InferenceCall::Submit(
       NewCall(&outcome, 1), 1, absl::InfiniteFuture(), nullptr);
   EXPECT_EQ(admission.rejection(), Rejection::kDraining);
-  std::lock_guard<std::mutex> lock(outcome.mu);
+  MutexLock lock(outcome.mu);
   EXPECT_EQ(outcome.finishes, 1);
   EXPECT_EQ(outcome.writes, 0);
   EXPECT_EQ(outcome.status.code(), absl::StatusCode::kUnavailable);
@@ -494,7 +495,7 @@ TEST_F(InferenceCallTest, ReplyThatCannotBeWrittenIsTheOutcome) {
   InferenceCall::Submit(NewCall(&outcome, 1, absl::InternalError("too big")),
                         1, absl::InfiniteFuture(), nullptr);
   ASSERT_TRUE(outcome.AwaitFinished());
-  std::lock_guard<std::mutex> lock(outcome.mu);
+  MutexLock lock(outcome.mu);
   EXPECT_EQ(outcome.status.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(observer_->predicts(), ElementsAre(absl::StatusCode::kInternal));
 }

@@ -25,6 +25,7 @@
 #include "tests/support/required_tool.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/temp_dir.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace {
@@ -45,7 +46,7 @@ size_t VersionsWithSeries(const testing::Exposition& e) {
 absl::Status Predict(ServableVersion* servable, int64_t images) {
   std::vector<float> input(images * 784, 0.5f);
   std::vector<float> output(images * 10);
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
   bool done = false;
   absl::Status result;
@@ -54,7 +55,7 @@ absl::Status Predict(ServableVersion* servable, int64_t images) {
   task.input = absl::MakeConstSpan(input);
   task.output = absl::MakeSpan(output);
   task.done = [&](absl::Status status) {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     result = status;
     done = true;
     cv.notify_one();
@@ -62,8 +63,8 @@ absl::Status Predict(ServableVersion* servable, int64_t images) {
   if (absl::Status s = servable->batcher().Schedule(std::move(task)); !s.ok()) {
     return s;
   }
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return done; });
+  MutexLock lock(mu);
+  lock.Wait(cv, [&] { return done; });
   servable->recorder()->RecordPredict(result.code(), absl::Milliseconds(1));
   return result;
 }

@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace {
@@ -59,64 +60,64 @@ class Gate {
   // Called by a processor: records the batch, blocks until it is released and
   // returns the status the test chose for it.
   absl::Status Pass(absl::Span<const float> input, int64_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     const int index = static_cast<int>(records_.size());
     BatchRecord record{n, input.data(), {}};
     for (int64_t i = 0; i < n; ++i) record.tags.push_back(input[i * kIn]);
     records_.push_back(std::move(record));
     cv_.notify_all();
-    cv_.wait(lock, [&] { return open_ || released_ > index; });
+    lock.Wait(cv_, [&] { return open_ || released_ > index; });
     auto failure = failures_.find(index);
     return failure == failures_.end() ? absl::OkStatus() : failure->second;
   }
 
   // Lets `count` more batches return from Process().
   void Release(int count) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     released_ += count;
     cv_.notify_all();
   }
   // Lets every batch through, now and from now on.
   void Open() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     open_ = true;
     cv_.notify_all();
   }
   // Batch number `index` (0-based, in order of entry) returns `status`.
   void FailBatch(int index, absl::Status status) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     failures_[index] = std::move(status);
   }
   // Waits until `count` batches have entered Process().
   [[nodiscard]] bool AwaitEntered(int count) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kGuard, [&] {
+    MutexLock lock(mu_);
+    return lock.WaitFor(cv_, kGuard, [&] {
       return static_cast<int>(records_.size()) >= count;
     });
   }
   std::vector<BatchRecord> records() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return records_;
   }
   std::vector<std::vector<float>> tags() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     std::vector<std::vector<float>> tags;
     for (const BatchRecord& record : records_) tags.push_back(record.tags);
     return tags;
   }
 
   void ProcessorDestroyed() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     ++destroyed_;
     cv_.notify_all();
   }
   [[nodiscard]] bool AwaitProcessorsDestroyed(int count) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kGuard, [&] { return destroyed_ >= count; });
+    MutexLock lock(mu_);
+    return lock.WaitFor(cv_, kGuard, [&] { return destroyed_ >= count; });
   }
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
   std::vector<BatchRecord> records_;
   std::map<int, absl::Status> failures_;
@@ -170,7 +171,7 @@ class Probe {
   }
 
   void Done(absl::Status status) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     ++done_calls_;
     status_ = std::move(status);
     cv_.notify_all();
@@ -179,14 +180,14 @@ class Probe {
   // Waits for `done` and returns its status (DEADLINE_EXCEEDED if it never
   // comes within the guard time).
   absl::Status Await() {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_for(lock, kGuard, [&] { return done_calls_ > 0; })) {
+    MutexLock lock(mu_);
+    if (!lock.WaitFor(cv_, kGuard, [&] { return done_calls_ > 0; })) {
       return absl::DeadlineExceededError("test guard: done never called");
     }
     return status_;
   }
   int done_calls() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return done_calls_;
   }
   // Whether every output row equals the reference function of its input.
@@ -202,7 +203,7 @@ class Probe {
   const int64_t n_;
   std::vector<float> input_;
   std::vector<float> output_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
   int done_calls_ = 0;
   absl::Status status_;
@@ -211,41 +212,41 @@ class Probe {
 class RecordingObserver : public BatchObserver {
  public:
   void OnTaskStarted(absl::Duration queued) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     started_.push_back(queued);
   }
   void OnBatchComputed(int64_t images, absl::Duration compute) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     computed_.emplace_back(images, compute);
   }
   void OnTaskDropped(absl::StatusCode why) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     dropped_.push_back(why);
   }
   void OnQueueDepthChanged(int64_t queued_images) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     depths_.push_back(queued_images);
   }
 
   std::vector<absl::Duration> started() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return started_;
   }
   std::vector<std::pair<int64_t, absl::Duration>> computed() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return computed_;
   }
   std::vector<absl::StatusCode> dropped() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return dropped_;
   }
   std::vector<int64_t> depths() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return depths_;
   }
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   std::vector<absl::Duration> started_;
   std::vector<std::pair<int64_t, absl::Duration>> computed_;
   std::vector<absl::StatusCode> dropped_;
