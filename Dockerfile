@@ -52,11 +52,12 @@ RUN scripts/prepare-data.sh \
 FROM debian:bookworm-slim
 ARG DEBIAN_FRONTEND=noninteractive
 # Runtime libraries only (their dependencies follow: libgrpc29, libabsl,
-# libgomp1, libssl3, ...).
+# libgomp1, libssl3, ...); libonnx1 (libonnx.so.1, libonnx_proto.so.1) for
+# the model.onnx loader and ExportModel.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libgrpc++1.51 libprotobuf32 libdnnl2 libcivetweb1 libprometheus-cpp-core1.0 \
-      libpng16-16 zlib1g \
+      libpng16-16 zlib1g libonnx1 \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 nnserve \

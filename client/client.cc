@@ -61,6 +61,15 @@ absl::StatusOr<v1::ModelInfoResponse> Client::ModelInfo(
   return response;
 }
 
+absl::StatusOr<v1::ExportModelResponse> Client::ExportModel(
+    const v1::ExportModelRequest& request) {
+  v1::ExportModelResponse response;
+  auto context = NewContext(/*unary=*/true, /*authorize=*/false);
+  RETURN_IF_ERROR(
+      FromGrpcStatus(stub_->ExportModel(context.get(), request, &response)));
+  return response;
+}
+
 absl::Status Client::ReadProgress(
     grpc::ClientContext& context,
     grpc::ClientReaderInterface<v1::TrainProgress>& reader,

@@ -46,6 +46,10 @@ class Client {
   absl::StatusOr<nnserve::v1::ListModelsResponse> ListModels();
   absl::StatusOr<nnserve::v1::ModelInfoResponse> ModelInfo(
       const nnserve::v1::ModelInfoRequest& request);
+  // The model file's bytes in response.data (any size: the channel takes
+  // replies of any length).
+  absl::StatusOr<nnserve::v1::ExportModelResponse> ExportModel(
+      const nnserve::v1::ExportModelRequest& request);
 
   // Called with each message of a training stream, in order. Returning false
   // stops reading: the call is cancelled on the client side and the job keeps

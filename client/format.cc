@@ -182,6 +182,13 @@ std::string FormatModelInfo(const v1::ModelInfoResponse& response) {
     if (!version.architecture().empty()) {
       absl::StrAppend(&out, "  architecture: ", version.architecture(), "\n");
     }
+    if (!version.origin().empty()) {
+      absl::StrAppend(&out, "  origin: ", version.origin(),
+                      version.softmax_appended()
+                          ? " (softmax appended to its output)"
+                          : "",
+                      "\n");
+    }
     if (version.has_input()) {
       absl::StrAppend(&out, "  input: ",
                       version.input().height() == 0 ? kImageHeight

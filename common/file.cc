@@ -10,9 +10,47 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace nn {
 namespace {
+
+absl::StatusCode OpenErrorCode(int error) {
+  switch (error) {
+    case ENOENT:
+    case ENOTDIR:
+      return absl::StatusCode::kNotFound;
+    case EACCES:
+    case EPERM:
+      return absl::StatusCode::kPermissionDenied;
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+      return absl::StatusCode::kResourceExhausted;
+    default:
+      return absl::StatusCode::kUnavailable;
+  }
+}
+
+// Closes the descriptor on every path out of ReadFile.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  const int fd_;
+};
+
+absl::Status TooLarge(const std::string& path, int64_t max_bytes) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, ": larger than ", max_bytes, " bytes"));
+}
 
 absl::Status ErrnoError(int error, absl::string_view what,
                         const std::string& path) {
@@ -54,45 +92,34 @@ absl::Status SyncDirectory(const std::string& dir) {
   return absl::OkStatus();
 }
 
-
-absl::StatusCode OpenErrorCode(int error) {
-  switch (error) {
-    case ENOENT:
-    case ENOTDIR:
-      return absl::StatusCode::kNotFound;
-    case EACCES:
-    case EPERM:
-      return absl::StatusCode::kPermissionDenied;
-    case EMFILE:
-    case ENFILE:
-    case ENOMEM:
-      return absl::StatusCode::kResourceExhausted;
-    default:
-      return absl::StatusCode::kUnavailable;
-  }
-}
-
-// Closes the descriptor on every path out of ReadFile.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  const int fd_;
-};
-
-absl::Status TooLarge(const std::string& path, int64_t max_bytes) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(path, ": larger than ", max_bytes, " bytes"));
-}
-
 }  // namespace
+
+absl::Status WriteFileAtomically(const std::string& path,
+                                 absl::string_view bytes) {
+  static std::atomic<uint64_t> counter{0};
+  const std::string dir = DirName(path);
+  const std::string temp =
+      absl::StrCat(dir, "/.", BaseName(path), ".", ::getpid(), ".",
+                   counter.fetch_add(1), ".tmp");
+  const int fd =
+      ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoError(errno, "cannot create", temp);
+  absl::Status status = WriteAll(fd, bytes, temp);
+  if (status.ok() && ::fsync(fd) != 0) {
+    status = ErrnoError(errno, "cannot fsync", temp);
+  }
+  if (::close(fd) != 0 && status.ok()) {
+    status = ErrnoError(errno, "cannot close", temp);
+  }
+  if (status.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
+    status = ErrnoError(errno, "cannot rename the temporary file to", path);
+  }
+  if (!status.ok()) {
+    ::unlink(temp.c_str());
+    return status;
+  }
+  return SyncDirectory(dir);
+}
 
 absl::StatusOr<std::string> ReadFile(const std::string& path,
                                      int64_t max_bytes) {
@@ -136,33 +163,6 @@ absl::StatusOr<std::string> ReadFile(const std::string& path,
     bytes.append(buffer, static_cast<size_t>(got));
   }
   return bytes;
-}
-
-absl::Status WriteFileAtomically(const std::string& path,
-                                 absl::string_view bytes) {
-  static std::atomic<uint64_t> counter{0};
-  const std::string dir = DirName(path);
-  const std::string temp =
-      absl::StrCat(dir, "/.", BaseName(path), ".", ::getpid(), ".",
-                   counter.fetch_add(1), ".tmp");
-  const int fd =
-      ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError(errno, "cannot create", temp);
-  absl::Status status = WriteAll(fd, bytes, temp);
-  if (status.ok() && ::fsync(fd) != 0) {
-    status = ErrnoError(errno, "cannot fsync", temp);
-  }
-  if (::close(fd) != 0 && status.ok()) {
-    status = ErrnoError(errno, "cannot close", temp);
-  }
-  if (status.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
-    status = ErrnoError(errno, "cannot rename the temporary file to", path);
-  }
-  if (!status.ok()) {
-    ::unlink(temp.c_str());
-    return status;
-  }
-  return SyncDirectory(dir);
 }
 
 }  // namespace nn

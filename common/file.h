@@ -1,5 +1,6 @@
 // Reading a whole file: the one copy (the model repository's config, TLS
-// PEM files, text-format specs, IDX and image files).
+// PEM files, text-format specs, IDX and image files); and writing one
+// atomically (model files, exported models).
 //
 // Bounded: a file larger than `max_bytes` is refused before it is read
 // whole, so pointing a flag at /dev/zero or a huge file is an error, not an
@@ -33,13 +34,13 @@ inline constexpr int64_t kMaxReadFileBytes = int64_t{1} << 30;
 absl::StatusOr<std::string> ReadFile(const std::string& path,
                                      int64_t max_bytes = kMaxReadFileBytes);
 
-// Writes `bytes` to `path` atomically, replacing any file there: the bytes
-// go to a temporary file in the target's directory, named
+// Writes `bytes` to `path` atomically, replacing any file there: they go to
+// a temporary file in the target's directory, named
 // ".<name>.<pid>.<counter>.tmp" (it starts with '.' and ends with ".tmp":
 // directory pollers ignore such names), which is fsync'ed, renamed over the
 // target, and the directory fsync'ed. Readers see the old file or the new
-// one, never a mix. Errors (errno's code) name the operation and the path;
-// on an error the temporary file is removed.
+// one, never a mix; on error nothing is left behind. Codes from errno
+// ("cannot create PATH: ...").
 absl::Status WriteFileAtomically(const std::string& path,
                                  absl::string_view bytes);
 

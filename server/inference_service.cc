@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "common/grpc_status.h"
+#include "engine/onnx/onnx_export.h"
 #include "server/image_decoding.h"
 #include "server/inference_call.h"
 #include "server/metrics/metric_names.h"
@@ -370,6 +371,56 @@ absl::Status InferenceServiceImpl::HandleListTrainingJobs(
     }
   }
   RecordRpc(metrics::Method::kListTrainingJobs, "", status.code(), start);
+  return status;
+}
+
+grpc::ServerUnaryReactor* InferenceServiceImpl::ExportModel(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Unary(context, request, response, metrics::Method::kExportModel,
+               &InferenceServiceImpl::HandleExportModel);
+}
+
+absl::Status InferenceServiceImpl::HandleExportModel(
+    const grpc::CallbackServerContext& /*context*/,
+    const nnserve::v1::ExportModelRequest& request,
+    nnserve::v1::ExportModelResponse* response) {
+  const absl::Time start = absl::Now();
+  auto run = [&]() -> absl::Status {
+    RETURN_IF_ERROR(ValidateModelName(request.model()));
+    RETURN_IF_ERROR(ValidateVersionNumber("version", request.version()));
+    if (request.format() != nnserve::v1::EXPORT_FORMAT_ONNX) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "format: ", static_cast<int>(request.format()), " (",
+          nnserve::v1::ExportFormat_IsValid(request.format())
+              ? nnserve::v1::ExportFormat_Name(request.format())
+              : std::string("unknown"),
+          ") is not an export format; use EXPORT_FORMAT_ONNX"));
+    }
+    // Only a loaded version exports (a FAILED one has no model): every
+    // other answer of Get is NOT_FOUND here, as the RPC documents.
+    absl::StatusOr<std::shared_ptr<ServableVersion>> servable =
+        repository_->Get(request.model(), request.version());
+    if (!servable.ok()) {
+      return absl::NotFoundError(servable.status().message());
+    }
+    // The labels the version serves (config.textproto may override the
+    // model's own) go into the file.
+    nnserve::v1::SavedModel saved = (*servable)->model().ToSavedModel();
+    saved.mutable_spec()->clear_labels();
+    for (const std::string& label : (*servable)->labels()) {
+      saved.mutable_spec()->add_labels(label);
+    }
+    ASSIGN_OR_RETURN(std::string bytes, ExportOnnx(saved));
+    response->set_model(request.model());
+    response->set_version((*servable)->version());
+    response->set_format(request.format());
+    response->set_data(std::move(bytes));
+    return absl::OkStatus();
+  };
+  absl::Status status = run();
+  RecordRpc(metrics::Method::kExportModel, request.model(), status.code(),
+            start);
   return status;
 }
 

@@ -34,8 +34,9 @@ using InferenceServiceBase = nnserve::v1::InferenceService::
     WithRawCallbackMethod_Train<nnserve::v1::InferenceService::
     WithRawCallbackMethod_WatchTraining<nnserve::v1::InferenceService::
     WithRawCallbackMethod_CancelTraining<nnserve::v1::InferenceService::
-    WithRawCallbackMethod_ListTrainingJobs<
-        nnserve::v1::InferenceService::Service>>>>>>>;
+    WithRawCallbackMethod_ListTrainingJobs<nnserve::v1::InferenceService::
+    WithRawCallbackMethod_ExportModel<
+        nnserve::v1::InferenceService::Service>>>>>>>>;
 
 // A request whose bytes do not parse as its message gets INVALID_ARGUMENT
 // ("request could not be parsed as nnserve.v1.PredictRequest ...") from
@@ -83,6 +84,11 @@ class InferenceServiceImpl final : public InferenceServiceBase {
   grpc::ServerUnaryReactor* ListTrainingJobs(
       grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
       grpc::ByteBuffer* response) override;
+  // Answers on the calling thread: the export (engine/onnx/onnx_export.h)
+  // takes milliseconds for the models nnserve serves.
+  grpc::ServerUnaryReactor* ExportModel(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
 
  private:
   // A unary method that answers at once: parses the request, runs `handle`
@@ -109,6 +115,9 @@ class InferenceServiceImpl final : public InferenceServiceBase {
       const grpc::CallbackServerContext& context,
       const nnserve::v1::ListTrainingJobsRequest& request,
       nnserve::v1::ListTrainingJobsResponse* response);
+  absl::Status HandleExportModel(const grpc::CallbackServerContext& context,
+                                 const nnserve::v1::ExportModelRequest& request,
+                                 nnserve::v1::ExportModelResponse* response);
 
   absl::Status AuthorizeTraining(
       const grpc::CallbackServerContext& context) const;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/model_file.h"
+#include "server/onnx_loader.h"
 
 namespace nn {
 
@@ -14,9 +15,15 @@ ModelLoaderRegistry ModelLoaderRegistry::Default() {
   ModelLoaderRegistry registry;
   // LoadModel is ReadModelFile + Model::FromSavedModel, errors prefixed with
   // the path.
-  absl::Status added = registry.Add(
-      ModelLoader{kNativeModelFileName, "nnserve", &nn::LoadModel});
-  (void)added;  // a fixed, valid entry in an empty registry
+  absl::Status added = registry.Add(ModelLoader{
+      kNativeModelFileName, "nnserve",
+      [](const std::string& path) -> absl::StatusOr<LoadedModel> {
+        return nn::LoadModel(path);
+      }});
+  (void)added;  // fixed, valid entries in an empty registry
+  added = registry.Add(
+      ModelLoader{kOnnxModelFileName, "onnx", &nn::LoadOnnxModel});
+  (void)added;
   return registry;
 }
 

@@ -147,8 +147,10 @@ absl::StatusOr<std::shared_ptr<ServableVersion>> ModelRepository::LoadVersion(
     const std::string& model, int64_t version, const std::string& path,
     const ModelLoader& loader, const ModelConfig& config,
     const BatchingConfig& batching) {
-  ASSIGN_OR_RETURN(std::shared_ptr<const Model> loaded, loader.load(path));
+  ASSIGN_OR_RETURN(LoadedModel loaded, loader.load(path));
   ServableVersion::Options servable_options;
+  servable_options.origin = std::move(loaded.origin);
+  servable_options.softmax_appended = loaded.softmax_appended;
   servable_options.model_name = model;
   servable_options.version = version;
   servable_options.path = path;
@@ -159,7 +161,7 @@ absl::StatusOr<std::shared_ptr<ServableVersion>> ModelRepository::LoadVersion(
     servable_options.metrics = options_.observer->ObserverFor(model, version);
   }
   return ServableVersion::Create(std::move(servable_options),
-                                 std::move(loaded), clock_);
+                                 std::move(loaded.model), clock_);
 }
 
 absl::Status ModelRepository::PollOnce() {
@@ -305,6 +307,7 @@ void ModelRepository::LoadOne(const std::string& name, int64_t v,
     ve.info.set_version(v);
     ve.info.set_state(nnserve::v1::VERSION_STATE_LOADING);
     ve.info.set_path(path);
+    ve.info.set_format(loader.ok() ? (*loader)->format : "");
     ve.info.clear_error();
   }
   SetState(name, v, nnserve::v1::VERSION_STATE_LOADING);

@@ -75,6 +75,18 @@ absl::StatusOr<std::shared_ptr<ServableVersion>> ModelRepository::Get(
 
 namespace {
 
+// The loader's origin, or for nnserve's own file "nnserve", noting the first
+// imported model its history started from.
+std::string VersionOrigin(const ServableVersion& servable) {
+  if (!servable.origin().empty()) return servable.origin();
+  for (const nnserve::v1::TrainingHistory& run : servable.model().history()) {
+    if (!run.base_origin().empty()) {
+      return absl::StrCat("nnserve, fine-tuned from ", run.base_origin());
+    }
+  }
+  return "nnserve";
+}
+
 void FillDetails(const ServableVersion& servable, VersionInfo* info) {
   const Model& model = servable.model();
   info->mutable_input()->set_height(model.input_height());
@@ -90,6 +102,8 @@ void FillDetails(const ServableVersion& servable, VersionInfo* info) {
   info->set_total_parameters(model.total_parameters());
   info->set_architecture(model.spec().name());
   *info->mutable_history() = model.history();
+  info->set_origin(VersionOrigin(servable));
+  info->set_softmax_appended(servable.softmax_appended());
 }
 
 }  // namespace

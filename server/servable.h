@@ -41,6 +41,10 @@ class ServableVersion : public std::enable_shared_from_this<ServableVersion> {
     nnserve::v1::BatchingConfig batching;  // fully resolved, no zero fields
     // Replace the model's labels (size must equal the class count).
     std::vector<std::string> labels;
+    // Where the model came from, as its loader said (model_loader.h,
+    // LoadedModel): ModelInfo reports it, fine-tuning notes it.
+    std::string origin;
+    bool softmax_appended = false;
     // The version's observer: its batcher's (queue depth, batch sizes,
     // drops) and its requests' recorder; may be null. Owned by the servable
     // and destroyed after its batcher (for metrics, that releases the
@@ -66,6 +70,9 @@ class ServableVersion : public std::enable_shared_from_this<ServableVersion> {
   // The model alone, e.g. to fine-tune it without holding the version.
   std::shared_ptr<const Model> shared_model() const { return model_; }
   const std::vector<std::string>& labels() const { return labels_; }
+  // LoadedModel::origin ("" for nnserve's own files) and softmax_appended.
+  const std::string& origin() const { return options_.origin; }
+  bool softmax_appended() const { return options_.softmax_appended; }
   const nnserve::v1::BatchingConfig& batching() const {
     return options_.batching;
   }

@@ -128,6 +128,7 @@ TrainingService::Prepare(const TrainRequest& request) {
                        repository_->Get(request.model(), request.base_version()));
       prepared->base = base->shared_model();
       prepared->base_version = base->version();
+      prepared->base_origin = base->origin();
       shape = {prepared->base->input_height(), prepared->base->input_width(),
                prepared->base->num_classes()};
       break;

@@ -19,6 +19,7 @@ struct TrainingService::Prepared {
   nnserve::v1::ModelSpec spec;              // a new architecture, or
   std::shared_ptr<const Model> base;        // the version to fine-tune
   int64_t base_version = 0;
+  std::string base_origin;                  // the base's, if imported
   std::shared_ptr<const Dataset> dataset;   // a named data set, or
   ImageSet inline_examples;                 // examples from the request
   std::string data_name;

@@ -251,8 +251,12 @@ void TrainingService::Run(std::shared_ptr<TrainingJob> job,
       }
       job->Notify();
       if (prepared->base_version > 0 && trained->history_size() > 0) {
-        trained->mutable_history(trained->history_size() - 1)
-            ->set_base_version(prepared->base_version);
+        nnserve::v1::TrainingHistory* run =
+            trained->mutable_history(trained->history_size() - 1);
+        run->set_base_version(prepared->base_version);
+        // An imported base (model.onnx) publishes a model.nnm: the run
+        // notes where the weights it started from came from.
+        run->set_base_origin(prepared->base_origin);
       }
       absl::StatusOr<nnserve::v1::TrainResult> result = Publish(*job, *trained);
       if (!result.ok()) {

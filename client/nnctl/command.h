@@ -1,7 +1,7 @@
 // What every nnctl command shares: the exit codes, the global flags and the
 // flags several commands take, error printing, and the client made from the
 // global flags. Each command lives in a file of its own (predict.cc,
-// models.cc, train.cc, bench.cc) and exports one Command; main.cc holds the
+// models.cc, train.cc, bench.cc, export.cc) and exports one Command; main.cc holds the
 // table and dispatches.
 #ifndef NNSERVE_CLIENT_NNCTL_COMMAND_H_
 #define NNSERVE_CLIENT_NNCTL_COMMAND_H_
@@ -61,6 +61,7 @@ Command InfoCommand();     // models.cc
 Command TrainCommand();    // train.cc
 Command HealthCommand();   // models.cc
 Command BenchCommand();    // bench.cc
+Command ExportCommand();   // export.cc
 
 // Prints "nnctl: CODE: message" (one line, whatever the message holds) on
 // stderr and returns `exit_code`.

@@ -2,9 +2,9 @@
 //
 //   nnctl [--target=HOST:PORT] [--tls_ca=FILE] [--timeout=10s] COMMAND ...
 //
-// Commands: predict, list, info, train, health, bench (one file each in this
-// directory; see Commands() below or `nnctl help COMMAND`). This file parses
-// the command line, prints help and dispatches.
+// Commands: predict, list, info, train, health, bench, export (one file each
+// in this directory; see Commands() below or `nnctl help COMMAND`). This file
+// parses the command line, prints help and dispatches.
 //
 // Exit codes (also in `nnctl --help`; ExitCode in command.h):
 //   0  success
@@ -31,7 +31,8 @@ namespace {
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
       PredictCommand(), ListCommand(),   InfoCommand(),
-      TrainCommand(),   HealthCommand(), BenchCommand()};
+      TrainCommand(),   HealthCommand(), BenchCommand(),
+      ExportCommand()};
   return *commands;
 }
 

@@ -291,6 +291,7 @@ absl::Status Main() {
   if (const std::string onnx_path = absl::GetFlag(FLAGS_export_onnx);
       !onnx_path.empty()) {
     ASSIGN_OR_RETURN(const std::string onnx, ExportOnnx(*saved));
+    // Atomically, as the .nnm: a reader never sees half a model.
     RETURN_IF_ERROR(WriteFileAtomically(onnx_path, onnx));
   }
   reporter.Done(out, saved->history(saved->history_size() - 1));

@@ -92,13 +92,14 @@ enum class Method {
   kWatchTraining,
   kCancelTraining,
   kListTrainingJobs,
+  kExportModel,
 };
-inline constexpr int kNumMethods = 7;
+inline constexpr int kNumMethods = 8;
 // The RPC's name as the .proto spells it ("Predict", ...).
 inline const char* MethodLabel(Method method) {
   static constexpr const char* kLabels[kNumMethods] = {
       "Predict", "ListModels",     "ModelInfo",       "Train",
-      "WatchTraining", "CancelTraining", "ListTrainingJobs"};
+      "WatchTraining", "CancelTraining", "ListTrainingJobs", "ExportModel"};
   return kLabels[static_cast<int>(method)];
 }
 

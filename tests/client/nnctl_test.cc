@@ -265,7 +265,7 @@ TEST(NnctlUsageTest, EveryCommandHasHelp) {
   EXPECT_EQ(main_help.exit_code, 0);
   EXPECT_THAT(main_help.out, HasSubstr("exit codes:"));
   for (const std::string command :
-       {"predict", "list", "info", "train", "health", "bench"}) {
+       {"predict", "list", "info", "train", "health", "bench", "export"}) {
     for (const std::vector<std::string>& args :
          std::vector<std::vector<std::string>>{{"help", command},
                                                {command, "--help"}}) {

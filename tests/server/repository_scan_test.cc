@@ -176,20 +176,24 @@ ModelLoader FakeLoader(const std::string& file_name) {
                      }};
 }
 
-TEST(ModelLoaderRegistryTest, TheDefaultRegistryKnowsModelNnm) {
+TEST(ModelLoaderRegistryTest, TheDefaultRegistryKnowsModelNnmAndModelOnnx) {
   const ModelLoaderRegistry registry = ModelLoaderRegistry::Default();
-  EXPECT_THAT(registry.file_names(), ElementsAre("model.nnm"));
+  EXPECT_THAT(registry.file_names(), ElementsAre("model.nnm", "model.onnx"));
   auto chosen = registry.Choose({"model.nnm"});
   ASSERT_TRUE(chosen.ok()) << chosen.status();
   EXPECT_EQ((*chosen)->file_name, "model.nnm");
   EXPECT_EQ((*chosen)->format, "nnserve");
+  chosen = registry.Choose({"model.onnx"});
+  ASSERT_TRUE(chosen.ok()) << chosen.status();
+  EXPECT_EQ((*chosen)->format, "onnx");
 }
 
 TEST(ModelLoaderRegistryTest, AnotherFormatIsOneMoreLoader) {
-  ModelLoaderRegistry registry = ModelLoaderRegistry::Default();
-  ASSERT_TRUE(registry.Add(FakeLoader("model.onnx")).ok());
-  EXPECT_THAT(registry.file_names(), ElementsAre("model.nnm", "model.onnx"));
-  auto chosen = registry.Choose({"model.onnx"});
+  ModelLoaderRegistry registry;
+  ASSERT_TRUE(registry.Add(FakeLoader("model.nnm")).ok());
+  ASSERT_TRUE(registry.Add(FakeLoader("model.other")).ok());
+  EXPECT_THAT(registry.file_names(), ElementsAre("model.nnm", "model.other"));
+  auto chosen = registry.Choose({"model.other"});
   ASSERT_TRUE(chosen.ok()) << chosen.status();
   EXPECT_EQ((*chosen)->format, "fake");
   EXPECT_EQ((*chosen)->load("x").status().code(),
@@ -197,8 +201,7 @@ TEST(ModelLoaderRegistryTest, AnotherFormatIsOneMoreLoader) {
 }
 
 TEST(ModelLoaderRegistryTest, TwoModelFilesInOneVersionAreRefusedNamingBoth) {
-  ModelLoaderRegistry registry = ModelLoaderRegistry::Default();
-  ASSERT_TRUE(registry.Add(FakeLoader("model.onnx")).ok());
+  const ModelLoaderRegistry registry = ModelLoaderRegistry::Default();
   auto chosen = registry.Choose({"model.nnm", "model.onnx"});
   EXPECT_EQ(chosen.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(chosen.status().message()),
@@ -224,7 +227,7 @@ TEST(ModelLoaderRegistryTest, RefusesBadOrDuplicateLoaders) {
   ModelLoader no_function = FakeLoader("model.x");
   no_function.load = nullptr;
   EXPECT_EQ(registry.Add(no_function).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(registry.file_names(), ElementsAre("model.nnm"));
+  EXPECT_THAT(registry.file_names(), ElementsAre("model.nnm", "model.onnx"));
 }
 
 }  // namespace
