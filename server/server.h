@@ -42,6 +42,7 @@ class InferenceServiceImpl;
 class ModelRepository;
 class ServingMetrics;
 class TrainingService;
+class V2RestService;
 namespace metrics {
 class MetricsHttpServer;
 class ProcessCollector;
@@ -65,9 +66,14 @@ class NnServer {
     std::string tls_cert_file;
     std::string tls_key_file;
     std::string tls_client_ca_file;
-    // HTTP endpoint for /metrics, /healthz and /readyz: port (0: pick a free
-    // one, see http_port(); -1: no HTTP endpoint) and IPv4 address.
+    // HTTP endpoint for /metrics, /healthz, /readyz and the Open Inference
+    // Protocol's /v2 REST endpoints (v2_rest_service.h): port (0: pick a
+    // free one, see http_port(); -1: no HTTP endpoint) and IPv4 address.
     int http_port = 8080;
+    // Its worker threads (requests at once; each open keep-alive connection
+    // holds one) and the largest /v2 request body in bytes (more: 413).
+    int http_threads = 16;
+    int64_t max_http_body_bytes = int64_t{64} << 20;
     // Off: no metric is recorded and /metrics is empty (for measuring what
     // metrics cost; the probes still work).
     bool enable_metrics = true;
@@ -123,6 +129,9 @@ class NnServer {
   std::unique_ptr<prometheus::Registry> registry_;
   std::unique_ptr<metrics::ProcessCollector> process_metrics_;
   std::unique_ptr<ServingMetrics> metrics_;
+  // The /v2 REST endpoints, served by http_ (declared before it, so it is
+  // destroyed after; ~NnServer stops http_ before anything else goes).
+  std::unique_ptr<V2RestService> rest_;
   std::unique_ptr<metrics::MetricsHttpServer> http_;
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<TrainingService> training_;
