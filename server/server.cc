@@ -17,6 +17,8 @@
 #include "server/model_repository.h"
 #include "server/serving_metrics.h"
 #include "server/training_service.h"
+#include "server/v2_grpc_service.h"
+#include "server/v2_serving.h"
 
 namespace nn {
 namespace {
@@ -84,15 +86,7 @@ absl::Status NnServer::Start() {
     ASSIGN_OR_RETURN(
         http_, metrics::MetricsHttpServer::Create(
                    http_options, std::move(metrics_sources),
-                   [this]() -> absl::Status {
-                     if (draining_.load()) {
-                       return absl::UnavailableError("draining");
-                     }
-                     if (!ready_.load()) {
-                       return absl::UnavailableError("loading models");
-                     }
-                     return absl::OkStatus();
-                   }));
+                   [this] { return Readiness(); }));
     NN_LOG(INFO) << "metrics and probes on http://"
                  << options_.http_listen_address << ":" << http_->port()
                  << "/metrics (/healthz, /readyz)";
@@ -136,6 +130,14 @@ absl::Status NnServer::Start() {
   service_ = std::make_unique<InferenceServiceImpl>(
       service_options, repository_.get(), training_.get(), metrics_.get());
 
+  V2Serving::Options v2_options;
+  v2_options.max_images_per_request = options_.max_images_per_request;
+  v2_options.server_version = NNSERVE_VERSION;
+  v2_ = std::make_unique<V2Serving>(v2_options, repository_.get(),
+                                    metrics_.get(),
+                                    [this] { return Readiness(); });
+  v2_service_ = std::make_unique<V2GrpcService>(v2_.get());
+
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                    MakeCredentials(options_));
   // Reflection describes services from the generated descriptor pool; the
@@ -153,6 +155,7 @@ absl::Status NnServer::Start() {
                    ":", options_.port);
   builder.AddListeningPort(address, credentials, &port_);
   builder.RegisterService(service_.get());
+  builder.RegisterService(v2_service_.get());
   builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
   // Two servers must never share a port silently (SO_REUSEPORT).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -168,6 +171,7 @@ absl::Status NnServer::Start() {
 
   RETURN_IF_ERROR(repository_->Start());
   service_->SetReady(true);
+  v2_->SetReady(true);
   ready_.store(true);
   SetServing(true);
   NN_LOG(INFO) << "serving";
@@ -179,6 +183,13 @@ void NnServer::SetServing(bool serving) {
   if (health == nullptr) return;
   health->SetServingStatus("", serving);
   health->SetServingStatus(kInferenceServiceName, serving);
+  health->SetServingStatus(kV2ServiceName, serving);
+}
+
+absl::Status NnServer::Readiness() const {
+  if (draining_.load()) return absl::UnavailableError("draining");
+  if (!ready_.load()) return absl::UnavailableError("loading models");
+  return absl::OkStatus();
 }
 
 bool NnServer::Drain() { return DrainWithGrace(options_.drain_grace); }
