@@ -17,7 +17,9 @@
 #include "server/model_repository.h"
 #include "server/serving_metrics.h"
 #include "server/training_service.h"
+#include "server/v2_grpc_service.h"
 #include "server/v2_rest_service.h"
+#include "server/v2_serving.h"
 
 namespace nn {
 namespace {
@@ -91,17 +93,18 @@ absl::Status NnServer::Start() {
   ASSIGN_OR_RETURN(repository_,
                    ModelRepository::Create(repo_options, Clock::Real()));
 
+  // The Open Inference Protocol on the repository, for gRPC and REST.
+  V2Serving::Options v2_options;
+  v2_options.max_images_per_request = options_.max_images_per_request;
+  v2_options.max_request_bytes = options_.max_http_body_bytes;
+  v2_options.server_version = NNSERVE_VERSION;
+  v2_ = std::make_unique<V2Serving>(v2_options, repository_.get(),
+                                    metrics_.get(),
+                                    [this] { return Readiness(); });
+
   if (options_.http_port >= 0) {
-    auto readiness = [this]() -> absl::Status {
-      if (draining_.load()) return absl::UnavailableError("draining");
-      if (!ready_.load()) return absl::UnavailableError("loading models");
-      return absl::OkStatus();
-    };
-    V2RestService::Options rest_options;
-    rest_options.max_images_per_request = options_.max_images_per_request;
-    rest_options.max_request_bytes = options_.max_http_body_bytes;
-    rest_ = std::make_unique<V2RestService>(rest_options, repository_.get(),
-                                            readiness);
+    rest_ = std::make_unique<V2RestService>(v2_.get(),
+                                            [this] { return Readiness(); });
     metrics::MetricsHttpServer::Options http_options;
     http_options.listen_address = options_.http_listen_address;
     http_options.port = options_.http_port;
@@ -113,7 +116,7 @@ absl::Status NnServer::Start() {
          }});
     ASSIGN_OR_RETURN(http_, metrics::MetricsHttpServer::Create(
                                 http_options, std::move(metrics_sources),
-                                readiness));
+                                [this] { return Readiness(); }));
     NN_LOG(INFO) << "metrics, probes and /v2 REST on http://"
                  << options_.http_listen_address << ":" << http_->port()
                  << " (/metrics, /healthz, /readyz, /v2)";
@@ -149,6 +152,8 @@ absl::Status NnServer::Start() {
   service_ = std::make_unique<InferenceServiceImpl>(
       service_options, repository_.get(), training_.get(), metrics_.get());
 
+  v2_service_ = std::make_unique<V2GrpcService>(v2_.get());
+
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                    MakeCredentials(options_));
   // Reflection describes services from the generated descriptor pool; the
@@ -166,6 +171,7 @@ absl::Status NnServer::Start() {
                    ":", options_.port);
   builder.AddListeningPort(address, credentials, &port_);
   builder.RegisterService(service_.get());
+  builder.RegisterService(v2_service_.get());
   builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
   // Two servers must never share a port silently (SO_REUSEPORT).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -181,7 +187,7 @@ absl::Status NnServer::Start() {
 
   RETURN_IF_ERROR(repository_->Start());
   service_->SetReady(true);
-  if (rest_ != nullptr) rest_->SetStarted(true);
+  v2_->SetReady(true);
   ready_.store(true);
   SetServing(true);
   NN_LOG(INFO) << "serving";
@@ -193,6 +199,13 @@ void NnServer::SetServing(bool serving) {
   if (health == nullptr) return;
   health->SetServingStatus("", serving);
   health->SetServingStatus(kInferenceServiceName, serving);
+  health->SetServingStatus(kV2ServiceName, serving);
+}
+
+absl::Status NnServer::Readiness() const {
+  if (draining_.load()) return absl::UnavailableError("draining");
+  if (!ready_.load()) return absl::UnavailableError("loading models");
+  return absl::OkStatus();
 }
 
 bool NnServer::Drain() { return DrainWithGrace(options_.drain_grace); }

@@ -2,10 +2,15 @@
 // service, health, reflection), the model repository and, when enabled, the
 // training service and the metrics endpoint. main.cc maps flags to Options.
 //
+// Services on the gRPC port: nnserve.v1.InferenceService, the Open
+// Inference Protocol's inference.GRPCInferenceService (v2_grpc_service.h),
+// health and reflection.
+//
 // Lifecycle:
 //   Create()  binds the port, answers health NOT_SERVING, loads the initial
-//             models, then reports SERVING (overall "" and
-//             "nnserve.v1.InferenceService").
+//             models, then reports SERVING (overall "",
+//             "nnserve.v1.InferenceService" and
+//             "inference.GRPCInferenceService").
 //   Drain()   health -> NOT_SERVING at once; keeps serving for `drain_grace`
 //             (load balancers and Kubernetes remove the endpoint with a
 //             lag); then stops accepting calls, finishes every accepted call
@@ -40,6 +45,8 @@ namespace nn {
 
 class InferenceServiceImpl;
 class ModelRepository;
+class V2GrpcService;
+class V2Serving;
 class ServingMetrics;
 class TrainingService;
 class V2RestService;
@@ -113,6 +120,9 @@ class NnServer {
   explicit NnServer(Options options);
   absl::Status Start();
   void SetServing(bool serving);
+  // OK when serving; UNAVAILABLE while the initial models load or once a
+  // drain has started (/readyz, the health service, V2 ServerReady).
+  absl::Status Readiness() const;
   // Drain() with `grace` for the pre-drain window (0 from the destructor).
   bool DrainWithGrace(absl::Duration grace);
 
@@ -136,6 +146,10 @@ class NnServer {
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<TrainingService> training_;
   std::unique_ptr<InferenceServiceImpl> service_;
+  // The Open Inference Protocol: its protocol-independent half and its gRPC
+  // service (v2_serving.h, v2_grpc_service.h).
+  std::unique_ptr<V2Serving> v2_;
+  std::unique_ptr<V2GrpcService> v2_service_;
   std::unique_ptr<grpc::Server> server_;
 };
 

@@ -12,9 +12,9 @@
 #include "absl/time/clock.h"
 #include "inference/model_config.pb.h"
 #include "inference/open_inference.pb.h"
-#include "server/inference_call.h"
+#include "common/quote.h"
+#include "common/status_macros.h"
 #include "server/v2/metadata.h"
-#include "server/v2_rest_adapter.h"
 
 namespace nn {
 namespace {
@@ -29,9 +29,9 @@ RestResponse Json(std::string body) {
   return r;
 }
 
-// A health answer: the status alone, empty body (the specification's form).
-RestResponse Health(const absl::Status& status) {
-  if (!status.ok()) return v2::EncodeRestError(status);
+// A positive health answer: 200 and an empty body (the specification's
+// form; a negative one is an error status with its JSON message).
+RestResponse Health() {
   RestResponse r;
   r.content_type = std::string(v2::kJsonContentType);
   return r;
@@ -43,22 +43,34 @@ struct Outcome {
   std::promise<void> done;
 };
 
-// One /v2 infer in flight: the decoded request around the protocol-
-// independent call. Lives from Attach to its Finish (inference_call.h);
-// the handler thread that waits for `outcome` outlives it.
-class RestInferCall final : public InferenceCall {
+// One /v2 infer in flight: the HTTP request's body around the V2 call.
+// Lives until its Finish (inference_call.h); the handler thread that waits
+// for `outcome` outlives it.
+class RestInferCall final : public V2InferenceCall {
  public:
-  RestInferCall(absl::Time start, Outcome* outcome)
-      : InferenceCall(start), outcome_(outcome) {}
-
-  v2::DecodedRequest request;
-  v2::ModelSignature signature;
+  RestInferCall(absl::Time start, std::string body,
+                std::optional<std::string> json_size, Outcome* outcome)
+      : V2InferenceCall(start, metrics::Protocol::kV2Http),
+        body_(std::move(body)),
+        json_size_(std::move(json_size)),
+        outcome_(outcome) {}
 
  private:
-  absl::Status WriteReply() override {
-    reply_ = v2::EncodeRestInferResponse(
-        request, servable().model_name(), absl::StrCat(servable().version()),
-        probabilities(), signature);
+  absl::StatusOr<v2::DecodedRequest> Decode(
+      const v2::ModelSignature& signature,
+      const v2::CodecLimits& limits) override {
+    std::optional<absl::string_view> header;
+    if (json_size_.has_value()) header = *json_size_;
+    return v2::DecodeRestInferRequest(body_, header, signature, limits);
+  }
+
+  absl::Status WriteV2Reply(const v2::DecodedRequest& request,
+                            const std::string& model_name,
+                            const std::string& model_version,
+                            absl::Span<const float> probabilities,
+                            const v2::ModelSignature& signature) override {
+    reply_ = v2::EncodeRestInferResponse(request, model_name, model_version,
+                                         probabilities, signature);
     return absl::OkStatus();
   }
 
@@ -69,17 +81,17 @@ class RestInferCall final : public InferenceCall {
     outcome_->done.set_value();
   }
 
+  // The decoded request's views point into body_, which lives as long.
+  const std::string body_;
+  const std::optional<std::string> json_size_;
   Outcome* const outcome_;
   RestResponse reply_;
 };
 
 }  // namespace
 
-V2RestService::V2RestService(Options options, ModelRepository* repository,
-                             ReadinessFn readiness)
-    : options_(std::move(options)),
-      repository_(repository),
-      readiness_(std::move(readiness)) {}
+V2RestService::V2RestService(const V2Serving* v2, ReadinessFn readiness)
+    : v2_(v2), readiness_(std::move(readiness)) {}
 
 void V2RestService::Handle(metrics::HttpExchange& exchange) {
   const absl::Time start = absl::Now();
@@ -92,9 +104,14 @@ void V2RestService::Handle(metrics::HttpExchange& exchange) {
     response = v2::MethodNotAllowed(exchange.method(), exchange.path(), *route);
     extra.emplace_back("Allow", std::string(route->method));
   } else if (route->endpoint == Endpoint::kModelInfer) {
-    response = Infer(*route, exchange, start);
+    response = Infer(*route, exchange, start);  // counted by the adapter
   } else {
-    response = Dispatch(*route, exchange);
+    metrics::Method method = metrics::Method::kServerMetadata;
+    absl::StatusOr<RestResponse> answer = Answer(*route, &method);
+    v2_->RecordRequest(metrics::Protocol::kV2Http, method, route->model,
+                       answer.status().code(), start);
+    response = answer.ok() ? *std::move(answer)
+                           : v2::EncodeRestError(answer.status());
   }
   if (response.json_size.has_value()) {
     extra.emplace_back(std::string(v2::kInferenceHeaderContentLength),
@@ -104,82 +121,70 @@ void V2RestService::Handle(metrics::HttpExchange& exchange) {
                    extra);
 }
 
-RestResponse V2RestService::Dispatch(const v2::RestRoute& route,
-                                     metrics::HttpExchange& exchange) {
+absl::StatusOr<RestResponse> V2RestService::Answer(const v2::RestRoute& route,
+                                   metrics::Method* method) const {
+  using metrics::Method;
   switch (route.endpoint) {
     case Endpoint::kServerLive:
-      return Health(absl::OkStatus());
+      *method = Method::kServerLive;
+      return Health();
     case Endpoint::kServerReady: {
+      *method = Method::kServerReady;
       const absl::Status ready = readiness_ ? readiness_() : absl::OkStatus();
-      return Health(ready.ok() ? ready
-                               : absl::UnavailableError(absl::StrCat(
-                                     "not ready: ", ready.message())));
+      if (!ready.ok()) {
+        return absl::UnavailableError(
+            absl::StrCat("not ready: ", ready.message()));
+      }
+      return Health();
     }
-    case Endpoint::kServerMetadata:
-      return ServerMetadata();
-    case Endpoint::kRepositoryIndex:
-      // The body (repository name, "ready") is optional; it is not read.
-      (void)exchange;
-      return RepositoryIndex();
-    case Endpoint::kModelStats:
-      return v2::EncodeRestError(absl::UnimplementedError(
-          "statistics are not served over REST yet"));
-    default:
-      return ModelAnswer(route);
-  }
-}
-
-RestResponse V2RestService::ServerMetadata() const {
-  inference::ServerMetadataResponse metadata;
-  metadata.set_name("nnserve");
-  metadata.set_version(options_.server_version);
-  for (const std::string& e : v2::V2Extensions(false)) {
-    metadata.add_extensions(e);
-  }
-  return Json(v2::MessageToJson(metadata));
-}
-
-RestResponse V2RestService::ModelAnswer(const v2::RestRoute& route) const {
-  absl::StatusOr<std::shared_ptr<ServableVersion>> servable =
-      v2rest::ResolveV2(*repository_, route.model, route.version);
-  if (route.endpoint == Endpoint::kModelReady) {
-    if (servable.ok()) return Health(absl::OkStatus());
-    // A known model without a servable version is not ready (503); an
-    // unknown name is 404.
-    if (repository_->HasModel(route.model) && route.version.empty()) {
-      return v2::EncodeRestError(absl::UnavailableError(absl::StrCat(
-          "model '", route.model, "' has no version ready: ",
-          servable.status().message())));
+    case Endpoint::kServerMetadata: {
+      *method = Method::kServerMetadata;
+      inference::ServerMetadataResponse metadata;
+      v2_->ServerMetadata(&metadata);
+      return Json(v2::MessageToJson(metadata));
     }
-    return v2::EncodeRestError(servable.status());
-  }
-  if (!servable.ok()) return v2::EncodeRestError(servable.status());
-  const v2::ModelDescription description =
-      v2rest::DescribeV2(*repository_, **servable);
-  if (route.endpoint == Endpoint::kModelConfig) {
-    inference::ModelConfig config;
-    v2::FillModelConfig(description, &config);
-    return Json(v2::MessageToJson(config));
-  }
-  inference::ModelMetadataResponse metadata;
-  v2::FillModelMetadata(description, &metadata);
-  return Json(v2::MessageToJson(metadata));
-}
-
-RestResponse V2RestService::RepositoryIndex() const {
-  inference::RepositoryIndexResponse index;
-  for (const nnserve::v1::ModelStatus& model : repository_->ListModels()) {
-    for (const nnserve::v1::VersionInfo& v : model.versions()) {
-      inference::RepositoryIndexResponse::ModelIndex* entry =
-          index.add_models();
-      entry->set_name(model.name());
-      entry->set_version(absl::StrCat(v.version()));
-      const bool ready = v.state() == nnserve::v1::VERSION_STATE_AVAILABLE;
-      entry->set_state(ready ? "READY" : "UNAVAILABLE");
-      if (!ready) entry->set_reason(v.error());
+    case Endpoint::kRepositoryIndex: {
+      *method = Method::kRepositoryIndex;
+      inference::RepositoryIndexResponse index;
+      v2_->RepositoryIndex(/*ready_only=*/false, &index);
+      return Json(v2::MessageToJson(index));
+    }
+    case Endpoint::kModelStats: {
+      *method = Method::kModelStatistics;
+      inference::ModelStatisticsResponse stats;
+      const absl::Status s =
+          v2_->ModelStatistics(route.model, route.version, &stats);
+      RETURN_IF_ERROR(s);
+      return Json(v2::MessageToJson(stats));
+    }
+    case Endpoint::kModelReady: {
+      *method = Method::kModelReady;
+      ASSIGN_OR_RETURN(const bool ready,
+                       v2_->ModelReady(route.model, route.version));
+      if (!ready) {
+        return absl::UnavailableError(
+            absl::StrCat("model ", Quote(route.model), " has no version ready",
+                         route.version.empty() ? "" : " of that number"));
+      }
+      return Health();
+    }
+    case Endpoint::kModelConfig: {
+      *method = Method::kModelConfig;
+      inference::ModelConfigResponse config;
+      const absl::Status s = v2_->ModelConfig(route.model, route.version, &config);
+      RETURN_IF_ERROR(s);
+      // Triton's REST answer is the configuration itself, not the wrapper.
+      return Json(v2::MessageToJson(config.config()));
+    }
+    default: {
+      *method = Method::kModelMetadata;
+      inference::ModelMetadataResponse metadata;
+      const absl::Status s =
+          v2_->ModelMetadata(route.model, route.version, &metadata);
+      RETURN_IF_ERROR(s);
+      return Json(v2::MessageToJson(metadata));
     }
   }
-  return Json(v2::MessageToJson(index));
 }
 
 RestResponse V2RestService::Infer(const v2::RestRoute& route,
@@ -192,13 +197,14 @@ RestResponse V2RestService::Infer(const v2::RestRoute& route,
     V2RestService* self;
     ~Leave() { self->in_flight_.fetch_sub(1); }
   } leave{this};
+  auto refuse = [&](const absl::Status& status) {
+    v2_->RecordRequest(metrics::Protocol::kV2Http, metrics::Method::kModelInfer,
+                       route.model, status.code(), start);
+    return v2::EncodeRestError(status);
+  };
   if (stopping_.load()) {
-    return v2::EncodeRestError(
+    return refuse(
         absl::UnavailableError("server is draining: not accepting requests"));
-  }
-  if (!started_.load()) {
-    return v2::EncodeRestError(
-        absl::UnavailableError("server is starting: models are loading"));
   }
   admitted_.fetch_add(1);
   struct Answered {
@@ -207,39 +213,18 @@ RestResponse V2RestService::Infer(const v2::RestRoute& route,
   } answered{this};
 
   absl::StatusOr<std::string> body =
-      exchange.ReadBody(options_.max_request_bytes);
-  if (!body.ok()) return v2::EncodeRestError(body.status());
-  absl::StatusOr<std::shared_ptr<ServableVersion>> servable =
-      v2rest::ResolveV2(*repository_, route.model, route.version);
-  if (!servable.ok()) return v2::EncodeRestError(servable.status());
-
+      exchange.ReadBody(v2_->options().max_request_bytes);
+  if (!body.ok()) return refuse(body.status());
+  std::optional<std::string> json_size;
+  if (auto h = exchange.header(v2::kInferenceHeaderContentLength.data())) {
+    json_size = std::string(*h);
+  }
   Outcome outcome;
   std::future<void> done = outcome.done.get_future();
-  auto call = std::make_unique<RestInferCall>(start, &outcome);
-  call->Attach(*std::move(servable));
-  v2::ModelSignature& signature = call->signature;
-  signature.height = call->servable().model().input_height();
-  signature.width = call->servable().model().input_width();
-  signature.labels = call->servable().labels();
-  v2::CodecLimits limits;
-  limits.max_images = options_.max_images_per_request;
-  limits.max_request_bytes = options_.max_request_bytes;
-  absl::StatusOr<v2::DecodedRequest> decoded = v2::DecodeRestInferRequest(
-      *body, exchange.header(v2::kInferenceHeaderContentLength.data()),
-      signature, limits);
-  if (!decoded.ok()) {
-    InferenceCall::Fail(std::move(call), decoded.status());
-  } else {
-    const int64_t images = decoded->images.count;
-    call->input() = std::move(decoded->images.pixels);
-    const absl::Time deadline =
-        decoded->timeout_micros.has_value()
-            ? start + absl::Microseconds(*decoded->timeout_micros)
-            : absl::InfiniteFuture();
-    call->request = *std::move(decoded);
-    InferenceCall::Submit(std::move(call), images, deadline, nullptr);
-  }
-  // Finish has run or will run exactly once (inference_call.h).
+  v2_->Infer(std::make_unique<RestInferCall>(start, *std::move(body),
+                                             std::move(json_size), &outcome),
+             route.model, route.version, absl::InfiniteFuture(), nullptr);
+  // Finish has run or will run exactly once (v2_serving.h).
   done.wait();
   return std::move(outcome.response);
 }

@@ -173,7 +173,7 @@ TEST_F(NnctlE2ETest, InfoShowsTheKerasSummary) {
 
 TEST_F(NnctlE2ETest, BenchCountsEqualTheServersCounter) {
   const std::string series =
-      R"(nnserve_requests_total{code="OK",method="Predict",model="cnn",version="1"})";
+      R"(nnserve_requests_total{code="OK",method="Predict",model="cnn",protocol="nnserve.v1",version="1"})";
   auto scrape = [&] {
     auto response = testing::HttpRequest(server_->http_port(), "GET", "/metrics");
     EXPECT_TRUE(response.ok());

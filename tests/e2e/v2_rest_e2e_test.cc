@@ -4,10 +4,13 @@
 // JSON and binary; the classification extension; the error statuses with
 // their JSON bodies. Probabilities are checked against Predict's for the same
 // images (within the numerical contract: the server batches as it likes).
+#include <signal.h>
+
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "engine/data/png.h"
@@ -20,6 +23,7 @@
 #include "tests/support/numerical_contract.h"
 #include "tests/support/server_process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/wait.h"
 
 namespace nn {
 namespace {
@@ -186,6 +190,43 @@ TEST_F(V2RestE2ETest, ModelMetadataAndConfigDescribeTheModel) {
   ExpectError(Get("/v2/models/m/nothing"), 404, "no endpoint");
 }
 
+TEST_F(V2RestE2ETest, StatisticsCountRestInferencesAndMetricsLabelThem) {
+  const std::string body = testing::InferJson(
+      "FP32", {kImages, 784}, testing::JsonNumbers(images_.floats), 0);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Send(testing::V2Post(kInfer, body)).status, 200);
+  }
+  for (const char* path : {"/v2/models/m/stats", "/v2/models/m/versions/1/stats",
+                           "/v2/models/stats"}) {
+    SCOPED_TRACE(path);
+    const HttpResponse r = Get(path);
+    ASSERT_EQ(r.status, 200) << r.body;
+    rapidjson::Document doc;
+    doc.Parse(r.body.c_str());
+    ASSERT_TRUE(doc.IsObject() && doc.HasMember("model_stats")) << r.body;
+    ASSERT_EQ(doc["model_stats"].Size(), 1u) << r.body;
+    const rapidjson::Value& m = doc["model_stats"][0];
+    EXPECT_STREQ(m["name"].GetString(), "m");
+    EXPECT_STREQ(m["version"].GetString(), "1");
+    // This test's 3 requests and Predict's at least (others ran before).
+    EXPECT_GE(m["inference_stats"]["success"]["count"].GetUint64(), 3u);
+    EXPECT_GE(m["inference_count"].GetUint64(), 3u * kImages);
+  }
+  ExpectError(Get("/v2/models/nope/stats"), 404, "nope");
+  // Request metrics carry protocol "v2-http" and the RPC's name.
+  const HttpResponse metrics = Get("/metrics");
+  bool found = false;
+  for (absl::string_view line : absl::StrSplit(metrics.body, '\n')) {
+    if (absl::StartsWith(line, "nnserve_requests_total{") &&
+        absl::StrContains(line, R"(method="ModelInfer")") &&
+        absl::StrContains(line, R"(protocol="v2-http")") &&
+        absl::StrContains(line, R"(code="OK")")) {
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found) << metrics.body;
+}
+
 TEST_F(V2RestE2ETest, RepositoryIndexListsTheModel) {
   const HttpResponse r = Send({.method = "POST", .path = "/v2/repository/index"});
   ASSERT_EQ(r.status, 200) << r.body;
@@ -343,6 +384,39 @@ TEST_F(V2RestE2ETest, ErrorsCarryTheirStatusAndAJsonMessage) {
                               testing::JsonNumbers(images_.floats), 0,
                               R"(,"parameters":{"timeout":0})"))),
               504, "deadline");
+}
+
+TEST(V2RestDrainTest, ReadyTurns503WhileDrainingAndInferServesThroughTheGrace) {
+  TempDir repo;
+  auto model = testing::MakeModel("mnist_mlp", 7);
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_TRUE(testing::PublishModel(repo.path(), "m", 1, **model).ok());
+  auto server = ServerProcess::Start(
+      {.args = {"--model_repository=" + repo.path(), "--drain_grace=3s"}});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const int port = (*server)->http_port();
+  auto get = [port](const std::string& path) {
+    return testing::SendHttp(port, {.path = path}).value_or(HttpResponse{});
+  };
+  ASSERT_EQ(get("/v2/health/ready").status, 200);
+  (*server)->Signal(SIGTERM);
+  ASSERT_TRUE(testing::Eventually(
+      [&] { return get("/v2/health/ready").status == 503; },
+      testing::Scaled(absl::Seconds(2))));
+  const HttpResponse ready = get("/v2/health/ready");
+  EXPECT_THAT(ready.body, HasSubstr("not ready: draining"));
+  EXPECT_EQ(get("/v2/health/live").status, 200);
+  // Within the pre-drain window requests are still served, as Predict's.
+  const std::vector<float> image(784, 0.5f);
+  const HttpResponse infer = testing::SendHttp(
+      port, testing::V2Post(kInfer, testing::InferJson(
+                                        "FP32", {1, 784},
+                                        testing::JsonNumbers(image), 0)))
+                                 .value_or(HttpResponse{});
+  EXPECT_EQ(infer.status, 200) << infer.body;
+  absl::StatusOr<int> exit_code = (*server)->Wait(absl::Seconds(30));
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  EXPECT_EQ(*exit_code, 0) << (*server)->Log();
 }
 
 }  // namespace
