@@ -18,7 +18,9 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace nn {
 
@@ -30,6 +32,16 @@ inline constexpr int64_t kMaxReadFileBytes = int64_t{1} << 30;
 // character devices alike), at most `max_bytes` of them (see above).
 absl::StatusOr<std::string> ReadFile(const std::string& path,
                                      int64_t max_bytes = kMaxReadFileBytes);
+
+// Writes `bytes` to `path` atomically, replacing any file there: the bytes
+// go to a temporary file in the target's directory, named
+// ".<name>.<pid>.<counter>.tmp" (it starts with '.' and ends with ".tmp":
+// directory pollers ignore such names), which is fsync'ed, renamed over the
+// target, and the directory fsync'ed. Readers see the old file or the new
+// one, never a mix. Errors (errno's code) name the operation and the path;
+// on an error the temporary file is removed.
+absl::Status WriteFileAtomically(const std::string& path,
+                                 absl::string_view bytes);
 
 }  // namespace nn
 

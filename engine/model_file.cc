@@ -5,13 +5,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/file.h"
 #include "common/status_macros.h"
 
 namespace nn {
@@ -44,41 +44,6 @@ uint32_t Crc32(absl::string_view bytes) {
 absl::Status ErrnoError(int error, absl::string_view what,
                         const std::string& path) {
   return absl::ErrnoToStatus(error, absl::StrCat(what, " ", path));
-}
-
-// Writes all of `bytes` to `fd`, retrying partial writes and EINTR.
-absl::Status WriteAll(int fd, absl::string_view bytes, const std::string& path) {
-  while (!bytes.empty()) {
-    const ssize_t written = ::write(fd, bytes.data(), bytes.size());
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError(errno, "cannot write", path);
-    }
-    bytes.remove_prefix(static_cast<size_t>(written));
-  }
-  return absl::OkStatus();
-}
-
-std::string DirName(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string BaseName(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-absl::Status SyncDirectory(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, "cannot open directory", dir);
-  const int result = ::fsync(fd);
-  const int error = errno;
-  ::close(fd);
-  if (result != 0) return ErrnoError(error, "cannot fsync directory", dir);
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -166,29 +131,7 @@ absl::StatusOr<nnserve::v1::SavedModel> ParseModelFile(absl::string_view bytes) 
 absl::Status WriteModelFile(const std::string& path,
                             const nnserve::v1::SavedModel& model) {
   ASSIGN_OR_RETURN(std::string bytes, SerializeModelFile(model));
-  static std::atomic<uint64_t> counter{0};
-  const std::string dir = DirName(path);
-  const std::string temp =
-      absl::StrCat(dir, "/.", BaseName(path), ".", ::getpid(), ".",
-                   counter.fetch_add(1), ".tmp");
-  const int fd =
-      ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError(errno, "cannot create", temp);
-  absl::Status status = WriteAll(fd, bytes, temp);
-  if (status.ok() && ::fsync(fd) != 0) {
-    status = ErrnoError(errno, "cannot fsync", temp);
-  }
-  if (::close(fd) != 0 && status.ok()) {
-    status = ErrnoError(errno, "cannot close", temp);
-  }
-  if (status.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
-    status = ErrnoError(errno, "cannot rename the temporary file to", path);
-  }
-  if (!status.ok()) {
-    ::unlink(temp.c_str());
-    return status;
-  }
-  return SyncDirectory(dir);
+  return WriteFileAtomically(path, bytes);
 }
 
 absl::StatusOr<nnserve::v1::SavedModel> ReadModelFile(const std::string& path) {

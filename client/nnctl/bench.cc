@@ -44,8 +44,11 @@ int RunBench(const ParsedCommandLine& cl) {
   absl::StatusOr<ImageEncoding> encoding =
       ParseImageEncoding(absl::GetFlag(FLAGS_encoding));
   if (!encoding.ok()) return Fail(kExitUsage, encoding.status());
+  absl::StatusOr<WireProtocol> protocol = GetWireProtocol();
+  if (!protocol.ok()) return Fail(kExitUsage, protocol.status());
 
   LoadOptions options;
+  options.protocol = *protocol;
   const ClientOptions client_options = GetClientOptions();
   options.channel = client_options.channel;
   options.request_timeout = client_options.timeout;
@@ -79,20 +82,32 @@ int RunBench(const ParsedCommandLine& cl) {
       ReadImageFile(absl::GetFlag(FLAGS_data));
   if (!images.ok()) return Fail(kExitLocalError, images.status());
   // 256 distinct requests: enough variety, bounded memory.
-  absl::StatusOr<std::vector<v1::PredictRequest>> requests =
-      BuildPredictRequests(*images, model, absl::GetFlag(FLAGS_version),
-                           options.images_per_request, *encoding, 256);
-  if (!requests.ok()) return Fail(kExitLocalError, requests.status());
-  options.requests = *std::move(requests);
+  constexpr int kDistinctRequests = 256;
+  if (options.protocol == WireProtocol::kV2Grpc) {
+    absl::StatusOr<std::vector<inference::ModelInferRequest>> requests =
+        BuildModelInferRequests(*images, model, V2Version(),
+                                options.images_per_request, kDistinctRequests);
+    if (!requests.ok()) return Fail(kExitLocalError, requests.status());
+    options.v2_requests = *std::move(requests);
+  } else {
+    absl::StatusOr<std::vector<v1::PredictRequest>> requests =
+        BuildPredictRequests(*images, model, absl::GetFlag(FLAGS_version),
+                             options.images_per_request, *encoding,
+                             kDistinctRequests);
+    if (!requests.ok()) return Fail(kExitLocalError, requests.status());
+    options.requests = *std::move(requests);
+  }
 
   // One call first: a dead server or unknown model is one clear error, not a
   // table of failures.
   absl::StatusOr<std::unique_ptr<Client>> client =
       Client::Create(client_options);
   if (!client.ok()) return Fail(kExitLocalError, client.status());
-  absl::StatusOr<v1::PredictResponse> probe =
-      (*client)->Predict(options.requests.front());
-  if (!probe.ok()) return Fail(kExitRpcError, probe.status());
+  const absl::Status probe =
+      options.protocol == WireProtocol::kV2Grpc
+          ? (*client)->ModelInfer(options.v2_requests.front()).status()
+          : (*client)->Predict(options.requests.front()).status();
+  if (!probe.ok()) return Fail(kExitRpcError, probe);
   client->reset();
 
   absl::StatusOr<std::vector<LevelResult>> levels = RunLoad(options);
@@ -131,10 +146,11 @@ Command BenchCommand() {
        "and latency percentiles (microseconds, from a log-linear histogram,\n"
        "within 0.4 %). Before the first level one Predict checks that the\n"
        "model answers; it is not counted. Exit code 4 if any measured request\n"
-       "failed.\n",
+       "failed. --protocol=v2 sends ModelInfer (Open Inference Protocol,\n"
+       "raw FP32 [N,28,28]) instead of Predict.\n",
        {"model", "version", "concurrency", "duration", "warmup",
         "images_per_request", "encoding", "max_requests", "data", "json",
-        "csv", "calls_per_channel"}},
+        "csv", "calls_per_channel", "protocol"}},
       &RunBench};
 }
 

@@ -33,6 +33,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/file.h"
 #include "common/status_macros.h"
 #include "common/text_proto.h"
 #include "common/training_flags.h"
@@ -290,10 +291,7 @@ absl::Status Main() {
   if (const std::string onnx_path = absl::GetFlag(FLAGS_export_onnx);
       !onnx_path.empty()) {
     ASSIGN_OR_RETURN(const std::string onnx, ExportOnnx(*saved));
-    std::ofstream file(onnx_path, std::ios::binary | std::ios::trunc);
-    file.write(onnx.data(), static_cast<std::streamsize>(onnx.size()));
-    file.close();
-    if (!file) return absl::UnavailableError(absl::StrCat(onnx_path, ": cannot write"));
+    RETURN_IF_ERROR(WriteFileAtomically(onnx_path, onnx));
   }
   reporter.Done(out, saved->history(saved->history_size() - 1));
   return absl::OkStatus();
