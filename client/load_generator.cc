@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "client/http_load.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "inference/open_inference.grpc.pb.h"
@@ -72,11 +73,27 @@ class GrpcLoadCall final : public LoadCall {
   Response response_;
 };
 
+// A LoadCall over HTTP (a keep-alive connection of its own).
+class HttpSlotCall final : public LoadCall {
+ public:
+  HttpSlotCall(const LoadOptions& options, DoneFn done)
+      : call_(options.http_target, &options.http_requests, std::move(done)) {}
+  void Start(uint64_t sequence,
+             std::chrono::system_clock::time_point deadline) override {
+    call_.Start(sequence, deadline);
+  }
+
+ private:
+  HttpLoadCall call_;
+};
+
 // The slot calls of `options.protocol` (the one place a protocol is added).
 std::unique_ptr<LoadCall> NewLoadCall(const LoadOptions& options,
                                       const std::shared_ptr<grpc::Channel>& channel,
                                       DoneFn done) {
   switch (options.protocol) {
+    case WireProtocol::kV2Http:
+      return std::make_unique<HttpSlotCall>(options, std::move(done));
     case WireProtocol::kV2Grpc:
       return std::make_unique<GrpcLoadCall<inference::GRPCInferenceService,
                                            inference::ModelInferRequest,
@@ -156,7 +173,10 @@ class LevelRun {
 
     LevelResult result;
     result.concurrency = static_cast<int>(slots_.size());
-    result.channels = static_cast<int>(channels_.size());
+    // HTTP: one connection per call in flight.
+    result.channels = options_.protocol == WireProtocol::kV2Http
+                          ? static_cast<int>(slots_.size())
+                          : static_cast<int>(channels_.size());
     result.images_per_request = options_.images_per_request;
     SteadyClock::time_point last_end = measure_start_;
     for (const auto& slot : slots_) {
@@ -245,9 +265,10 @@ class LevelRun {
 };
 
 absl::Status ValidateOptions(const LoadOptions& options) {
-  const bool has_requests = options.protocol == WireProtocol::kV2Grpc
-                                ? !options.v2_requests.empty()
-                                : !options.requests.empty();
+  const bool has_requests =
+      options.protocol == WireProtocol::kV2Grpc   ? !options.v2_requests.empty()
+      : options.protocol == WireProtocol::kV2Http ? !options.http_requests.empty()
+                                                  : !options.requests.empty();
   if (!has_requests) {
     return absl::InvalidArgumentError(absl::StrCat(
         "no ", WireProtocolName(options.protocol), " requests to send"));
@@ -309,7 +330,11 @@ absl::StatusOr<std::vector<LevelResult>> RunLoad(const LoadOptions& options) {
         (concurrency + options.calls_per_channel - 1) /
         options.calls_per_channel;
     std::vector<std::shared_ptr<grpc::Channel>> channels;
-    for (int i = 0; i < channel_count; ++i) {
+    // v2-http: no gRPC channel (null ones keep the slots' indexing); every
+    // slot opens its own HTTP connection.
+    const bool grpc = options.protocol != WireProtocol::kV2Http;
+    if (!grpc) channels.resize(channel_count);
+    for (int i = 0; grpc && i < channel_count; ++i) {
       ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
                        CreateChannel(options.channel, i));
       // Connect before the clock starts, waiting at most a second: a

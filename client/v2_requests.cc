@@ -37,12 +37,21 @@ absl::StatusOr<std::vector<std::string>> SplitBytes(absl::string_view raw) {
 absl::StatusOr<WireProtocol> ParseWireProtocol(absl::string_view name) {
   if (name == "nnserve.v1") return WireProtocol::kNnserveV1;
   if (name == "v2") return WireProtocol::kV2Grpc;
+  if (name == "v2-http") return WireProtocol::kV2Http;
   return absl::InvalidArgumentError(absl::StrCat(
-      "--protocol: \"", name, "\" is not one of nnserve.v1, v2"));
+      "--protocol: \"", name, "\" is not one of nnserve.v1, v2, v2-http"));
 }
 
 absl::string_view WireProtocolName(WireProtocol protocol) {
-  return protocol == WireProtocol::kV2Grpc ? "v2" : "nnserve.v1";
+  switch (protocol) {
+    case WireProtocol::kV2Grpc:
+      return "v2";
+    case WireProtocol::kV2Http:
+      return "v2-http";
+    case WireProtocol::kNnserveV1:
+      break;
+  }
+  return "nnserve.v1";
 }
 
 inference::ModelInferRequest BuildModelInferRequest(

@@ -21,8 +21,11 @@ namespace nn {
 
 // The wire a command speaks (nnctl's --protocol). Adding one: a value here,
 // its name in ParseWireProtocol, and its call in the load generator.
-enum class WireProtocol { kNnserveV1, kV2Grpc };
-// "nnserve.v1" or "v2"; INVALID_ARGUMENT naming the accepted values.
+// kV2Http: the Open Inference Protocol over REST (client/http_load.h; bench
+// only).
+enum class WireProtocol { kNnserveV1, kV2Grpc, kV2Http };
+// "nnserve.v1", "v2" or "v2-http"; INVALID_ARGUMENT naming the accepted
+// values.
 absl::StatusOr<WireProtocol> ParseWireProtocol(absl::string_view name);
 absl::string_view WireProtocolName(WireProtocol protocol);
 

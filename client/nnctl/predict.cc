@@ -99,6 +99,10 @@ int RunPredict(const ParsedCommandLine& cl) {
   if (!encoding.ok()) return Fail(kExitUsage, encoding.status());
   absl::StatusOr<WireProtocol> protocol = GetWireProtocol();
   if (!protocol.ok()) return Fail(kExitUsage, protocol.status());
+  if (*protocol == WireProtocol::kV2Http) {
+    return UsageError(
+        "predict speaks --protocol=nnserve.v1 or v2; v2-http is bench's");
+  }
 
   std::vector<InputImage> images;
   const IdxSelection selection{absl::GetFlag(FLAGS_index),

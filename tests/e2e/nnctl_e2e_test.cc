@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -172,10 +173,15 @@ TEST_F(NnctlE2ETest, InfoShowsTheKerasSummary) {
 }
 
 TEST_F(NnctlE2ETest, BenchCountsEqualTheServersCounterOnEveryProtocol) {
-  for (auto [protocol, method] :
-       {std::pair<const char*, const char*>{"nnserve.v1", "Predict"},
-        {"v2", "ModelInfer"}}) {
-    SCOPED_TRACE(protocol);
+  const std::string http =
+      absl::StrCat(" --http_target=127.0.0.1:", server_->http_port());
+  for (auto [protocol, method, extra] :
+       {std::tuple<const char*, const char*, std::string>{"nnserve.v1",
+                                                          "Predict", ""},
+        {"v2", "ModelInfer", ""},
+        {"v2-http", "ModelInfer", http},
+        {"v2-http", "ModelInfer", http + " --v2_http_json"}}) {
+    SCOPED_TRACE(absl::StrCat(protocol, extra));
     const std::string series = absl::StrCat(
         R"(nnserve_requests_total{code="OK",method=")", method,
         R"(",model="cnn",protocol=")", protocol, R"(",version="1"})");
@@ -190,7 +196,7 @@ TEST_F(NnctlE2ETest, BenchCountsEqualTheServersCounterOnEveryProtocol) {
         server_->target(),
         absl::StrCat("bench --model=cnn --concurrency=1,4 --duration=1s "
                      "--warmup=200ms --json --protocol=",
-                     protocol));
+                     protocol, extra));
     ASSERT_EQ(result.exit_code, 0) << result.output;
     int64_t sent = 1;  // the probe request
     std::vector<std::string> levels =
