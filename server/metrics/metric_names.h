@@ -13,8 +13,9 @@
 // them unescaped (serving_metrics_test checks every family).
 //
 // family                               type       labels                      meaning
-// nnserve_requests_total               counter    model,version,method,       RPCs finished (every method of
-//                                                 protocol,code               Method); code = canonical gRPC status
+// nnserve_requests_total               counter    model,version,method,protocol,code
+//                                                                             RPCs finished (every method of
+//                                                                             Method); code = canonical gRPC status
 //                                                                             name ("OK", "UNAVAILABLE", ...);
 //                                                                             version "" when none was resolved
 // nnserve_request_duration_seconds     histogram  model,method,protocol       server-side latency, from the handler's
