@@ -237,6 +237,10 @@ bool NnServer::DrainWithGrace(absl::Duration grace) {
   repository_->Shutdown(std::max(absl::ZeroDuration(), deadline - absl::Now()));
   const int64_t accepted = service_->predicts_accepted();
   const int64_t finished = service_->predicts_finished();
+  if (rest_ != nullptr) {
+    NN_LOG(INFO) << "REST /v2 infer: " << rest_->infers_answered() << " of "
+                 << rest_->infers_admitted() << " admitted requests answered";
+  }
   if (in_time && accepted == finished) {
     NN_LOG(INFO) << "drained: all " << accepted
                  << " accepted Predict calls finished";
