@@ -20,7 +20,8 @@ Client::Client(ClientOptions options, std::shared_ptr<grpc::Channel> channel)
     : options_(std::move(options)),
       channel_(std::move(channel)),
       stub_(v1::InferenceService::NewStub(channel_)),
-      health_stub_(grpc::health::v1::Health::NewStub(channel_)) {}
+      health_stub_(grpc::health::v1::Health::NewStub(channel_)),
+      v2_stub_(inference::GRPCInferenceService::NewStub(channel_)) {}
 
 std::unique_ptr<grpc::ClientContext> Client::NewContext(bool unary,
                                                         bool authorize) const {
@@ -33,6 +34,27 @@ std::unique_ptr<grpc::ClientContext> Client::NewContext(bool unary,
     context->AddMetadata("authorization", "Bearer " + options_.token);
   }
   return context;
+}
+
+absl::StatusOr<inference::ModelInferResponse> Client::ModelInfer(
+    const inference::ModelInferRequest& request) {
+  inference::ModelInferResponse response;
+  auto context = NewContext(/*unary=*/true, /*authorize=*/false);
+  RETURN_IF_ERROR(
+      FromGrpcStatus(v2_stub_->ModelInfer(context.get(), request, &response)));
+  return response;
+}
+
+absl::StatusOr<inference::ModelMetadataResponse> Client::ModelMetadata(
+    const std::string& model, const std::string& version) {
+  inference::ModelMetadataRequest request;
+  request.set_name(model);
+  if (!version.empty()) request.set_version(version);
+  inference::ModelMetadataResponse response;
+  auto context = NewContext(/*unary=*/true, /*authorize=*/false);
+  RETURN_IF_ERROR(FromGrpcStatus(
+      v2_stub_->ModelMetadata(context.get(), request, &response)));
+  return response;
 }
 
 absl::StatusOr<v1::PredictResponse> Client::Predict(

@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "client/channel.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "inference/open_inference.grpc.pb.h"
 #include "nnserve/v1/inference.grpc.pb.h"
 
 namespace nn {
@@ -50,6 +51,13 @@ class Client {
   // replies of any length).
   absl::StatusOr<nnserve::v1::ExportModelResponse> ExportModel(
       const nnserve::v1::ExportModelRequest& request);
+
+  // The Open Inference Protocol's inference.GRPCInferenceService on the
+  // same channel (client/v2_requests.h builds the requests).
+  absl::StatusOr<inference::ModelInferResponse> ModelInfer(
+      const inference::ModelInferRequest& request);
+  absl::StatusOr<inference::ModelMetadataResponse> ModelMetadata(
+      const std::string& model, const std::string& version);
 
   // Called with each message of a training stream, in order. Returning false
   // stops reading: the call is cancelled on the client side and the job keeps
@@ -92,6 +100,7 @@ class Client {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<nnserve::v1::InferenceService::Stub> stub_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_stub_;
+  std::unique_ptr<inference::GRPCInferenceService::Stub> v2_stub_;
 };
 
 }  // namespace nn

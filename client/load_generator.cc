@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include <grpcpp/client_context.h>
@@ -10,8 +11,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "client/http_load.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
+#include "inference/open_inference.grpc.pb.h"
 #include "nnserve/v1/inference.grpc.pb.h"
 
 namespace nn {
@@ -22,15 +25,110 @@ using SteadyClock = std::chrono::steady_clock;
 
 class LevelRun;
 
+using DoneFn = std::function<void(const grpc::Status&)>;
+
+// A slot's calls on one protocol's stub: at most one in flight; `done` (given
+// once, at construction) runs when each ends, on any thread.
+class LoadCall {
+ public:
+  virtual ~LoadCall() = default;
+  // Starts the call of request number `sequence` (cycled through the
+  // requests) with `deadline`.
+  virtual void Start(uint64_t sequence,
+                     std::chrono::system_clock::time_point deadline) = 0;
+};
+
+// A LoadCall of a unary gRPC method, `invoke` being its async call
+// (stub->async()->Method(context, request, response, callback)).
+template <typename Service, typename Request, typename Response>
+class GrpcLoadCall final : public LoadCall {
+ public:
+  using Invoke = void (*)(typename Service::Stub*, grpc::ClientContext*,
+                          const Request*, Response*,
+                          std::function<void(grpc::Status)>);
+  GrpcLoadCall(const std::shared_ptr<grpc::Channel>& channel,
+               const std::vector<Request>* requests, Invoke invoke, DoneFn done)
+      : stub_(Service::NewStub(channel)),
+        requests_(requests),
+        invoke_(invoke),
+        done_(std::move(done)) {}
+
+  void Start(uint64_t sequence,
+             std::chrono::system_clock::time_point deadline) override {
+    // The previous call's context is done with: its completion is running.
+    context_ = std::make_unique<grpc::ClientContext>();
+    context_->set_deadline(deadline);
+    response_.Clear();
+    invoke_(stub_.get(), context_.get(),
+            &(*requests_)[sequence % requests_->size()], &response_,
+            [this](grpc::Status status) { done_(status); });
+  }
+
+ private:
+  std::unique_ptr<typename Service::Stub> stub_;
+  const std::vector<Request>* const requests_;
+  const Invoke invoke_;
+  const DoneFn done_;
+  std::unique_ptr<grpc::ClientContext> context_;
+  Response response_;
+};
+
+// A LoadCall over HTTP (a keep-alive connection of its own).
+class HttpSlotCall final : public LoadCall {
+ public:
+  HttpSlotCall(const LoadOptions& options, DoneFn done)
+      : call_(options.http_target, &options.http_requests, std::move(done)) {}
+  void Start(uint64_t sequence,
+             std::chrono::system_clock::time_point deadline) override {
+    call_.Start(sequence, deadline);
+  }
+
+ private:
+  HttpLoadCall call_;
+};
+
+// The slot calls of `options.protocol` (the one place a protocol is added).
+std::unique_ptr<LoadCall> NewLoadCall(const LoadOptions& options,
+                                      const std::shared_ptr<grpc::Channel>& channel,
+                                      DoneFn done) {
+  switch (options.protocol) {
+    case WireProtocol::kV2Http:
+      return std::make_unique<HttpSlotCall>(options, std::move(done));
+    case WireProtocol::kV2Grpc:
+      return std::make_unique<GrpcLoadCall<inference::GRPCInferenceService,
+                                           inference::ModelInferRequest,
+                                           inference::ModelInferResponse>>(
+          channel, &options.v2_requests,
+          [](inference::GRPCInferenceService::Stub* stub,
+             grpc::ClientContext* context,
+             const inference::ModelInferRequest* request,
+             inference::ModelInferResponse* response,
+             std::function<void(grpc::Status)> on_done) {
+            stub->async()->ModelInfer(context, request, response,
+                                      std::move(on_done));
+          },
+          std::move(done));
+    case WireProtocol::kNnserveV1:
+      break;
+  }
+  return std::make_unique<GrpcLoadCall<v1::InferenceService, v1::PredictRequest,
+                                       v1::PredictResponse>>(
+      channel, &options.requests,
+      [](v1::InferenceService::Stub* stub, grpc::ClientContext* context,
+         const v1::PredictRequest* request, v1::PredictResponse* response,
+         std::function<void(grpc::Status)> on_done) {
+        stub->async()->Predict(context, request, response, std::move(on_done));
+      },
+      std::move(done));
+}
+
 // One of the N call loops of a level. A slot has at most one call in flight
 // and starts its next call from the previous one's completion, so its fields
 // are touched by one thread at a time, each call's completion
 // happening-before the next call's start (no lock needed).
 struct Slot {
   LevelRun* run = nullptr;
-  v1::InferenceService::Stub* stub = nullptr;
-  std::unique_ptr<grpc::ClientContext> context;
-  v1::PredictResponse response;
+  std::unique_ptr<LoadCall> call;
   SteadyClock::time_point started;
   bool measured = false;
 
@@ -51,12 +149,15 @@ thread_local std::vector<Slot*>* tl_pending_starts = nullptr;
 class LevelRun {
  public:
   LevelRun(const LoadOptions& options, int concurrency,
-           std::vector<std::unique_ptr<v1::InferenceService::Stub>> stubs)
-      : options_(options), stubs_(std::move(stubs)) {
+           std::vector<std::shared_ptr<grpc::Channel>> channels)
+      : options_(options), channels_(std::move(channels)) {
     for (int i = 0; i < concurrency; ++i) {
       auto slot = std::make_unique<Slot>();
       slot->run = this;
-      slot->stub = stubs_[i / options_.calls_per_channel].get();
+      Slot* raw = slot.get();
+      slot->call = NewLoadCall(
+          options_, channels_[i / options_.calls_per_channel],
+          [this, raw](const grpc::Status& status) { OnDone(raw, status); });
       slots_.push_back(std::move(slot));
     }
   }
@@ -72,7 +173,10 @@ class LevelRun {
 
     LevelResult result;
     result.concurrency = static_cast<int>(slots_.size());
-    result.channels = static_cast<int>(stubs_.size());
+    // HTTP: one connection per call in flight.
+    result.channels = options_.protocol == WireProtocol::kV2Http
+                          ? static_cast<int>(slots_.size())
+                          : static_cast<int>(channels_.size());
     result.images_per_request = options_.images_per_request;
     SteadyClock::time_point last_end = measure_start_;
     for (const auto& slot : slots_) {
@@ -119,17 +223,9 @@ class LevelRun {
     }
     slot->measured = measured;
     slot->started = now;
-    // The previous call's context is done with: its completion is running.
-    slot->context = std::make_unique<grpc::ClientContext>();
-    slot->context->set_deadline(std::chrono::system_clock::now() +
-                                absl::ToChronoNanoseconds(
-                                    options_.request_timeout));
-    slot->response.Clear();
-    const v1::PredictRequest& request =
-        options_.requests[next_request_.fetch_add(1) % options_.requests.size()];
-    slot->stub->async()->Predict(
-        slot->context.get(), &request, &slot->response,
-        [this, slot](grpc::Status status) { OnDone(slot, status); });
+    slot->call->Start(next_request_.fetch_add(1),
+                      std::chrono::system_clock::now() +
+                          absl::ToChronoNanoseconds(options_.request_timeout));
   }
 
   void OnDone(Slot* slot, const grpc::Status& status) {
@@ -157,7 +253,7 @@ class LevelRun {
   }
 
   const LoadOptions& options_;
-  std::vector<std::unique_ptr<v1::InferenceService::Stub>> stubs_;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<Slot>> slots_;
   // Set by Run() before the first call starts; read-only afterwards.
   SteadyClock::time_point measure_start_;
@@ -169,8 +265,13 @@ class LevelRun {
 };
 
 absl::Status ValidateOptions(const LoadOptions& options) {
-  if (options.requests.empty()) {
-    return absl::InvalidArgumentError("no requests to send");
+  const bool has_requests =
+      options.protocol == WireProtocol::kV2Grpc   ? !options.v2_requests.empty()
+      : options.protocol == WireProtocol::kV2Http ? !options.http_requests.empty()
+                                                  : !options.requests.empty();
+  if (!has_requests) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "no ", WireProtocolName(options.protocol), " requests to send"));
   }
   if (options.concurrency_levels.empty()) {
     return absl::InvalidArgumentError("no concurrency levels");
@@ -220,13 +321,20 @@ absl::StatusOr<std::vector<LevelResult>> RunLoad(const LoadOptions& options) {
   for (const v1::PredictRequest& request : options.requests) {
     request.ByteSizeLong();
   }
+  for (const inference::ModelInferRequest& request : options.v2_requests) {
+    request.ByteSizeLong();
+  }
   std::vector<LevelResult> results;
   for (int concurrency : options.concurrency_levels) {
     const int channel_count =
         (concurrency + options.calls_per_channel - 1) /
         options.calls_per_channel;
-    std::vector<std::unique_ptr<v1::InferenceService::Stub>> stubs;
-    for (int i = 0; i < channel_count; ++i) {
+    std::vector<std::shared_ptr<grpc::Channel>> channels;
+    // v2-http: no gRPC channel (null ones keep the slots' indexing); every
+    // slot opens its own HTTP connection.
+    const bool grpc = options.protocol != WireProtocol::kV2Http;
+    if (!grpc) channels.resize(channel_count);
+    for (int i = 0; grpc && i < channel_count; ++i) {
       ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
                        CreateChannel(options.channel, i));
       // Connect before the clock starts, waiting at most a second: a
@@ -235,9 +343,9 @@ absl::StatusOr<std::vector<LevelResult>> RunLoad(const LoadOptions& options) {
           std::chrono::system_clock::now() +
           absl::ToChronoNanoseconds(
               std::min(options.request_timeout, absl::Seconds(1))));
-      stubs.push_back(v1::InferenceService::NewStub(channel));
+      channels.push_back(std::move(channel));
     }
-    LevelRun run(options, concurrency, std::move(stubs));
+    LevelRun run(options, concurrency, std::move(channels));
     results.push_back(run.Run());
   }
   return results;

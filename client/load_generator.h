@@ -1,4 +1,7 @@
-// A closed-loop load generator for Predict (nnctl bench): at each
+// A closed-loop load generator for Predict or the Open Inference Protocol's
+// ModelInfer over gRPC, or its REST infer over HTTP/1.1 keep-alive
+// connections (client/http_load.h; one connection and thread per call in
+// flight) (nnctl bench --protocol): at each
 // concurrency level it keeps exactly N calls in flight on the gRPC callback
 // API (a finished call starts the next one), first for a warm-up period whose
 // calls are not counted, then for the measured period.
@@ -27,15 +30,25 @@
 #include "client/channel.h"
 #include "client/histogram.h"
 #include "client/image_input.h"
+#include "client/v2_requests.h"
+#include "inference/open_inference.pb.h"
 #include "nnserve/v1/inference.pb.h"
 
 namespace nn {
 
 struct LoadOptions {
   ChannelOptions channel;
-  // Requests to send, cycled through in order; at least one. Build them
-  // with BuildPredictRequests.
+  // The wire, and its requests to send, cycled through in order; at least
+  // one for the chosen protocol. nnserve.v1: `requests` (Predict; build them
+  // with BuildPredictRequests); v2: `v2_requests` (ModelInfer;
+  // BuildModelInferRequests).
+  WireProtocol protocol = WireProtocol::kNnserveV1;
   std::vector<nnserve::v1::PredictRequest> requests;
+  std::vector<inference::ModelInferRequest> v2_requests;
+  // v2-http: whole HTTP requests (BuildV2HttpRequests) for `http_target`
+  // ("host:port", the server's --http_port).
+  std::vector<std::string> http_requests;
+  std::string http_target;
   // Images in each request (for images/s); the requests must agree.
   int images_per_request = 1;
   // Calls in flight at each level, in the order run; each >= 1.

@@ -67,7 +67,8 @@ void InferenceCall::Complete(std::unique_ptr<InferenceCall> call,
                              absl::Status status) {
   if (status.ok()) status = call->WriteReply();
   if (RequestRecorder* r = call->servable_->recorder()) {
-    r->RecordPredict(status.code(), absl::Now() - call->start_);
+    r->RecordInference(call->protocol_, status.code(),
+                       absl::Now() - call->start_);
   }
   call->Finish(status);
   // `call`, and with it the version handle, goes after the reply is finished.

@@ -43,6 +43,7 @@
 #include "absl/types/span.h"
 #include "server/batching/batcher.h"
 #include "server/image_decoding.h"
+#include "server/metrics/metric_names.h"
 #include "server/model_repository.h"
 #include "server/servable.h"
 
@@ -97,7 +98,11 @@ class InferenceCall {
   static void Fail(std::unique_ptr<InferenceCall> call, absl::Status status);
 
  protected:
-  explicit InferenceCall(absl::Time start) : start_(start) {}
+  // `protocol`: the wire, for the request metrics' `protocol` label.
+  explicit InferenceCall(
+      absl::Time start,
+      metrics::Protocol protocol = metrics::Protocol::kNnserveV1)
+      : start_(start), protocol_(protocol) {}
 
   // Writes the reply from probabilities() after a successful compute; an
   // error (e.g. the reply cannot be serialized) becomes the call's outcome.
@@ -112,6 +117,7 @@ class InferenceCall {
                        absl::Status status);
 
   const absl::Time start_;
+  const metrics::Protocol protocol_;
   std::shared_ptr<ServableVersion> servable_;
   std::vector<float> input_;
   std::vector<float> output_;

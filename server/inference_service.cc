@@ -51,13 +51,6 @@ absl::Status TrainingDisabled() {
       "--enable_training)");
 }
 
-absl::Time ToAbslDeadline(std::chrono::system_clock::time_point deadline) {
-  if (deadline == std::chrono::system_clock::time_point::max()) {
-    return absl::InfiniteFuture();
-  }
-  return absl::FromChrono(deadline);
-}
-
 // One nnserve.v1 Predict in flight: the wire request and reply around the
 // protocol-independent call (inference_call.h), which owns the decoded
 // input, the probabilities and the version handle until the reply is

@@ -38,6 +38,12 @@ ABSL_FLAG(bool, enable_metrics, true,
           "their cost).");
 ABSL_FLAG(std::string, http_listen_address, "0.0.0.0",
           "IPv4 address the HTTP endpoint binds.");
+ABSL_FLAG(int, http_threads, 16,
+          "HTTP worker threads: requests served at once, and open keep-alive "
+          "connections held (each /v2 REST connection holds one while open).");
+ABSL_FLAG(int64_t, max_http_body_bytes, int64_t{64} << 20,
+          "Largest /v2 REST request body (JSON and binary data), in bytes; "
+          "larger: 413 before it is read.");
 ABSL_FLAG(std::string, http_port_file, "",
           "If set, write the bound HTTP port to this file once serving.");
 ABSL_FLAG(std::string, model_repository, "models/repository",
@@ -154,6 +160,8 @@ int main(int argc, char** argv) {
   options.model_repository = absl::GetFlag(FLAGS_model_repository);
   options.http_port = absl::GetFlag(FLAGS_http_port);
   options.http_listen_address = absl::GetFlag(FLAGS_http_listen_address);
+  options.http_threads = absl::GetFlag(FLAGS_http_threads);
+  options.max_http_body_bytes = absl::GetFlag(FLAGS_max_http_body_bytes);
   options.enable_metrics = absl::GetFlag(FLAGS_enable_metrics);
   options.repository_poll_interval =
       absl::GetFlag(FLAGS_repository_poll_interval);

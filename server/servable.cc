@@ -90,6 +90,8 @@ thread_local std::unordered_map<uint64_t, std::unique_ptr<BatchProcessor>>
 ServableVersion::ServableVersion(Options options,
                                  std::shared_ptr<const Model> model)
     : options_(std::move(options)),
+      statistics_(
+          std::make_unique<VersionStatistics>(std::move(options_.metrics))),
       id_(next_servable_id.fetch_add(1)),
       model_(std::move(model)) {
   MutexLock lock(live_ids_mu);
@@ -226,7 +228,7 @@ absl::StatusOr<std::shared_ptr<ServableVersion>> ServableVersion::Create(
   ASSIGN_OR_RETURN(servable->batcher_,
                    Batcher::Create(std::move(batcher_options),
                                    std::move(factory), clock,
-                                   servable->options_.metrics.get()));
+                                   servable->statistics_.get()));
   return servable;
 }
 

@@ -29,6 +29,7 @@
 #include "nnserve/v1/inference.pb.h"
 #include "server/batching/batcher.h"
 #include "server/servable_observer.h"
+#include "server/version_statistics.h"
 
 namespace nn {
 
@@ -77,8 +78,13 @@ class ServableVersion : public std::enable_shared_from_this<ServableVersion> {
     return options_.batching;
   }
   Batcher& batcher() { return *batcher_; }
-  // Where the request path records outcomes; null when metrics are off.
-  RequestRecorder* recorder() const { return options_.metrics.get(); }
+  // Where the request path records outcomes: the version's statistics,
+  // which forward to Options::metrics. Never null.
+  RequestRecorder* recorder() const { return statistics_.get(); }
+  // This version's counters since it loaded (ModelStatistics).
+  VersionStatistics::Snapshot statistics() const {
+    return statistics_->snapshot();
+  }
 
   // The one entry point of a request (see the header comment): offers `task`
   // (sizes per the model: input_height()*input_width() floats an image in,
@@ -109,8 +115,10 @@ class ServableVersion : public std::enable_shared_from_this<ServableVersion> {
   // this thread's processors of versions that are gone.
   void PrepareThreadProcessor() const;
 
-  // Declared first, destroyed last: options_.metrics outlives batcher_.
+  // Declared first, destroyed last: the observers outlive batcher_.
   Options options_;
+  // Counts, then forwards to the observer Options::metrics held (moved in).
+  std::unique_ptr<VersionStatistics> statistics_;
   // Unique per servable over the process's life (keys thread processors).
   const uint64_t id_;
   std::shared_ptr<const Model> model_;

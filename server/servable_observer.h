@@ -16,17 +16,25 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "server/batching/batcher.h"
+#include "server/metrics/metric_names.h"
 
 namespace nn {
 
 class RequestRecorder {
  public:
   virtual ~RequestRecorder() = default;
-  // A Predict that reached this version finished with `code` after `latency`
-  // (server side, from the handler's start to the reply). Once per request.
-  virtual void RecordPredict(absl::StatusCode code, absl::Duration latency) = 0;
+  // An inference request of `protocol` (nnserve.v1 Predict, V2 ModelInfer)
+  // that reached this version finished with `code` after `latency` (server
+  // side, from the handler's start to the reply). Once per request.
+  virtual void RecordInference(metrics::Protocol protocol,
+                               absl::StatusCode code,
+                               absl::Duration latency) = 0;
+  // An nnserve.v1 Predict's RecordInference.
+  void RecordPredict(absl::StatusCode code, absl::Duration latency) {
+    RecordInference(metrics::Protocol::kNnserveV1, code, latency);
+  }
   // The request path refused a request before compute (ServableVersion::
-  // Submit, or its own size limit: kTooLarge); besides RecordPredict.
+  // Submit, or its own size limit: kTooLarge); besides RecordInference.
   virtual void RecordRejected(Rejection reason) = 0;
 };
 

@@ -17,6 +17,9 @@
 #include "server/model_repository.h"
 #include "server/serving_metrics.h"
 #include "server/training_service.h"
+#include "server/v2_grpc_service.h"
+#include "server/v2_rest_service.h"
+#include "server/v2_serving.h"
 #include "common/mutex.h"
 
 namespace nn {
@@ -58,7 +61,12 @@ bool IsLoopback(const std::string& address) {
 
 NnServer::NnServer(Options options) : options_(std::move(options)) {}
 
-NnServer::~NnServer() { DrainWithGrace(absl::ZeroDuration()); }
+NnServer::~NnServer() {
+  DrainWithGrace(absl::ZeroDuration());
+  // A Start() that failed midway drained nothing: the HTTP threads, which
+  // use the repository and rest_, stop before either is destroyed.
+  http_.reset();
+}
 
 absl::StatusOr<std::unique_ptr<NnServer>> NnServer::Create(Options options) {
   std::unique_ptr<NnServer> server(new NnServer(std::move(options)));
@@ -78,27 +86,6 @@ absl::Status NnServer::Start() {
     ASSIGN_OR_RETURN(metrics_, ServingMetrics::Create(registry_.get()));
     metrics_sources = {registry_.get(), process_metrics_.get()};
   }
-  if (options_.http_port >= 0) {
-    metrics::MetricsHttpServer::Options http_options;
-    http_options.listen_address = options_.http_listen_address;
-    http_options.port = options_.http_port;
-    ASSIGN_OR_RETURN(
-        http_, metrics::MetricsHttpServer::Create(
-                   http_options, std::move(metrics_sources),
-                   [this]() -> absl::Status {
-                     if (draining_.load()) {
-                       return absl::UnavailableError("draining");
-                     }
-                     if (!ready_.load()) {
-                       return absl::UnavailableError("loading models");
-                     }
-                     return absl::OkStatus();
-                   }));
-    NN_LOG(INFO) << "metrics and probes on http://"
-                 << options_.http_listen_address << ":" << http_->port()
-                 << "/metrics (/healthz, /readyz)";
-  }
-
   ModelRepository::Options repo_options;
   repo_options.root = options_.model_repository;
   repo_options.observer = metrics_.get();
@@ -106,6 +93,35 @@ absl::Status NnServer::Start() {
   repo_options.default_batching = options_.default_batching;
   ASSIGN_OR_RETURN(repository_,
                    ModelRepository::Create(repo_options, Clock::Real()));
+
+  // The Open Inference Protocol on the repository, for gRPC and REST.
+  V2Serving::Options v2_options;
+  v2_options.max_images_per_request = options_.max_images_per_request;
+  v2_options.max_request_bytes = options_.max_http_body_bytes;
+  v2_options.server_version = NNSERVE_VERSION;
+  v2_ = std::make_unique<V2Serving>(v2_options, repository_.get(),
+                                    metrics_.get(),
+                                    [this] { return Readiness(); });
+
+  if (options_.http_port >= 0) {
+    rest_ = std::make_unique<V2RestService>(v2_.get(),
+                                            [this] { return Readiness(); });
+    metrics::MetricsHttpServer::Options http_options;
+    http_options.listen_address = options_.http_listen_address;
+    http_options.port = options_.http_port;
+    http_options.num_threads = options_.http_threads;
+    http_options.keep_alive = true;
+    http_options.routes.push_back(
+        {"/v2", [rest = rest_.get()](metrics::HttpExchange& exchange) {
+           rest->Handle(exchange);
+         }});
+    ASSIGN_OR_RETURN(http_, metrics::MetricsHttpServer::Create(
+                                http_options, std::move(metrics_sources),
+                                [this] { return Readiness(); }));
+    NN_LOG(INFO) << "metrics, probes and /v2 REST on http://"
+                 << options_.http_listen_address << ":" << http_->port()
+                 << " (/metrics, /healthz, /readyz, /v2)";
+  }
 
   if (options_.enable_training && options_.training_token.empty() &&
       !options_.allow_unauthenticated_training &&
@@ -137,6 +153,8 @@ absl::Status NnServer::Start() {
   service_ = std::make_unique<InferenceServiceImpl>(
       service_options, repository_.get(), training_.get(), metrics_.get());
 
+  v2_service_ = std::make_unique<V2GrpcService>(v2_.get());
+
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                    MakeCredentials(options_));
   // Reflection describes services from the generated descriptor pool; the
@@ -154,6 +172,7 @@ absl::Status NnServer::Start() {
                    ":", options_.port);
   builder.AddListeningPort(address, credentials, &port_);
   builder.RegisterService(service_.get());
+  builder.RegisterService(v2_service_.get());
   builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
   // Two servers must never share a port silently (SO_REUSEPORT).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -169,6 +188,7 @@ absl::Status NnServer::Start() {
 
   RETURN_IF_ERROR(repository_->Start());
   service_->SetReady(true);
+  v2_->SetReady(true);
   ready_.store(true);
   SetServing(true);
   NN_LOG(INFO) << "serving";
@@ -180,6 +200,13 @@ void NnServer::SetServing(bool serving) {
   if (health == nullptr) return;
   health->SetServingStatus("", serving);
   health->SetServingStatus(kInferenceServiceName, serving);
+  health->SetServingStatus(kV2ServiceName, serving);
+}
+
+absl::Status NnServer::Readiness() const {
+  if (draining_.load()) return absl::UnavailableError("draining");
+  if (!ready_.load()) return absl::UnavailableError("loading models");
+  return absl::OkStatus();
 }
 
 bool NnServer::Drain() { return DrainWithGrace(options_.drain_grace); }
@@ -202,11 +229,19 @@ bool NnServer::DrainWithGrace(absl::Duration grace) {
   const absl::Time deadline = absl::Now() + options_.shutdown_timeout;
   // Stops accepting calls, waits for the accepted ones until `deadline`, then
   // cancels the rest.
+  if (rest_ != nullptr) rest_->StopAccepting();
   server_->Shutdown(absl::ToChronoTime(deadline));
-  const bool in_time = absl::Now() < deadline;
+  // Admitted /v2 REST requests finish like accepted gRPC calls (their
+  // handler threads wait on the batcher, which is still running).
+  const bool rest_idle = rest_ == nullptr || rest_->WaitIdle(deadline);
+  const bool in_time = absl::Now() < deadline && rest_idle;
   repository_->Shutdown(std::max(absl::ZeroDuration(), deadline - absl::Now()));
   const int64_t accepted = service_->predicts_accepted();
   const int64_t finished = service_->predicts_finished();
+  if (rest_ != nullptr) {
+    NN_LOG(INFO) << "REST /v2 infer: " << rest_->infers_answered() << " of "
+                 << rest_->infers_admitted() << " admitted requests answered";
+  }
   if (in_time && accepted == finished) {
     NN_LOG(INFO) << "drained: all " << accepted
                  << " accepted Predict calls finished";

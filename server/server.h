@@ -2,10 +2,15 @@
 // service, health, reflection), the model repository and, when enabled, the
 // training service and the metrics endpoint. main.cc maps flags to Options.
 //
+// Services on the gRPC port: nnserve.v1.InferenceService, the Open
+// Inference Protocol's inference.GRPCInferenceService (v2_grpc_service.h),
+// health and reflection.
+//
 // Lifecycle:
 //   Create()  binds the port, answers health NOT_SERVING, loads the initial
-//             models, then reports SERVING (overall "" and
-//             "nnserve.v1.InferenceService").
+//             models, then reports SERVING (overall "",
+//             "nnserve.v1.InferenceService" and
+//             "inference.GRPCInferenceService").
 //   Drain()   health -> NOT_SERVING at once; keeps serving for `drain_grace`
 //             (load balancers and Kubernetes remove the endpoint with a
 //             lag); then stops accepting calls, finishes every accepted call
@@ -41,8 +46,11 @@ namespace nn {
 
 class InferenceServiceImpl;
 class ModelRepository;
+class V2GrpcService;
+class V2Serving;
 class ServingMetrics;
 class TrainingService;
+class V2RestService;
 namespace metrics {
 class MetricsHttpServer;
 class ProcessCollector;
@@ -66,9 +74,14 @@ class NnServer {
     std::string tls_cert_file;
     std::string tls_key_file;
     std::string tls_client_ca_file;
-    // HTTP endpoint for /metrics, /healthz and /readyz: port (0: pick a free
-    // one, see http_port(); -1: no HTTP endpoint) and IPv4 address.
+    // HTTP endpoint for /metrics, /healthz, /readyz and the Open Inference
+    // Protocol's /v2 REST endpoints (v2_rest_service.h): port (0: pick a
+    // free one, see http_port(); -1: no HTTP endpoint) and IPv4 address.
     int http_port = 8080;
+    // Its worker threads (requests at once; each open keep-alive connection
+    // holds one) and the largest /v2 request body in bytes (more: 413).
+    int http_threads = 16;
+    int64_t max_http_body_bytes = int64_t{64} << 20;
     // Off: no metric is recorded and /metrics is empty (for measuring what
     // metrics cost; the probes still work).
     bool enable_metrics = true;
@@ -108,6 +121,9 @@ class NnServer {
   explicit NnServer(Options options);
   absl::Status Start();
   void SetServing(bool serving);
+  // OK when serving; UNAVAILABLE while the initial models load or once a
+  // drain has started (/readyz, the health service, V2 ServerReady).
+  absl::Status Readiness() const;
   // Drain() with `grace` for the pre-drain window (0 from the destructor).
   bool DrainWithGrace(absl::Duration grace);
 
@@ -124,10 +140,17 @@ class NnServer {
   std::unique_ptr<prometheus::Registry> registry_;
   std::unique_ptr<metrics::ProcessCollector> process_metrics_;
   std::unique_ptr<ServingMetrics> metrics_;
+  // The /v2 REST endpoints, served by http_ (declared before it, so it is
+  // destroyed after; ~NnServer stops http_ before anything else goes).
+  std::unique_ptr<V2RestService> rest_;
   std::unique_ptr<metrics::MetricsHttpServer> http_;
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<TrainingService> training_;
   std::unique_ptr<InferenceServiceImpl> service_;
+  // The Open Inference Protocol: its protocol-independent half and its gRPC
+  // service (v2_serving.h, v2_grpc_service.h).
+  std::unique_ptr<V2Serving> v2_;
+  std::unique_ptr<V2GrpcService> v2_service_;
   std::unique_ptr<grpc::Server> server_;
 };
 

@@ -13,6 +13,7 @@ namespace nn {
 namespace {
 
 using metrics::Method;
+using metrics::Protocol;
 
 const char* StateLabel(nnserve::v1::VersionState state) {
   switch (state) {
@@ -156,17 +157,22 @@ ModelSeries* ServingMetrics::FindOrAddModel(const std::string& model) {
 prometheus::Counter* ServingMetrics::RequestCounter(const std::string& model,
                                                     const std::string& version,
                                                     Method method,
+                                                    Protocol protocol,
                                                     absl::StatusCode code) {
   return AddOrNull(requests_, {{"model", model},
                                {"version", version},
                                {"method", metrics::MethodLabel(method)},
+                               {"protocol", metrics::ProtocolLabel(protocol)},
                                {"code", StatusCodeName(code)}});
 }
 
 prometheus::Histogram* ServingMetrics::RequestDuration(const std::string& model,
-                                                       Method method) {
+                                                       Method method,
+                                                       Protocol protocol) {
   return AddOrNull(request_duration_,
-                   {{"model", model}, {"method", metrics::MethodLabel(method)}},
+                   {{"model", model},
+                    {"method", metrics::MethodLabel(method)},
+                    {"protocol", metrics::ProtocolLabel(protocol)}},
                    metrics::LatencyBucketsSeconds());
 }
 
@@ -184,24 +190,25 @@ prometheus::Gauge* ServingMetrics::TrainingJobsGauge(
 
 void ServingMetrics::RecordRequest(const std::string& model, Method method,
                                    absl::StatusCode code,
-                                   absl::Duration latency) {
+                                   absl::Duration latency, Protocol protocol) {
   ModelSeries* series;
   {
     MutexLock lock(mu_);
     series = FindOrAddModel(model);
   }
+  const int p = static_cast<int>(protocol);
   const int m = static_cast<int>(method);
   const int c = static_cast<int>(code);
   if (c >= 0 && c < kNumStatusCodes) {
     if (prometheus::Counter* counter =
-            series->unversioned_requests[m][c].Get([&] {
-              return RequestCounter(model, "", method, code);
+            series->unversioned_requests[p][m][c].Get([&] {
+              return RequestCounter(model, "", method, protocol, code);
             })) {
       counter->Increment();
     }
   }
-  if (prometheus::Histogram* h = series->request_duration[m].Get(
-          [&] { return RequestDuration(model, method); })) {
+  if (prometheus::Histogram* h = series->request_duration[p][m].Get(
+          [&] { return RequestDuration(model, method, protocol); })) {
     h->Observe(absl::ToDoubleSeconds(latency));
   }
 }
@@ -265,8 +272,12 @@ std::unique_ptr<VersionMetrics> ServingMetrics::MetricsFor(
     return AddOrNull(batch_size_, by_model, metrics::BatchSizeBuckets());
   });
   m->queue_depth.Get([&] { return AddOrNull(queue_depth_, by_model); });
-  m->request_duration[static_cast<int>(Method::kPredict)].Get(
-      [&] { return RequestDuration(model, Method::kPredict); });
+  m->request_duration[static_cast<int>(Protocol::kNnserveV1)]
+                     [static_cast<int>(Method::kPredict)]
+                         .Get([&] {
+                           return RequestDuration(model, Method::kPredict,
+                                                  Protocol::kNnserveV1);
+                         });
 
   std::unique_ptr<VersionSeries>& v = versions_[{model, version}];
   if (v == nullptr) {
@@ -290,8 +301,10 @@ void ServingMetrics::ReleaseVersion(VersionSeries* series) {
   std::unique_ptr<VersionSeries> gone = std::move(it->second);
   versions_.erase(it);
   RemoveIfSet(images_, gone->images);
-  for (LazySeries<prometheus::Counter>& predicts : gone->predicts) {
-    RemoveIfSet(requests_, predicts.get());
+  for (auto& by_code : gone->predicts) {
+    for (LazySeries<prometheus::Counter>& predicts : by_code) {
+      RemoveIfSet(requests_, predicts.get());
+    }
   }
 }
 

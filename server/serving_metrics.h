@@ -85,12 +85,14 @@ struct ModelSeries {
   LazySeries<prometheus::Histogram> batch_size;
   LazySeries<prometheus::Gauge> queue_depth;
   LazySeries<prometheus::Histogram> load_duration;
-  // Indexed by metrics::Method; Predict's is resolved with the batcher's.
-  std::array<LazySeries<prometheus::Histogram>, metrics::kNumMethods>
-      request_duration;
-  // nnserve_requests_total{version=""}, by method and code.
-  std::array<std::array<LazySeries<prometheus::Counter>, kNumStatusCodes>,
-             metrics::kNumMethods>
+  // Indexed by metrics::Protocol, then metrics::Method; nnserve.v1 Predict's
+  // is resolved with the batcher's.
+  template <typename T>
+  using ByProtocolMethod =
+      std::array<std::array<T, metrics::kNumMethods>, metrics::kNumProtocols>;
+  ByProtocolMethod<LazySeries<prometheus::Histogram>> request_duration;
+  // nnserve_requests_total{version=""}, by protocol, method and code.
+  ByProtocolMethod<std::array<LazySeries<prometheus::Counter>, kNumStatusCodes>>
       unversioned_requests;
   // Indexed by metrics::RejectReason.
   std::array<LazySeries<prometheus::Counter>, metrics::kNumRejectReasons>
@@ -107,8 +109,10 @@ struct VersionSeries {
   // the series are removed from the registry and this object is deleted.
   int users = 0;
   prometheus::Counter* images = nullptr;  // resolved at creation
-  // Predict outcomes by code.
-  std::array<LazySeries<prometheus::Counter>, kNumStatusCodes> predicts;
+  // Inference outcomes (Predict, ModelInfer) by protocol and code.
+  std::array<std::array<LazySeries<prometheus::Counter>, kNumStatusCodes>,
+             metrics::kNumProtocols>
+      predicts;
 };
 
 class ServingMetrics final : public RepositoryObserver {
@@ -130,8 +134,10 @@ class ServingMetrics final : public RepositoryObserver {
   // the repository knows (ModelRepository::HasModel), which keeps the label
   // bounded. Streaming RPCs (Train, WatchTraining) are counted when the
   // stream starts, with the status of the start and the time it took.
-  void RecordRequest(const std::string& model, metrics::Method method,
-                     absl::StatusCode code, absl::Duration latency);
+  void RecordRequest(
+      const std::string& model, metrics::Method method, absl::StatusCode code,
+      absl::Duration latency,
+      metrics::Protocol protocol = metrics::Protocol::kNnserveV1);
 
   // RepositoryObserver:
   void OnVersionState(const std::string& model, int64_t version,
@@ -184,9 +190,11 @@ class ServingMetrics final : public RepositoryObserver {
   prometheus::Counter* RequestCounter(const std::string& model,
                                       const std::string& version,
                                       metrics::Method method,
+                                      metrics::Protocol protocol,
                                       absl::StatusCode code);
   prometheus::Histogram* RequestDuration(const std::string& model,
-                                         metrics::Method method);
+                                         metrics::Method method,
+                                         metrics::Protocol protocol);
   prometheus::Counter* RejectedCounter(const std::string& model,
                                        metrics::RejectReason reason);
   // The nnserve_training_jobs series of a state; null for "no state".

@@ -19,20 +19,24 @@ VersionMetrics::~VersionMetrics() {
   owner_->ReleaseVersion(version_);
 }
 
-void VersionMetrics::RecordPredict(absl::StatusCode code,
-                                   absl::Duration latency) {
+void VersionMetrics::RecordInference(metrics::Protocol protocol,
+                                     absl::StatusCode code,
+                                     absl::Duration latency) {
+  const int p = static_cast<int>(protocol);
+  const metrics::Method method = metrics::InferenceMethod(protocol);
   const int index = static_cast<int>(code);
   if (index >= 0 && index < kNumStatusCodes) {
-    if (prometheus::Counter* counter = version_->predicts[index].Get([&] {
-          return owner_->RequestCounter(model_->name, version_->label,
-                                        metrics::Method::kPredict, code);
+    if (prometheus::Counter* counter = version_->predicts[p][index].Get([&] {
+          return owner_->RequestCounter(model_->name, version_->label, method,
+                                        protocol, code);
         })) {
       counter->Increment();
     }
   }
   if (prometheus::Histogram* h =
-          model_->request_duration[static_cast<int>(metrics::Method::kPredict)]
-              .get()) {
+          model_->request_duration[p][static_cast<int>(method)].Get([&] {
+            return owner_->RequestDuration(model_->name, method, protocol);
+          })) {
     h->Observe(absl::ToDoubleSeconds(latency));
   }
 }

@@ -6,7 +6,8 @@
 // request has finished.
 //
 // Series it feeds (names in server/metrics/metric_names.h):
-//   per version  nnserve_requests_total{model,version,method="Predict",code}
+//   per version  nnserve_requests_total{model,version,method="Predict" or
+//                "ModelInfer",protocol,code}
 //                nnserve_images_total{model,version}
 //                removed from the registry when the last VersionMetrics of
 //                that (model, version) is destroyed (two servables of one
@@ -52,7 +53,8 @@ class VersionMetrics final : public ServableObserver {
   VersionMetrics& operator=(const VersionMetrics&) = delete;
 
   // RequestRecorder:
-  void RecordPredict(absl::StatusCode code, absl::Duration latency) override;
+  void RecordInference(metrics::Protocol protocol, absl::StatusCode code,
+                       absl::Duration latency) override;
   // Counted under its reason label; kInvalid (a malformed task, no label)
   // is not counted.
   void RecordRejected(Rejection reason) override;

@@ -38,4 +38,11 @@ absl::Status SerializeResponse(const google::protobuf::MessageLite& response,
                                           status.error_message()));
 }
 
+absl::Time ToAbslDeadline(std::chrono::system_clock::time_point deadline) {
+  if (deadline == std::chrono::system_clock::time_point::max()) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(deadline);
+}
+
 }  // namespace nn

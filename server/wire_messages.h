@@ -15,7 +15,10 @@
 #ifndef NNSERVE_SERVER_WIRE_MESSAGES_H_
 #define NNSERVE_SERVER_WIRE_MESSAGES_H_
 
+#include <chrono>
+
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "google/protobuf/message_lite.h"
 #include "grpcpp/support/byte_buffer.h"
 
@@ -31,6 +34,10 @@ absl::Status ParseRequest(const grpc::ByteBuffer& bytes,
 // only if protobuf cannot (a message over 2 GB).
 absl::Status SerializeResponse(const google::protobuf::MessageLite& response,
                                grpc::ByteBuffer* bytes);
+
+// A call's deadline (grpc::ServerContext::deadline()) as absl::Time:
+// absl::InfiniteFuture() for none.
+absl::Time ToAbslDeadline(std::chrono::system_clock::time_point deadline);
 
 }  // namespace nn
 

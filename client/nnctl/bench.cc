@@ -1,5 +1,7 @@
 // nnctl bench: the closed-loop load generator (client/load_generator.h)
 // with its table, CSV and JSON reports.
+#include <chrono>
+#include <future>
 #include <iostream>
 #include <string>
 #include <utility>
@@ -10,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "client/format.h"
+#include "client/http_load.h"
 #include "client/image_input.h"
 #include "client/load_generator.h"
 #include "client/nnctl/command.h"
@@ -28,11 +31,34 @@ ABSL_FLAG(std::string, data, "data/mnist/t10k-images-idx3-ubyte",
 ABSL_FLAG(bool, csv, false, "Print CSV instead of a table.");
 ABSL_FLAG(int32_t, calls_per_channel, 16,
           "In-flight calls per gRPC channel (one TCP connection each).");
+ABSL_FLAG(std::string, http_target, "localhost:8080",
+          "--protocol=v2-http: the server's HTTP address (host:port of its "
+          "--http_port).");
+ABSL_FLAG(bool, v2_http_json, false,
+          "--protocol=v2-http: send the pixels and read the answer as JSON "
+          "instead of the binary tensor data extension.");
 
 namespace nn::nnctl {
 namespace {
 
 namespace v1 = ::nnserve::v1;
+
+// One v2-http request on a connection of its own, as the probe.
+absl::Status ProbeHttp(const LoadOptions& options) {
+  std::promise<grpc::Status> outcome;
+  {
+    HttpLoadCall call(options.http_target, &options.http_requests,
+                      [&](const grpc::Status& s) { outcome.set_value(s); });
+    call.Start(0, std::chrono::system_clock::now() +
+                      absl::ToChronoNanoseconds(options.request_timeout));
+    const grpc::Status status = outcome.get_future().get();
+    if (!status.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                          status.error_message());
+    }
+  }
+  return absl::OkStatus();
+}
 
 int RunBench(const ParsedCommandLine& cl) {
   if (!cl.args.empty()) return UsageError("bench takes no arguments");
@@ -44,8 +70,11 @@ int RunBench(const ParsedCommandLine& cl) {
   absl::StatusOr<ImageEncoding> encoding =
       ParseImageEncoding(absl::GetFlag(FLAGS_encoding));
   if (!encoding.ok()) return Fail(kExitUsage, encoding.status());
+  absl::StatusOr<WireProtocol> protocol = GetWireProtocol();
+  if (!protocol.ok()) return Fail(kExitUsage, protocol.status());
 
   LoadOptions options;
+  options.protocol = *protocol;
   const ClientOptions client_options = GetClientOptions();
   options.channel = client_options.channel;
   options.request_timeout = client_options.timeout;
@@ -79,21 +108,44 @@ int RunBench(const ParsedCommandLine& cl) {
       ReadImageFile(absl::GetFlag(FLAGS_data));
   if (!images.ok()) return Fail(kExitLocalError, images.status());
   // 256 distinct requests: enough variety, bounded memory.
-  absl::StatusOr<std::vector<v1::PredictRequest>> requests =
-      BuildPredictRequests(*images, model, absl::GetFlag(FLAGS_version),
-                           options.images_per_request, *encoding, 256);
-  if (!requests.ok()) return Fail(kExitLocalError, requests.status());
-  options.requests = *std::move(requests);
+  constexpr int kDistinctRequests = 256;
+  if (options.protocol == WireProtocol::kV2Http) {
+    options.http_target = absl::GetFlag(FLAGS_http_target);
+    absl::StatusOr<std::vector<std::string>> requests = BuildV2HttpRequests(
+        *images, options.http_target, model, V2Version(),
+        options.images_per_request, kDistinctRequests,
+        absl::GetFlag(FLAGS_v2_http_json));
+    if (!requests.ok()) return Fail(kExitLocalError, requests.status());
+    options.http_requests = *std::move(requests);
+  } else if (options.protocol == WireProtocol::kV2Grpc) {
+    absl::StatusOr<std::vector<inference::ModelInferRequest>> requests =
+        BuildModelInferRequests(*images, model, V2Version(),
+                                options.images_per_request, kDistinctRequests);
+    if (!requests.ok()) return Fail(kExitLocalError, requests.status());
+    options.v2_requests = *std::move(requests);
+  } else {
+    absl::StatusOr<std::vector<v1::PredictRequest>> requests =
+        BuildPredictRequests(*images, model, absl::GetFlag(FLAGS_version),
+                             options.images_per_request, *encoding,
+                             kDistinctRequests);
+    if (!requests.ok()) return Fail(kExitLocalError, requests.status());
+    options.requests = *std::move(requests);
+  }
 
   // One call first: a dead server or unknown model is one clear error, not a
   // table of failures.
-  absl::StatusOr<std::unique_ptr<Client>> client =
-      Client::Create(client_options);
-  if (!client.ok()) return Fail(kExitLocalError, client.status());
-  absl::StatusOr<v1::PredictResponse> probe =
-      (*client)->Predict(options.requests.front());
-  if (!probe.ok()) return Fail(kExitRpcError, probe.status());
-  client->reset();
+  absl::Status probe;
+  if (options.protocol == WireProtocol::kV2Http) {
+    probe = ProbeHttp(options);
+  } else {
+    absl::StatusOr<std::unique_ptr<Client>> client =
+        Client::Create(client_options);
+    if (!client.ok()) return Fail(kExitLocalError, client.status());
+    probe = options.protocol == WireProtocol::kV2Grpc
+                ? (*client)->ModelInfer(options.v2_requests.front()).status()
+                : (*client)->Predict(options.requests.front()).status();
+  }
+  if (!probe.ok()) return Fail(kExitRpcError, probe);
 
   absl::StatusOr<std::vector<LevelResult>> levels = RunLoad(options);
   if (!levels.ok()) return Fail(kExitUsage, levels.status());
@@ -131,10 +183,14 @@ Command BenchCommand() {
        "and latency percentiles (microseconds, from a log-linear histogram,\n"
        "within 0.4 %). Before the first level one Predict checks that the\n"
        "model answers; it is not counted. Exit code 4 if any measured request\n"
-       "failed.\n",
+       "failed. --protocol=v2 sends ModelInfer (Open Inference Protocol,\n"
+       "raw FP32 [N,28,28]) instead of Predict; --protocol=v2-http its REST\n"
+       "infer to --http_target over HTTP/1.1 keep-alive (one connection per\n"
+       "call in flight), binary tensor data unless --v2_http_json.\n",
        {"model", "version", "concurrency", "duration", "warmup",
         "images_per_request", "encoding", "max_requests", "data", "json",
-        "csv", "calls_per_channel"}},
+        "csv", "calls_per_channel", "protocol", "http_target",
+        "v2_http_json"}},
       &RunBench};
 }
 

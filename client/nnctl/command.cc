@@ -29,12 +29,26 @@ ABSL_FLAG(std::string, encoding, "uint8",
           "[N,28,28] tensor of byte/255) or png (PNG files are sent as they "
           "are; other images are encoded).");
 
+ABSL_FLAG(std::string, protocol, "nnserve.v1",
+          "The wire: nnserve.v1 (Predict) or v2 (the Open Inference "
+          "Protocol's ModelInfer over gRPC, raw FP32 contents; --encoding "
+          "does not apply).");
+
 namespace nn::nnctl {
 
 const std::vector<std::string>& GlobalFlags() {
   static const auto* flags = new std::vector<std::string>{
       "target", "tls_ca", "tls_cert", "tls_key", "timeout"};
   return *flags;
+}
+
+absl::StatusOr<WireProtocol> GetWireProtocol() {
+  return ParseWireProtocol(absl::GetFlag(FLAGS_protocol));
+}
+
+std::string V2Version() {
+  const int64_t version = absl::GetFlag(FLAGS_version);
+  return version > 0 ? absl::StrCat(version) : "";
 }
 
 int Fail(int exit_code, const absl::Status& status) {

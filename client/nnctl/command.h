@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "client/cli.h"
 #include "client/client.h"
+#include "client/v2_requests.h"
 #include "google/protobuf/message.h"
 
 // Global flags (command.cc).
@@ -30,6 +31,7 @@ ABSL_DECLARE_FLAG(std::string, model);
 ABSL_DECLARE_FLAG(int64_t, version);
 ABSL_DECLARE_FLAG(bool, json);
 ABSL_DECLARE_FLAG(std::string, encoding);
+ABSL_DECLARE_FLAG(std::string, protocol);
 // train's, read by GetClientOptions (train.cc).
 ABSL_DECLARE_FLAG(std::string, token);
 
@@ -75,6 +77,11 @@ ClientOptions GetClientOptions();
 
 // Client::Create(GetClientOptions()): an error when TLS files are unusable.
 absl::StatusOr<std::unique_ptr<Client>> MakeClient();
+
+// --protocol, parsed.
+absl::StatusOr<WireProtocol> GetWireProtocol();
+// --version as the Open Inference Protocol's version string ("" = newest).
+std::string V2Version();
 
 // `message` as JSON with the proto field names; "{}" if printing fails
 // (it cannot for a linked-in type).

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/format.h"
 #include "client/image_input.h"
@@ -25,6 +26,65 @@ namespace {
 
 namespace v1 = ::nnserve::v1;
 
+// One batch through the chosen wire: its Predictions (one per image) and the
+// version that answered.
+struct BatchAnswer {
+  std::vector<v1::Prediction> predictions;
+  int64_t version = 0;
+};
+
+absl::StatusOr<BatchAnswer> PredictV1(Client& client, const std::string& model,
+                                      v1::Images images) {
+  v1::PredictRequest request;
+  request.set_model(model);
+  request.set_version(absl::GetFlag(FLAGS_version));
+  request.set_top_k(absl::GetFlag(FLAGS_top_k));
+  *request.mutable_images() = std::move(images);
+  absl::StatusOr<v1::PredictResponse> response = client.Predict(request);
+  if (!response.ok()) return response.status();
+  BatchAnswer answer;
+  answer.version = response->version();
+  for (v1::Prediction& p : *response->mutable_predictions()) {
+    answer.predictions.push_back(std::move(p));
+  }
+  return answer;
+}
+
+// ModelInfer with raw FP32 images, every class through the classification
+// extension (so the labels come back), read back as Predictions.
+absl::StatusOr<BatchAnswer> PredictV2(Client& client, const std::string& model,
+                                      const std::vector<const InputImage*>& chunk,
+                                      int num_classes) {
+  absl::StatusOr<inference::ModelInferResponse> response = client.ModelInfer(
+      BuildModelInferRequest(chunk, model, V2Version(), num_classes));
+  if (!response.ok()) return response.status();
+  BatchAnswer answer;
+  if (!absl::SimpleAtoi(response->model_version(), &answer.version)) {
+    return absl::InternalError(absl::StrCat(
+        "the server named version \"", response->model_version(), "\""));
+  }
+  absl::StatusOr<std::vector<v1::Prediction>> predictions =
+      PredictionsFromModelInfer(*response, static_cast<int64_t>(chunk.size()),
+                                num_classes, absl::GetFlag(FLAGS_top_k));
+  if (!predictions.ok()) return predictions.status();
+  answer.predictions = *std::move(predictions);
+  return answer;
+}
+
+// The class count a V2 model advertises (output "probabilities" [-1, C]).
+absl::StatusOr<int> V2NumClasses(Client& client, const std::string& model) {
+  absl::StatusOr<inference::ModelMetadataResponse> metadata =
+      client.ModelMetadata(model, V2Version());
+  if (!metadata.ok()) return metadata.status();
+  for (const auto& output : metadata->outputs()) {
+    if (output.name() == "probabilities" && output.shape_size() == 2 &&
+        output.shape(1) > 0 && output.shape(1) <= 1 << 20) {
+      return static_cast<int>(output.shape(1));
+    }
+  }
+  return absl::InternalError("the model advertises no probabilities [-1, C]");
+}
+
 int RunPredict(const ParsedCommandLine& cl) {
   const std::string model = absl::GetFlag(FLAGS_model);
   if (model.empty()) return UsageError("predict needs --model=NAME");
@@ -37,6 +97,12 @@ int RunPredict(const ParsedCommandLine& cl) {
   absl::StatusOr<ImageEncoding> encoding =
       ParseImageEncoding(absl::GetFlag(FLAGS_encoding));
   if (!encoding.ok()) return Fail(kExitUsage, encoding.status());
+  absl::StatusOr<WireProtocol> protocol = GetWireProtocol();
+  if (!protocol.ok()) return Fail(kExitUsage, protocol.status());
+  if (*protocol == WireProtocol::kV2Http) {
+    return UsageError(
+        "predict speaks --protocol=nnserve.v1 or v2; v2-http is bench's");
+  }
 
   std::vector<InputImage> images;
   const IdxSelection selection{absl::GetFlag(FLAGS_index),
@@ -55,6 +121,22 @@ int RunPredict(const ParsedCommandLine& cl) {
   absl::StatusOr<std::unique_ptr<Client>> client = MakeClient();
   if (!client.ok()) return Fail(kExitLocalError, client.status());
 
+  int num_classes = 0;
+  if (*protocol == WireProtocol::kV2Grpc) {
+    for (const InputImage& image : images) {
+      if (image.image.height != 28 || image.image.width != 28) {
+        return Fail(kExitLocalError,
+                    absl::InvalidArgumentError(absl::StrCat(
+                        image.source, ": --protocol=v2 sends 28x28 images, "
+                        "this one is ", image.image.width, "x",
+                        image.image.height)));
+      }
+    }
+    absl::StatusOr<int> classes = V2NumClasses(**client, model);
+    if (!classes.ok()) return Fail(kExitRpcError, classes.status());
+    num_classes = *classes;
+  }
+
   std::vector<v1::Prediction> predictions;
   predictions.reserve(images.size());
   std::vector<int64_t> versions;
@@ -62,26 +144,26 @@ int RunPredict(const ParsedCommandLine& cl) {
     const size_t end = std::min(images.size(), first + batch);
     std::vector<const InputImage*> chunk;
     for (size_t i = first; i < end; ++i) chunk.push_back(&images[i]);
-    v1::PredictRequest request;
-    request.set_model(model);
-    request.set_version(absl::GetFlag(FLAGS_version));
-    request.set_top_k(absl::GetFlag(FLAGS_top_k));
-    absl::StatusOr<v1::Images> encoded = EncodeImages(chunk, *encoding);
-    if (!encoded.ok()) return Fail(kExitLocalError, encoded.status());
-    *request.mutable_images() = *std::move(encoded);
-    absl::StatusOr<v1::PredictResponse> response = (*client)->Predict(request);
-    if (!response.ok()) return Fail(kExitRpcError, response.status());
-    if (response->predictions_size() != static_cast<int>(chunk.size())) {
+    absl::StatusOr<BatchAnswer> answer = absl::UnknownError("no answer");
+    if (*protocol == WireProtocol::kV2Grpc) {
+      answer = PredictV2(**client, model, chunk, num_classes);
+    } else {
+      absl::StatusOr<v1::Images> encoded = EncodeImages(chunk, *encoding);
+      if (!encoded.ok()) return Fail(kExitLocalError, encoded.status());
+      answer = PredictV1(**client, model, *std::move(encoded));
+    }
+    if (!answer.ok()) return Fail(kExitRpcError, answer.status());
+    if (answer->predictions.size() != chunk.size()) {
       return Fail(kExitRpcError,
                   absl::InternalError(absl::StrCat(
-                      "the server returned ", response->predictions_size(),
+                      "the server returned ", answer->predictions.size(),
                       " predictions for ", chunk.size(), " images")));
     }
-    if (std::find(versions.begin(), versions.end(), response->version()) ==
+    if (std::find(versions.begin(), versions.end(), answer->version) ==
         versions.end()) {
-      versions.push_back(response->version());
+      versions.push_back(answer->version);
     }
-    for (v1::Prediction& p : *response->mutable_predictions()) {
+    for (v1::Prediction& p : answer->predictions) {
       predictions.push_back(std::move(p));
     }
   }
@@ -106,9 +188,11 @@ Command PredictCommand() {
        "Prints one line per image: source, class, label, confidence. Files\n"
        "are recognised by content. For an IDX file X-images-idx3-ubyte[.gz]\n"
        "whose sibling X-labels-idx1-ubyte[.gz] exists, each line shows the\n"
-       "expected class and the summary line the accuracy.\n",
+       "expected class and the summary line the accuracy.\n"
+       "--protocol=v2 sends the Open Inference Protocol's ModelInfer (raw\n"
+       "FP32 [N,28,28]; labels through the classification extension).\n",
        {"model", "version", "index", "limit", "encoding", "top_k", "json",
-        "batch"}},
+        "batch", "protocol"}},
       &RunPredict};
 }
 

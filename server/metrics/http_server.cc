@@ -91,6 +91,18 @@ absl::Status ValidateOptions(const MetricsHttpServer::Options& options) {
   if (options.num_threads < 1) {
     return absl::InvalidArgumentError("metrics HTTP server: num_threads < 1");
   }
+  if (options.keep_alive_timeout_millis < 1) {
+    return absl::InvalidArgumentError(
+        "metrics HTTP server: keep_alive_timeout_millis < 1");
+  }
+  for (const MetricsHttpServer::Options::Route& route : options.routes) {
+    if (route.prefix.empty() || route.prefix[0] != '/' ||
+        route.prefix.back() == '/' || !route.handler) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metrics HTTP server: route \"", route.prefix,
+          "\" needs a prefix like \"/v2\" and a handler"));
+    }
+  }
   if (options.request_timeout_millis < 1) {
     return absl::InvalidArgumentError(
         "metrics HTTP server: request_timeout_millis < 1");
@@ -112,18 +124,22 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Create(
   }
   InitCivetwebOnce();
   std::unique_ptr<MetricsHttpServer> server(new MetricsHttpServer(
-      std::move(sources), std::move(readiness), options.listen_address));
+      std::move(sources), std::move(readiness), options.listen_address,
+      std::move(options.routes)));
 
   const std::string listening_ports =
       absl::StrCat(options.listen_address, ":", options.port);
   const std::string num_threads = std::to_string(options.num_threads);
   const std::string timeout = std::to_string(options.request_timeout_millis);
+  const std::string keep_alive_timeout =
+      std::to_string(options.keep_alive_timeout_millis);
   // No document_root: civetweb serves no files.
   const char* civetweb_options[] = {
       "listening_ports",    listening_ports.c_str(),
       "num_threads",        num_threads.c_str(),
       "request_timeout_ms", timeout.c_str(),
-      "enable_keep_alive",  "no",
+      "enable_keep_alive",  options.keep_alive ? "yes" : "no",
+      "keep_alive_timeout_ms", keep_alive_timeout.c_str(),
       nullptr};
   mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof(callbacks));
@@ -159,10 +175,24 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Create(
 }
 
 MetricsHttpServer::MetricsHttpServer(Sources sources, ReadinessFn readiness,
-                                     std::string listen_address)
+                                     std::string listen_address,
+                                     std::vector<Options::Route> routes)
     : sources_(std::move(sources)),
       readiness_(std::move(readiness)),
-      listen_address_(std::move(listen_address)) {}
+      listen_address_(std::move(listen_address)),
+      routes_(std::move(routes)) {}
+
+const MetricsHttpServer::Options::Route* MetricsHttpServer::RouteFor(
+    std::string_view path) const {
+  for (const Options::Route& route : routes_) {
+    if (path.substr(0, route.prefix.size()) != route.prefix) continue;
+    if (path.size() == route.prefix.size() ||
+        path[route.prefix.size()] == '/') {
+      return &route;
+    }
+  }
+  return nullptr;
+}
 
 MetricsHttpServer::~MetricsHttpServer() {
   if (context_ == nullptr) return;
@@ -203,6 +233,20 @@ int MetricsHttpServer::Handle(mg_connection* connection) {
   const std::string_view method =
       info->request_method ? info->request_method : "";
   const bool head = method == "HEAD";
+  const std::string_view raw_path =
+      info->local_uri_raw ? info->local_uri_raw : "";
+  if (const Options::Route* route = RouteFor(raw_path); route != nullptr) {
+    CivetwebExchange exchange(connection);
+    try {
+      route->handler(exchange);
+    } catch (...) {
+      NN_LOG(ERROR) << "HTTP server: exception while serving " << raw_path;
+    }
+    if (exchange.status() == 0) {
+      exchange.Respond(500, kPlainText, "internal error\n", {});
+    }
+    return exchange.status();
+  }
   Response response;
   // An exception must not unwind through civetweb's C frames: answer 500.
   try {

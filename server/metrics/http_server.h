@@ -10,12 +10,16 @@
 //   GET /healthz  200 "ok" while the process serves HTTP at all (liveness)
 //   GET /readyz   200 "ok" when the readiness callback returns OK, else 503
 //                 with "not ready: <the status message>" (readiness)
+//   a route's prefix (Options::routes, e.g. "/v2" and "/v2/..."): its
+//                 handler answers, on the civetweb thread (http_exchange.h)
 //   other paths   404
 //   other methods 405 with "Allow: GET, HEAD" (on the three paths above)
 // HEAD is answered like GET without the body. Bodies are text/plain, never
-// compressed; connections are not kept alive (a scrape every few seconds
-// does not need it, and an idle keep-alive connection would pin one of the
-// few worker threads).
+// compressed. Connections are kept alive only with Options::keep_alive:
+// civetweb serves a connection on one worker thread from its first request
+// to its close, so each open keep-alive connection (idle ones too, until
+// keep_alive_timeout_millis) holds one of num_threads; a scrape every few
+// seconds does not need it, a REST client sending many requests does.
 //
 //   ASSIGN_OR_RETURN(auto http, MetricsHttpServer::Create(
 //       {.port = absl::GetFlag(FLAGS_http_port)}, {&registry, &process},
@@ -28,11 +32,13 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "prometheus/collectable.h"
+#include "server/metrics/http_exchange.h"
 
 struct mg_connection;
 struct mg_context;
@@ -56,6 +62,20 @@ class MetricsHttpServer {
     int num_threads = 2;
     // How long a request may take to arrive and be answered, > 0.
     int request_timeout_millis = 10000;
+    // Keep connections open between requests (HTTP/1.1 keep-alive), closing
+    // one idle for keep_alive_timeout_millis (> 0).
+    bool keep_alive = false;
+    int keep_alive_timeout_millis = 5000;
+    // Paths served by another component: a request whose path is `prefix`
+    // or starts with `prefix` + "/" goes to `handler`, whatever its method.
+    // The handler runs on a civetweb thread, may block it (it holds that
+    // thread and its connection only), must answer once, and must return
+    // before the server is destroyed. Exceptions become a 500.
+    struct Route {
+      std::string prefix;
+      std::function<void(HttpExchange&)> handler;
+    };
+    std::vector<Route> routes = {};
   };
 
   // OK when the process should receive traffic; otherwise a status whose
@@ -88,7 +108,11 @@ class MetricsHttpServer {
 
  private:
   MetricsHttpServer(Sources sources, ReadinessFn readiness,
-                    std::string listen_address);
+                    std::string listen_address,
+                    std::vector<Options::Route> routes);
+
+  // The route serving `path`, or null.
+  const Options::Route* RouteFor(std::string_view path) const;
 
   // The exposition of every source (TextSerializer); may throw.
   std::string Exposition() const;
@@ -101,6 +125,7 @@ class MetricsHttpServer {
   const Sources sources_;
   const ReadinessFn readiness_;
   const std::string listen_address_;
+  const std::vector<Options::Route> routes_;
   mg_context* context_ = nullptr;  // owned; mg_stop in the destructor
   int port_ = 0;
 };

@@ -13,11 +13,12 @@
 // them unescaped (serving_metrics_test checks every family).
 //
 // family                               type       labels                      meaning
-// nnserve_requests_total               counter    model,version,method,code   RPCs finished (every method of
+// nnserve_requests_total               counter    model,version,method,protocol,code
+//                                                                             RPCs finished (every method of
 //                                                                             Method); code = canonical gRPC status
 //                                                                             name ("OK", "UNAVAILABLE", ...);
 //                                                                             version "" when none was resolved
-// nnserve_request_duration_seconds     histogram  model,method                server-side latency, from the handler's
+// nnserve_request_duration_seconds     histogram  model,method,protocol       server-side latency, from the handler's
 //                                                                             start to Finish (LatencyBucketsSeconds)
 // nnserve_queue_duration_seconds       histogram  model                       time a request waited in the batcher's
 //                                                                             queue (LatencyBucketsSeconds)
@@ -81,9 +82,9 @@ inline constexpr char kTrainingLoss[] = "nnserve_training_loss";
 inline constexpr char kTrainingAccuracy[] = "nnserve_training_accuracy";
 
 // Values of the `method` label of nnserve_requests_total and
-// nnserve_request_duration_seconds: every RPC of nnserve.v1.InferenceService.
-// A second protocol's RPCs (the Open Inference Protocol) would be added here
-// together with a `protocol` label on both families.
+// nnserve_request_duration_seconds: every RPC of nnserve.v1.InferenceService,
+// then every RPC of the Open Inference Protocol (inference.
+// GRPCInferenceService; its REST endpoints count under the same names).
 enum class Method {
   kPredict,
   kListModels,
@@ -93,14 +94,47 @@ enum class Method {
   kCancelTraining,
   kListTrainingJobs,
   kExportModel,
+  kServerLive,
+  kServerReady,
+  kModelReady,
+  kServerMetadata,
+  kModelMetadata,
+  kModelInfer,
+  kModelConfig,
+  kModelStatistics,
+  kRepositoryIndex,
 };
-inline constexpr int kNumMethods = 8;
-// The RPC's name as the .proto spells it ("Predict", ...).
+inline constexpr int kNumMethods = 17;
+// The RPC's name as the .proto spells it ("Predict", "ModelInfer", ...).
 inline const char* MethodLabel(Method method) {
   static constexpr const char* kLabels[kNumMethods] = {
-      "Predict", "ListModels",     "ModelInfo",       "Train",
-      "WatchTraining", "CancelTraining", "ListTrainingJobs", "ExportModel"};
+      "Predict",        "ListModels",      "ModelInfo",      "Train",
+      "WatchTraining",  "CancelTraining",  "ListTrainingJobs", "ExportModel",
+      "ServerLive",     "ServerReady",     "ModelReady",     "ServerMetadata",
+      "ModelMetadata",  "ModelInfer",      "ModelConfig",    "ModelStatistics",
+      "RepositoryIndex"};
   return kLabels[static_cast<int>(method)];
+}
+
+// Values of the `protocol` label of nnserve_requests_total and
+// nnserve_request_duration_seconds: the wire a request came on (the same
+// words as nnctl's --protocol).
+enum class Protocol {
+  kNnserveV1,  // "nnserve.v1": nnserve.v1.InferenceService over gRPC
+  kV2Grpc,     // "v2": the Open Inference Protocol over gRPC
+  kV2Http,     // "v2-http": the Open Inference Protocol over REST
+};
+inline constexpr int kNumProtocols = 3;
+inline const char* ProtocolLabel(Protocol protocol) {
+  static constexpr const char* kLabels[kNumProtocols] = {"nnserve.v1", "v2",
+                                                         "v2-http"};
+  return kLabels[static_cast<int>(protocol)];
+}
+// The method an inference request of `protocol` counts under: Predict for
+// nnserve.v1, ModelInfer for the Open Inference Protocol.
+inline Method InferenceMethod(Protocol protocol) {
+  return protocol == Protocol::kNnserveV1 ? Method::kPredict
+                                          : Method::kModelInfer;
 }
 
 // Values of the `reason` label of nnserve_rejected_total.

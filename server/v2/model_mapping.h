@@ -174,6 +174,10 @@ struct DecodedRequest {
   std::vector<OutputSpec> outputs;  // in reply order
   // gRPC: reply in InferTensorContents instead of raw_output_contents.
   bool typed_output_contents = false;
+  // The request parameter "timeout" (Triton's, in microseconds, >= 0): the
+  // request's deadline, counted from its arrival. REST only (gRPC has the
+  // call's deadline); none: no deadline.
+  std::optional<int64_t> timeout_micros;
 };
 
 // An output tensor ready for a wire form.

@@ -241,6 +241,11 @@ absl::StatusOr<DecodedRequest> DecodeRestInferRequest(
   ASSIGN_OR_RETURN(const JsonValue* params, ObjectMember(doc, "parameters", "request"));
   ASSIGN_OR_RETURN(std::optional<bool> binary_output,
                    BoolParameter(params, "binary_data_output", "request"));
+  ASSIGN_OR_RETURN(decoded.timeout_micros,
+                   IntParameter(params, "timeout", "request"));
+  if (decoded.timeout_micros.value_or(0) < 0) {
+    return NotA("request.parameters.timeout", "microseconds >= 0");
+  }
 
   std::vector<RequestedOutput> requested;
   if (const JsonValue* outputs = Member(doc, "outputs"); outputs != nullptr) {

@@ -16,7 +16,9 @@
 // when the output's parameter "binary_data" is true, or, when it is absent,
 // when the request parameter "binary_data_output" is true (tritonclient's
 // default); PNGs over REST need binary data (JSON strings are UTF-8).
-// Parameters: "classification" (integer k) on an output, as in
+// Parameters: "timeout" (integer microseconds >= 0, Triton's) on the
+// request, its deadline (DecodedRequest::timeout_micros); "classification"
+// (integer k) on an output, as in
 // model_mapping.h; a known parameter of the wrong JSON type is
 // INVALID_ARGUMENT; unknown parameters are ignored.
 //

@@ -115,7 +115,8 @@ test('an alert on a metric the server does not have fails the rule check', () =>
 test('the catalogue reader fails when metric_names.h declares a family without documenting it', () => {
   const root = lib.tempDir('catalog');
   for (const f of ['server/metrics/metric_names.h', 'server/metrics/process_collector.cc',
-                   'common/status_codes.cc', 'proto/nnserve/v1/inference.proto']) {
+                   'common/status_codes.cc', 'proto/nnserve/v1/inference.proto',
+                   'proto/inference/open_inference.proto']) {
     fs.mkdirSync(path.dirname(path.join(root, f)), { recursive: true });
     fs.copyFileSync(path.join(lib.ROOT, f), path.join(root, f));
   }

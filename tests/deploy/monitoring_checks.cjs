@@ -46,8 +46,15 @@ function loadCatalog(root = lib.ROOT) {
   setValues('nnserve_model_info', 'state', valuesOf('ModelState'));
   setValues('nnserve_training_jobs', 'state', valuesOf('TrainingState'));
 
-  const proto = fs.readFileSync(path.join(root, 'proto/nnserve/v1/inference.proto'), 'utf8');
-  const methods = new Set([...proto.matchAll(/\brpc\s+(\w+)\s*\(/g)].map((m) => m[1]));
+  // The RPCs of both services: nnserve.v1 and the Open Inference Protocol.
+  const methods = new Set();
+  for (const f of ['proto/nnserve/v1/inference.proto', 'proto/inference/open_inference.proto']) {
+    const proto = fs.readFileSync(path.join(root, f), 'utf8');
+    for (const m of proto.matchAll(/\brpc\s+(\w+)\s*\(/g)) methods.add(m[1]);
+  }
+  const protocolBlock = namesH.match(/ProtocolLabel[\s\S]*?kLabels\[kNumProtocols\] = \{([\s\S]*?)\};/);
+  if (!protocolBlock) throw new Error('metric_names.h: the protocol label values (ProtocolLabel) were not found');
+  const protocols = new Set([...protocolBlock[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]));
   const codesCc = fs.readFileSync(path.join(root, 'common/status_codes.cc'), 'utf8');
   const codeBlock = codesCc.match(/StatusCodeName[\s\S]*?kNames\[\] = \{([\s\S]*?)\};/);
   if (!codeBlock) throw new Error('common/status_codes.cc: the status code names (kNames) were not found');
@@ -55,6 +62,9 @@ function loadCatalog(root = lib.ROOT) {
   for (const f of ['nnserve_requests_total']) {
     setValues(f, 'method', methods);
     setValues(f, 'code', codes);
+  }
+  for (const f of ['nnserve_requests_total', 'nnserve_request_duration_seconds']) {
+    setValues(f, 'protocol', protocols);
   }
   setValues('nnserve_request_duration_seconds', 'method', methods);
 

@@ -119,11 +119,11 @@ TEST_F(MetricsE2ETest, CountersAndHistogramsMoveByExactlyTheWorkload) {
     return (a == after.end() ? 0 : a->second) -
            (b == before.end() ? 0 : b->second);
   };
-  EXPECT_EQ(delta(R"(nnserve_requests_total{code="OK",method="Predict",model="m",version="1"})"),
+  EXPECT_EQ(delta(R"(nnserve_requests_total{code="OK",method="Predict",model="m",protocol="nnserve.v1",version="1"})"),
             kOk);
-  EXPECT_EQ(delta(R"(nnserve_requests_total{code="NOT_FOUND",method="Predict",model="m",version=""})"),
+  EXPECT_EQ(delta(R"(nnserve_requests_total{code="NOT_FOUND",method="Predict",model="m",protocol="nnserve.v1",version=""})"),
             kNotFound);
-  EXPECT_EQ(delta(R"(nnserve_request_duration_seconds_count{method="Predict",model="m"})"),
+  EXPECT_EQ(delta(R"(nnserve_request_duration_seconds_count{method="Predict",model="m",protocol="nnserve.v1"})"),
             kOk + kNotFound);
   EXPECT_EQ(delta(R"(nnserve_images_total{model="m",version="1"})"), 3 * kOk);
   EXPECT_EQ(delta(R"(nnserve_batch_size_sum{model="m"})"), 3 * kOk);
@@ -137,8 +137,8 @@ TEST_F(MetricsE2ETest, CountersAndHistogramsMoveByExactlyTheWorkload) {
   EXPECT_GT(after.at("process_resident_memory_bytes"), 1e6);
   EXPECT_GT(after.at("process_start_time_seconds"), 1.7e9);
   // A histogram's +Inf bucket equals its count.
-  EXPECT_EQ(after.at(R"(nnserve_request_duration_seconds_bucket{method="Predict",model="m",le="+Inf"})"),
-            after.at(R"(nnserve_request_duration_seconds_count{method="Predict",model="m"})"));
+  EXPECT_EQ(after.at(R"(nnserve_request_duration_seconds_bucket{method="Predict",model="m",protocol="nnserve.v1",le="+Inf"})"),
+            after.at(R"(nnserve_request_duration_seconds_count{method="Predict",model="m",protocol="nnserve.v1"})"));
 }
 
 TEST_F(MetricsE2ETest, EveryRpcIsCounted) {
@@ -179,18 +179,18 @@ TEST_F(MetricsE2ETest, EveryRpcIsCounted) {
     return (a == after.end() ? 0 : a->second) -
            (b == before.end() ? 0 : b->second);
   };
-  EXPECT_EQ(delta(R"(nnserve_requests_total{code="OK",method="ListModels",model="",version=""})"), 1);
-  EXPECT_EQ(delta(R"(nnserve_requests_total{code="OK",method="ModelInfo",model="m",version=""})"), 1);
+  EXPECT_EQ(delta(R"(nnserve_requests_total{code="OK",method="ListModels",model="",protocol="nnserve.v1",version=""})"), 1);
+  EXPECT_EQ(delta(R"(nnserve_requests_total{code="OK",method="ModelInfo",model="m",protocol="nnserve.v1",version=""})"), 1);
   for (const char* method :
        {"ListTrainingJobs", "CancelTraining", "WatchTraining"}) {
     EXPECT_EQ(delta(absl::StrCat(
                   R"(nnserve_requests_total{code="FAILED_PRECONDITION",method=")",
-                  method, R"(",model="",version=""})")),
+                  method, R"(",model="",protocol="nnserve.v1",version=""})")),
               1)
         << method;
     EXPECT_EQ(delta(absl::StrCat(
                   R"(nnserve_request_duration_seconds_count{method=")", method,
-                  R"(",model=""})")),
+                  R"(",model="",protocol="nnserve.v1"})")),
               1)
         << method;
   }

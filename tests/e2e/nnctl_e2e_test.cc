@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -171,34 +172,72 @@ TEST_F(NnctlE2ETest, InfoShowsTheKerasSummary) {
   EXPECT_THAT(missing.output, HasSubstr("NOT_FOUND"));
 }
 
-TEST_F(NnctlE2ETest, BenchCountsEqualTheServersCounter) {
-  const std::string series =
-      R"(nnserve_requests_total{code="OK",method="Predict",model="cnn",version="1"})";
-  auto scrape = [&] {
-    auto response = testing::HttpRequest(server_->http_port(), "GET", "/metrics");
-    EXPECT_TRUE(response.ok());
-    return response.ok() ? SeriesValue(response->body, series) : -1;
-  };
-  const double before = scrape();
-  CommandResult result = RunNnctl(
-      server_->target(),
-      "bench --model=cnn --concurrency=1,4 --duration=1s --warmup=200ms "
-      "--json");
-  ASSERT_EQ(result.exit_code, 0) << result.output;
-  int64_t sent = 1;  // the probe request
-  std::vector<std::string> levels =
-      absl::StrSplit(result.output, "{\"concurrency\":");
-  ASSERT_EQ(levels.size(), 3u) << result.output;  // preamble + 2 levels
-  for (size_t i = 1; i < levels.size(); ++i) {
-    const int64_t warmup = JsonInt(levels[i], "warmup_requests", 0);
-    const int64_t requests = JsonInt(levels[i], "requests", 0);
-    const int64_t failed = JsonInt(levels[i], "failed_requests", 0);
-    ASSERT_GE(warmup, 0) << result.output;
-    ASSERT_GT(requests, 0) << result.output;
-    EXPECT_EQ(failed, 0);
-    sent += warmup + requests;
+TEST_F(NnctlE2ETest, BenchCountsEqualTheServersCounterOnEveryProtocol) {
+  const std::string http =
+      absl::StrCat(" --http_target=127.0.0.1:", server_->http_port());
+  for (auto [protocol, method, extra] :
+       {std::tuple<const char*, const char*, std::string>{"nnserve.v1",
+                                                          "Predict", ""},
+        {"v2", "ModelInfer", ""},
+        {"v2-http", "ModelInfer", http},
+        {"v2-http", "ModelInfer", http + " --v2_http_json"}}) {
+    SCOPED_TRACE(absl::StrCat(protocol, extra));
+    const std::string series = absl::StrCat(
+        R"(nnserve_requests_total{code="OK",method=")", method,
+        R"(",model="cnn",protocol=")", protocol, R"(",version="1"})");
+    auto scrape = [&] {
+      auto response =
+          testing::HttpRequest(server_->http_port(), "GET", "/metrics");
+      EXPECT_TRUE(response.ok());
+      return response.ok() ? SeriesValue(response->body, series) : -1;
+    };
+    const double before = scrape();
+    CommandResult result = RunNnctl(
+        server_->target(),
+        absl::StrCat("bench --model=cnn --concurrency=1,4 --duration=1s "
+                     "--warmup=200ms --json --protocol=",
+                     protocol, extra));
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+    int64_t sent = 1;  // the probe request
+    std::vector<std::string> levels =
+        absl::StrSplit(result.output, "{\"concurrency\":");
+    ASSERT_EQ(levels.size(), 3u) << result.output;  // preamble + 2 levels
+    for (size_t i = 1; i < levels.size(); ++i) {
+      const int64_t warmup = JsonInt(levels[i], "warmup_requests", 0);
+      const int64_t requests = JsonInt(levels[i], "requests", 0);
+      const int64_t failed = JsonInt(levels[i], "failed_requests", 0);
+      ASSERT_GE(warmup, 0) << result.output;
+      ASSERT_GT(requests, 0) << result.output;
+      EXPECT_EQ(failed, 0);
+      sent += warmup + requests;
+    }
+    EXPECT_EQ(scrape() - before, sent) << result.output;
   }
-  EXPECT_EQ(scrape() - before, sent) << result.output;
+}
+
+// --protocol=v2 (ModelInfer, raw FP32) answers what Predict with float
+// tensors answers: the same floats in batches of the same size, so the
+// same probabilities, labels and top-k.
+TEST_F(NnctlE2ETest, PredictOverV2EqualsPredictOverV1) {
+  const std::string flags =
+      "predict --model=cnn --json --batch=3 --limit=7 --top_k=2 "
+      "data/mnist/t10k-images-idx3-ubyte";
+  CommandResult v1 =
+      RunNnctl(server_->target(), flags + " --encoding=float");
+  CommandResult v2 = RunNnctl(server_->target(), flags + " --protocol=v2");
+  ASSERT_EQ(v1.exit_code, 0) << v1.output;
+  ASSERT_EQ(v2.exit_code, 0) << v2.output;
+  EXPECT_EQ(ProbabilityArrays(v2.output), ProbabilityArrays(v1.output));
+  EXPECT_EQ(ProbabilityArrays(v2.output).size(), 7u);
+  EXPECT_EQ(v2.output, v1.output);
+  CommandResult bad = RunNnctl(server_->target(), flags + " --protocol=v3");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  CommandResult missing = RunNnctl(
+      server_->target(),
+      "predict --model=nope --protocol=v2 data/mnist/t10k-images-idx3-ubyte "
+      "--limit=1");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.output, HasSubstr("NOT_FOUND"));
 }
 
 TEST_F(NnctlE2ETest, HealthAndTrain) {

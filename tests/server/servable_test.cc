@@ -60,7 +60,8 @@ class Log {
 // defaults do nothing).
 class RecordingObserver final : public ServableObserver {
  public:
-  void RecordPredict(absl::StatusCode code, absl::Duration) override {
+  void RecordInference(metrics::Protocol, absl::StatusCode code,
+                       absl::Duration) override {
     predicts_.Add(code);
   }
   void RecordRejected(Rejection reason) override { rejections_.Add(reason); }

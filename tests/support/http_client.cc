@@ -19,9 +19,31 @@ namespace nn::testing {
 
 absl::StatusOr<HttpResponse> HttpRequest(int port, const std::string& method,
                                          const std::string& path) {
+  return SendRawHttp(port, absl::StrCat(method, " ", path,
+                                        " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"));
+}
+
+absl::StatusOr<HttpResponse> SendHttp(int port, const HttpMessage& message) {
+  std::string request = absl::StrCat(message.method, " ", message.path,
+                                     " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                     "Connection: close\r\n");
+  bool has_length = false;
+  for (const auto& [name, value] : message.headers) {
+    if (absl::AsciiStrToLower(name) == "content-length") has_length = true;
+    absl::StrAppend(&request, name, ": ", value, "\r\n");
+  }
+  if (!has_length) {
+    absl::StrAppend(&request, "Content-Length: ", message.body.size(), "\r\n");
+  }
+  absl::StrAppend(&request, "\r\n", message.body);
+  return SendRawHttp(port, request);
+}
+
+absl::StatusOr<HttpResponse> SendRawHttp(int port, const std::string& request,
+                                         absl::Duration timeout_duration) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError("socket() failed");
-  timeval timeout = {.tv_sec = 5, .tv_usec = 0};
+  timeval timeout = absl::ToTimeval(timeout_duration);
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
   sockaddr_in address = {};
@@ -35,20 +57,29 @@ absl::StatusOr<HttpResponse> HttpRequest(int port, const std::string& method,
     return absl::UnavailableError(
         absl::StrCat("connect to port ", port, ": ", std::strerror(error)));
   }
-  const std::string request = absl::StrCat(
-      method, " ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
-      static_cast<ssize_t>(request.size())) {
+  // A server may answer (413) and close before the whole body is sent:
+  // a short send is not an error, the response still comes.
+  size_t sent = 0;
+  while (sent < request.size()) {
+    const ssize_t n = send(fd, request.data() + sent, request.size() - sent,
+                           MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  if (sent == 0 && !request.empty()) {
     close(fd);
     return absl::UnavailableError("send failed");
   }
+  shutdown(fd, SHUT_WR);  // all sent: a body cut short ends here
   std::string raw;
   char buffer[4096];
   ssize_t n;
   while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) raw.append(buffer, n);
   const bool timed_out = n < 0;
   close(fd);
-  if (timed_out) return absl::DeadlineExceededError("no response in 5 s");
+  if (timed_out && raw.empty()) {
+    return absl::DeadlineExceededError("no response in time");
+  }
 
   const size_t header_end = raw.find("\r\n\r\n");
   if (header_end == std::string::npos) {

@@ -1,12 +1,16 @@
-// A minimal HTTP/1.0 client over a loopback TCP socket, for tests only: one
-// request per connection, the whole response read until the server closes.
+// A minimal HTTP client over a loopback TCP socket, for tests only: one
+// request per connection (HTTP/1.0, or HTTP/1.1 with "Connection: close"),
+// the whole response read until the server closes.
 #ifndef NNSERVE_TESTS_SUPPORT_HTTP_CLIENT_H_
 #define NNSERVE_TESTS_SUPPORT_HTTP_CLIENT_H_
 
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace nn::testing {
 
@@ -20,6 +24,24 @@ struct HttpResponse {
 // timeout). Unavailable if the connection fails.
 absl::StatusOr<HttpResponse> HttpRequest(int port, const std::string& method,
                                          const std::string& path);
+
+// An HTTP/1.1 request with a body. Content-Length is added from `body`
+// unless `headers` has one (a test may lie with it); "Connection: close"
+// and Host are always added.
+struct HttpMessage {
+  std::string method = "GET";
+  std::string path = "/";
+  std::vector<std::pair<std::string, std::string>> headers = {};
+  std::string body = {};
+};
+absl::StatusOr<HttpResponse> SendHttp(int port, const HttpMessage& message);
+
+// Sends `bytes` as they are (a hand-made, possibly malformed request) and
+// reads the response until the server closes (`timeout`). DataLoss if what
+// came back is not an HTTP response (e.g. nothing: the server closed).
+absl::StatusOr<HttpResponse> SendRawHttp(
+    int port, const std::string& bytes,
+    absl::Duration timeout = absl::Seconds(5));
 
 }  // namespace nn::testing
 

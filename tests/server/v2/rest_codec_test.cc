@@ -196,6 +196,25 @@ TEST(RestCodecTest, BodyOverTheLimitIsResourceExhausted) {
                 StatusCode::kResourceExhausted, "2000 images");
 }
 
+TEST(RestCodecTest, TimeoutParameterIsTheDeadlineInMicroseconds) {
+  const std::string data = R"("data":[)" + absl::StrJoin(Pixels(1), ",") + "]";
+  absl::StatusOr<DecodedRequest> none = Decode(Body("UINT8", "[1,784]", data));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->timeout_micros.has_value());
+  absl::StatusOr<DecodedRequest> set = Decode(Body(
+      "UINT8", "[1,784]", data, R"(,"parameters":{"timeout":2500})"));
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->timeout_micros, 2500);
+  EXPECT_STATUS(Decode(Body("UINT8", "[1,784]", data,
+                            R"(,"parameters":{"timeout":-1})"))
+                    .status(),
+                StatusCode::kInvalidArgument, "timeout");
+  EXPECT_STATUS(Decode(Body("UINT8", "[1,784]", data,
+                            R"(,"parameters":{"timeout":"1s"})"))
+                    .status(),
+                StatusCode::kInvalidArgument, "timeout must be an integer");
+}
+
 DecodedRequest TwoImages(const std::string& tail) {
   const std::string data = "[" + absl::StrJoin(Pixels(2), ",") + "]";
   absl::StatusOr<DecodedRequest> d =
