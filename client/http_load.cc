@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "engine/data/dataset.h"
+#include "common/mutex.h"
 
 namespace nn {
 namespace {
@@ -144,7 +145,7 @@ HttpLoadCall::HttpLoadCall(std::string target,
 
 HttpLoadCall::~HttpLoadCall() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_one();
@@ -155,7 +156,7 @@ HttpLoadCall::~HttpLoadCall() {
 void HttpLoadCall::Start(uint64_t sequence,
                          std::chrono::system_clock::time_point deadline) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     pending_ = true;
     sequence_ = sequence;
     deadline_ = deadline;
@@ -168,8 +169,8 @@ void HttpLoadCall::Loop() {
     uint64_t sequence;
     std::chrono::system_clock::time_point deadline;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return pending_ || stop_; });
+      MutexLock lock(mu_);
+      lock.Wait(cv_, [this] { return pending_ || stop_; });
       if (!pending_) return;  // stopping, nothing in flight
       pending_ = false;
       sequence = sequence_;

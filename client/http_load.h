@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "client/image_input.h"
 #include "grpcpp/support/status.h"
+#include "common/mutex.h"
 
 namespace nn {
 
@@ -79,7 +80,7 @@ class HttpLoadCall {
   const DoneFn done_;
   int fd_ = -1;  // touched by the loop thread only
 
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
   bool pending_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
