@@ -170,7 +170,10 @@ void HttpLoadCall::Loop() {
     std::chrono::system_clock::time_point deadline;
     {
       MutexLock lock(mu_);
-      lock.Wait(cv_, [this] { return pending_ || stop_; });
+      lock.Wait(cv_, [this] {
+        mu_.AssertHeld();
+        return pending_ || stop_;
+      });
       if (!pending_) return;  // stopping, nothing in flight
       pending_ = false;
       sequence = sequence_;
