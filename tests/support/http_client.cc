@@ -19,8 +19,10 @@ namespace nn::testing {
 
 absl::StatusOr<HttpResponse> HttpRequest(int port, const std::string& method,
                                          const std::string& path) {
-  return SendRawHttp(port, absl::StrCat(method, " ", path,
-                                        " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"));
+  return SendRawHttp(port,
+                     absl::StrCat(method, " ", path,
+                                  " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"),
+                     absl::Seconds(5), /*close_write_side=*/false);
 }
 
 absl::StatusOr<HttpResponse> SendHttp(int port, const HttpMessage& message) {
@@ -40,7 +42,8 @@ absl::StatusOr<HttpResponse> SendHttp(int port, const HttpMessage& message) {
 }
 
 absl::StatusOr<HttpResponse> SendRawHttp(int port, const std::string& request,
-                                         absl::Duration timeout_duration) {
+                                         absl::Duration timeout_duration,
+                                         bool close_write_side) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError("socket() failed");
   timeval timeout = absl::ToTimeval(timeout_duration);
@@ -70,7 +73,7 @@ absl::StatusOr<HttpResponse> SendRawHttp(int port, const std::string& request,
     close(fd);
     return absl::UnavailableError("send failed");
   }
-  shutdown(fd, SHUT_WR);  // all sent: a body cut short ends here
+  if (close_write_side) shutdown(fd, SHUT_WR);  // a body cut short ends here
   std::string raw;
   char buffer[4096];
   ssize_t n;

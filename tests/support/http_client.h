@@ -39,9 +39,14 @@ absl::StatusOr<HttpResponse> SendHttp(int port, const HttpMessage& message);
 // Sends `bytes` as they are (a hand-made, possibly malformed request) and
 // reads the response until the server closes (`timeout`). DataLoss if what
 // came back is not an HTTP response (e.g. nothing: the server closed).
+// `close_write_side`: shut the sending side down once all is sent (so a body
+// cut short ends there). Off for ordinary requests: some servers (Go's
+// net/http, so Prometheus) take a half-closed connection for a client gone
+// and cancel the request.
 absl::StatusOr<HttpResponse> SendRawHttp(
     int port, const std::string& bytes,
-    absl::Duration timeout = absl::Seconds(5));
+    absl::Duration timeout = absl::Seconds(5),
+    bool close_write_side = true);
 
 }  // namespace nn::testing
 
