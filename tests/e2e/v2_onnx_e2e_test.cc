@@ -23,7 +23,7 @@
 #include "tests/support/http_client.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/numerical_contract.h"
-#include "tests/support/server_process.h"
+#include "tests/support/suite_server.h"
 #include "tests/support/temp_dir.h"
 
 namespace nn {
@@ -33,8 +33,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::HttpResponse;
 using testing::InputForm;
-using testing::ServerProcess;
-using testing::TempDir;
 
 constexpr int64_t kImages = 32;
 constexpr int kClasses = 10;
@@ -47,32 +45,23 @@ struct Case {
 constexpr Case kCases[] = {{"cnn", "mnist_cnn", false},
                            {"rnn", "mnist_rnn", true}};
 
-class V2OnnxE2ETest : public ::testing::Test {
+class V2OnnxE2ETest : public testing::SuiteServerTest<V2OnnxE2ETest> {
  protected:
   static void SetUpTestSuite() {
     const std::string models = testing::OnnxModelsDir();
     ASSERT_FALSE(models.empty())
         << "NNSERVE_ONNX_MODELS_DIR is unset (CTest sets it)";
-    repo_ = new TempDir();
     for (const Case& c : kCases) {
-      const std::string dir = repo_->Join(absl::StrCat(c.model, "/1"));
+      const std::string dir = repo().Join(absl::StrCat(c.model, "/1"));
       testing::MakeDirs(dir);
       std::filesystem::copy_file(absl::StrCat(models, "/", c.file, ".onnx"),
                                  dir + "/model.onnx");
     }
-    auto server = ServerProcess::Start(
-        {.args = {"--model_repository=" + repo_->path(),
-                  "--max_images_per_request=64", "--drain_grace=0s"}});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = server->release();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete repo_;
+    StartServer();
   }
   void SetUp() override {
-    ASSERT_NE(server_, nullptr);
-    stub_ = testing::NewV2Stub(server_->target());
+    ASSERT_NE(server(), nullptr);
+    stub_ = testing::NewV2Stub(server()->target());
     auto images = testing::LoadTestDigits(kImages);
     ASSERT_TRUE(images.ok()) << images.status();
     images_ = *std::move(images);
@@ -88,18 +77,14 @@ class V2OnnxE2ETest : public ::testing::Test {
   }
 
   HttpResponse Http(const testing::HttpMessage& message) {
-    auto response = testing::SendHttp(server_->http_port(), message);
+    auto response = testing::SendHttp(server()->http_port(), message);
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : HttpResponse{};
   }
 
-  static TempDir* repo_;
-  static ServerProcess* server_;
   std::unique_ptr<testing::V2Stub> stub_;
   testing::TestImages images_;
 };
-TempDir* V2OnnxE2ETest::repo_ = nullptr;
-ServerProcess* V2OnnxE2ETest::server_ = nullptr;
 
 TEST_F(V2OnnxE2ETest, MetadataAndConfigDescribeTheImportLikeANativeModel) {
   for (const Case& c : kCases) {
@@ -156,7 +141,7 @@ TEST_F(V2OnnxE2ETest, ModelInferOverGrpcAndRestEqualsPredict) {
   for (const Case& c : kCases) {
     SCOPED_TRACE(c.model);
     const std::vector<float> predict = testing::PredictProbabilities(
-        server_->target(), c.model, images_, kImages);
+        server()->target(), c.model, images_, kImages);
     ASSERT_EQ(predict.size(), static_cast<size_t>(kImages * kClasses));
     // Predict serves PyTorch's probabilities (onnx_e2e_test), so V2 does too.
     EXPECT_LE(testing::MaxContractError(predict, PyTorchs(c)),
@@ -212,20 +197,8 @@ TEST_F(V2OnnxE2ETest, ModelInferOverGrpcAndRestEqualsPredict) {
       testing::V2Answer answer = testing::ParseV2Answer(*response);
       ASSERT_TRUE(answer.ok) << response->body;
       EXPECT_STREQ(answer.json["model_version"].GetString(), "1");
-      const rapidjson::Value* out = testing::V2Output(answer, "probabilities");
-      ASSERT_NE(out, nullptr);
-      std::vector<float> got;
-      if (out->HasMember("data")) {
-        for (const auto& v : (*out)["data"].GetArray()) {
-          got.push_back(v.GetFloat());
-        }
-      } else {
-        // Binary outputs follow the JSON in the order of "outputs";
-        // probabilities come first.
-        const size_t size = (*out)["parameters"]["binary_data_size"].GetUint64();
-        got = testing::FloatsOf(answer.binary.substr(0, size));
-      }
-      EXPECT_LE(testing::MaxContractError(got, predict),
+      EXPECT_LE(testing::MaxContractError(
+                    testing::V2OutputFloats(answer, "probabilities"), predict),
                 testing::kRunToRunTolerance);
     }
   }
