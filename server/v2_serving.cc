@@ -183,6 +183,10 @@ absl::StatusOr<v2::ModelDescription> V2Serving::Describe(
   if (!m.spec().name().empty()) p["architecture"] = m.spec().name();
   p["parameters"] = absl::StrCat(m.total_parameters());
   p["training_runs"] = absl::StrCat(m.history().size());
+  // Where the weights came from (an imported file: "ONNX (pytorch 1.13.1,
+  // opset 13)"), and whether nnserve appended the softmax (logits exports).
+  if (!servable->origin().empty()) p["origin"] = servable->origin();
+  if (servable->softmax_appended()) p["softmax_appended"] = "true";
   if (!m.history().empty()) {
     const nnserve::v1::TrainingHistory& h = *m.history().rbegin();
     p["dataset"] = h.dataset();

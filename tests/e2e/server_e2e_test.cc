@@ -28,6 +28,7 @@
 #include "tests/support/numerical_contract.h"
 #include "tests/support/wait.h"
 #include "tests/support/server_process.h"
+#include "tests/support/suite_server.h"
 #include "tests/support/temp_dir.h"
 
 namespace nn {
@@ -46,48 +47,34 @@ using testing::TempDir;
 constexpr int kImages = 6;
 constexpr char kModels[][10] = {"mnist_mlp", "mnist_cnn", "mnist_rnn"};
 
-class ServerE2ETest : public ::testing::Test {
+class ServerE2ETest : public testing::SuiteServerTest<ServerE2ETest> {
  protected:
   static void SetUpTestSuite() {
-    repo_ = new TempDir();
     for (int i = 0; i < 3; ++i) {
       absl::StatusOr<std::shared_ptr<const Model>> model =
           testing::MakeModel(kModels[i], /*seed=*/11 + i);
       ASSERT_TRUE(model.ok()) << model.status();
       absl::StatusOr<std::string> path =
-          testing::PublishModel(repo_->path(), kModels[i], 1, **model);
+          testing::PublishModel(repo().path(), kModels[i], 1, **model);
       ASSERT_TRUE(path.ok()) << path.status();
       (*paths_)[kModels[i]] = *path;
     }
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start({.args = {"--model_repository=" + repo_->path(),
-                                       "--max_images_per_request=64",
-                                       "--drain_grace=0s"}});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = server->release();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete repo_;
+    StartServer();
   }
   void SetUp() override {
-    ASSERT_NE(server_, nullptr);
-    stub_ = testing::NewStub(server_->target());
+    ASSERT_NE(server(), nullptr);
+    stub_ = testing::NewStub(server()->target());
     absl::StatusOr<testing::TestImages> images = testing::LoadTestDigits(kImages);
     ASSERT_TRUE(images.ok()) << images.status();
     images_ = *std::move(images);
   }
 
-  static TempDir* repo_;
   static std::map<std::string, std::string>* paths_;
-  static ServerProcess* server_;
   std::unique_ptr<InferenceService::Stub> stub_;
   testing::TestImages images_;
 };
-TempDir* ServerE2ETest::repo_ = nullptr;
 std::map<std::string, std::string>* ServerE2ETest::paths_ =
     new std::map<std::string, std::string>();
-ServerProcess* ServerE2ETest::server_ = nullptr;
 
 TEST_F(ServerE2ETest, PredictEqualsTheEngineInEveryEncoding) {
   for (const char* name : kModels) {
@@ -160,7 +147,7 @@ TEST_F(ServerE2ETest, ConcurrentSingleImageRequestsGetTheirOwnAnswers) {
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
-        auto stub = testing::NewStub(server_->target());
+        auto stub = testing::NewStub(server()->target());
         for (int k = 0; k < kCallsEach; ++k) {
           const int i = (t + k) % kImages;
           PredictResponse response;
@@ -351,7 +338,7 @@ TEST_F(ServerE2ETest, TrainingIsDisabledByDefault) {
 
 TEST_F(ServerE2ETest, HealthReportsServing) {
   auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
-      server_->target(), grpc::InsecureChannelCredentials()));
+      server()->target(), grpc::InsecureChannelCredentials()));
   for (const char* service : {"", "nnserve.v1.InferenceService"}) {
     grpc::ClientContext context;
     grpc::health::v1::HealthCheckRequest request;
@@ -374,7 +361,7 @@ TEST_F(ServerE2ETest, ReflectionListsAndDescribesTheServices) {
   using grpc::reflection::v1alpha::ServerReflectionRequest;
   using grpc::reflection::v1alpha::ServerReflectionResponse;
   auto stub = ServerReflection::NewStub(grpc::CreateChannel(
-      server_->target(), grpc::InsecureChannelCredentials()));
+      server()->target(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   auto stream = stub->ServerReflectionInfo(&context);
 

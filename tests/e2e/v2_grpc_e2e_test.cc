@@ -18,8 +18,7 @@
 #include "tests/e2e/v2_grpc_util.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/numerical_contract.h"
-#include "tests/support/server_process.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/suite_server.h"
 
 namespace nn {
 namespace {
@@ -29,54 +28,39 @@ using ::testing::Contains;
 using testing::InputForm;
 using testing::OutputFloats;
 using testing::OutputInt64s;
-using testing::ServerProcess;
-using testing::TempDir;
 
 constexpr int kImages = 5;
 
-class V2GrpcE2ETest : public ::testing::Test {
+class V2GrpcE2ETest : public testing::SuiteServerTest<V2GrpcE2ETest> {
  protected:
   static void SetUpTestSuite() {
-    repo_ = new TempDir();
     // "mlp" serves versions 1 and 2 (policy all), "cnn" version 1.
     for (int version : {1, 2}) {
       auto model = testing::MakeModel("mnist_mlp", 10 + version);
       ASSERT_TRUE(model.ok()) << model.status();
       ASSERT_TRUE(
-          testing::PublishModel(repo_->path(), "mlp", version, **model).ok());
+          testing::PublishModel(repo().path(), "mlp", version, **model).ok());
     }
     auto cnn = testing::MakeModel("mnist_cnn", 5);
     ASSERT_TRUE(cnn.ok()) << cnn.status();
-    ASSERT_TRUE(testing::PublishModel(repo_->path(), "cnn", 1, **cnn).ok());
-    FILE* config = fopen((repo_->path() + "/mlp/config.textproto").c_str(), "w");
+    ASSERT_TRUE(testing::PublishModel(repo().path(), "cnn", 1, **cnn).ok());
+    FILE* config = fopen((repo().path() + "/mlp/config.textproto").c_str(), "w");
     ASSERT_NE(config, nullptr);
     fputs("version_policy { all {} }\n", config);
     fclose(config);
-    auto server = ServerProcess::Start(
-        {.args = {"--model_repository=" + repo_->path(),
-                  "--max_images_per_request=64", "--drain_grace=0s"}});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = server->release();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete repo_;
+    StartServer();
   }
   void SetUp() override {
-    ASSERT_NE(server_, nullptr);
-    stub_ = testing::NewV2Stub(server_->target());
+    ASSERT_NE(server(), nullptr);
+    stub_ = testing::NewV2Stub(server()->target());
     auto images = testing::LoadTestDigits(kImages);
     ASSERT_TRUE(images.ok()) << images.status();
     images_ = *std::move(images);
   }
 
-  static TempDir* repo_;
-  static ServerProcess* server_;
   std::unique_ptr<testing::V2Stub> stub_;
   testing::TestImages images_;
 };
-TempDir* V2GrpcE2ETest::repo_ = nullptr;
-ServerProcess* V2GrpcE2ETest::server_ = nullptr;
 
 TEST_F(V2GrpcE2ETest, HealthRpcsAnswerLiveAndReady) {
   inference::ServerLiveResponse live;
@@ -97,7 +81,7 @@ TEST_F(V2GrpcE2ETest, HealthRpcsAnswerLiveAndReady) {
   }
   // The service has its own health status name.
   auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
-      server_->target(), grpc::InsecureChannelCredentials()));
+      server()->target(), grpc::InsecureChannelCredentials()));
   grpc::health::v1::HealthCheckRequest check;
   check.set_service("inference.GRPCInferenceService");
   grpc::health::v1::HealthCheckResponse status;
@@ -183,7 +167,7 @@ TEST_F(V2GrpcE2ETest, Fp32InEveryShapeAndFormEqualsPredictBitForBit) {
   for (const char* model : {"mlp", "cnn"}) {
     SCOPED_TRACE(model);
     const std::vector<float> expected = testing::PredictProbabilities(
-        server_->target(), model, images_, kImages);
+        server()->target(), model, images_, kImages);
     ASSERT_EQ(expected.size(), kImages * 10u);
     const std::vector<std::vector<int64_t>> shapes = {
         {kImages, 28, 28}, {kImages, 784}, {kImages, 28, 28, 1},
@@ -217,7 +201,7 @@ TEST_F(V2GrpcE2ETest, Fp32InEveryShapeAndFormEqualsPredictBitForBit) {
 // pixels (within the numerical contract of Predict's float answer).
 TEST_F(V2GrpcE2ETest, PixelsAndPngsEqualPredictWithinTheContract) {
   const std::vector<float> expected = testing::PredictProbabilities(
-      server_->target(), "cnn", images_, kImages);
+      server()->target(), "cnn", images_, kImages);
   for (InputForm form : {InputForm::kRaw, InputForm::kTyped}) {
     for (bool png : {false, true}) {
       SCOPED_TRACE(::testing::Message()

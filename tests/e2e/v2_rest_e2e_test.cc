@@ -22,6 +22,7 @@
 #include "tests/support/model_fixtures.h"
 #include "tests/support/numerical_contract.h"
 #include "tests/support/server_process.h"
+#include "tests/support/suite_server.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
 
@@ -36,31 +37,21 @@ using testing::TempDir;
 constexpr int kImages = 4;
 constexpr char kInfer[] = "/v2/models/m/infer";
 
-class V2RestE2ETest : public ::testing::Test {
+class V2RestE2ETest : public testing::SuiteServerTest<V2RestE2ETest> {
  protected:
   static void SetUpTestSuite() {
-    repo_ = new TempDir();
     auto model = testing::MakeModel("mnist_mlp", 7);
     ASSERT_TRUE(model.ok()) << model.status();
-    ASSERT_TRUE(testing::PublishModel(repo_->path(), "m", 1, **model).ok());
-    auto server = ServerProcess::Start(
-        {.args = {"--model_repository=" + repo_->path(),
-                  "--max_images_per_request=64", "--drain_grace=0s",
-                  "--max_http_body_bytes=1000000"}});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = server->release();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete repo_;
+    ASSERT_TRUE(testing::PublishModel(repo().path(), "m", 1, **model).ok());
+    StartServer({"--max_http_body_bytes=1000000"});
   }
   void SetUp() override {
-    ASSERT_NE(server_, nullptr);
+    ASSERT_NE(server(), nullptr);
     auto images = testing::LoadTestDigits(kImages);
     ASSERT_TRUE(images.ok()) << images.status();
     images_ = *std::move(images);
     // What Predict answers for the same images.
-    auto stub = testing::NewStub(server_->target());
+    auto stub = testing::NewStub(server()->target());
     nnserve::v1::PredictResponse response;
     grpc::Status status = testing::Predict(
         *stub, testing::PixelRequest("m", images_, kImages), &response);
@@ -72,7 +63,7 @@ class V2RestE2ETest : public ::testing::Test {
   }
 
   HttpResponse Send(const testing::HttpMessage& message) {
-    auto response = testing::SendHttp(server_->http_port(), message);
+    auto response = testing::SendHttp(server()->http_port(), message);
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : HttpResponse{};
   }
@@ -91,16 +82,8 @@ class V2RestE2ETest : public ::testing::Test {
     const rapidjson::Value* out = testing::V2Output(answer, "probabilities");
     ASSERT_NE(out, nullptr);
     EXPECT_STREQ((*out)["datatype"].GetString(), "FP32");
-    std::vector<float> got;
-    if (out->HasMember("data")) {
-      for (const auto& v : (*out)["data"].GetArray()) {
-        got.push_back(v.GetFloat());
-      }
-    } else {
-      const size_t size = (*out)["parameters"]["binary_data_size"].GetUint64();
-      ASSERT_GE(answer.binary.size(), size);
-      got = testing::FloatsOf(answer.binary.substr(0, size));
-    }
+    const std::vector<float> got =
+        testing::V2OutputFloats(answer, "probabilities");
     ASSERT_EQ(got.size(), predict_.size());
     for (size_t i = 0; i < got.size(); ++i) {
       EXPECT_NEAR(got[i], predict_[i], testing::kRunToRunTolerance) << i;
@@ -123,13 +106,9 @@ class V2RestE2ETest : public ::testing::Test {
     EXPECT_THAT(doc["error"].GetString(), HasSubstr(message_part));
   }
 
-  static TempDir* repo_;
-  static ServerProcess* server_;
   testing::TestImages images_;
   std::vector<float> predict_;
 };
-TempDir* V2RestE2ETest::repo_ = nullptr;
-ServerProcess* V2RestE2ETest::server_ = nullptr;
 
 TEST_F(V2RestE2ETest, HealthEndpointsAnswerOkWithAnEmptyBody) {
   for (const char* path : {"/v2/health/live", "/v2/health/ready",
@@ -372,7 +351,7 @@ TEST_F(V2RestE2ETest, ErrorsCarryTheirStatusAndAJsonMessage) {
               413, "65 images");
   // Over --max_http_body_bytes: 413 before the body is read.
   ExpectError(testing::SendRawHttp(
-                  server_->http_port(),
+                  server()->http_port(),
                   "POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\n"
                   "Content-Length: 5000000\r\n\r\n")
                   .value_or(HttpResponse{}),

@@ -108,6 +108,33 @@ inline const rapidjson::Value* V2Output(const V2Answer& a, const char* name) {
   return nullptr;
 }
 
+// The FP32 values of output `name` of an answer: its JSON "data", or its
+// bytes in the binary part (outputs' binary data follow the JSON in the
+// order of "outputs"). Empty if absent or if the sizes do not add up.
+inline std::vector<float> V2OutputFloats(const V2Answer& a, const char* name) {
+  if (!a.ok || !a.json.HasMember("outputs")) return {};
+  size_t offset = 0;
+  for (const rapidjson::Value& o : a.json["outputs"].GetArray()) {
+    const bool binary = o.HasMember("parameters") &&
+                        o["parameters"].HasMember("binary_data_size");
+    const size_t size =
+        binary ? o["parameters"]["binary_data_size"].GetUint64() : 0;
+    if (std::string(o["name"].GetString()) != name) {
+      offset += size;
+      continue;
+    }
+    if (binary) {
+      if (offset + size > a.binary.size()) return {};
+      return FloatsOf(a.binary.substr(offset, size));
+    }
+    std::vector<float> values;
+    if (!o.HasMember("data")) return values;
+    for (const auto& v : o["data"].GetArray()) values.push_back(v.GetFloat());
+    return values;
+  }
+  return {};
+}
+
 }  // namespace nn::testing
 
 #endif  // NNSERVE_TESTS_E2E_V2_REST_SUPPORT_H_
