@@ -171,6 +171,7 @@ absl::StatusOr<v2::ModelDescription> V2Serving::Describe(
                                    ? v2::kPlatformOnnx
                                    : v2::kPlatformNnm);
   model.signature = SignatureOf(*servable);
+  model.owner = servable;
   model.max_batch_size = servable->batching().max_batch_size();
   model.max_queue_delay_microseconds =
       static_cast<uint64_t>(servable->batching().max_queue_delay_micros());

@@ -180,7 +180,8 @@ class V2Serving {
   std::atomic<bool> started_{false};
 };
 
-// The V2 signature of a loaded version: its input size and labels.
+// The V2 signature of a loaded version: its input size and labels (a view
+// of servable.labels(): valid while `servable` lives).
 v2::ModelSignature SignatureOf(const ServableVersion& servable);
 
 }  // namespace nn
