@@ -211,8 +211,10 @@ BENCHMARK(BM_Write_Nlohmann);
 
 void BM_NnserveRestCodec(benchmark::State& state) {
   const std::string& body = RequestBody();
+  std::vector<std::string> labels;
+  for (int i = 0; i < kClasses; ++i) labels.push_back(std::to_string(i));
   v2::ModelSignature signature;
-  for (int i = 0; i < kClasses; ++i) signature.labels.push_back(std::to_string(i));
+  signature.labels = labels;
   for (auto _ : state) {
     absl::StatusOr<v2::DecodedRequest> request =
         v2::DecodeRestInferRequest(body, std::nullopt, signature, {});

@@ -68,13 +68,9 @@ absl::StatusOr<std::vector<std::string>> BuildV2HttpRequests(
     const std::vector<InputImage>& images, const std::string& host_port,
     const std::string& model, const std::string& version,
     int images_per_request, int count, bool json) {
-  if (images.empty()) {
-    return absl::InvalidArgumentError("no images to build requests from");
-  }
-  if (images_per_request < 1 || count < 1) {
-    return absl::InvalidArgumentError(
-        "images_per_request and count must be at least 1");
-  }
+  absl::StatusOr<std::vector<std::vector<const InputImage*>>> batches =
+      RequestImageBatches(images, images_per_request, count);
+  if (!batches.ok()) return batches.status();
   for (const InputImage& image : images) {
     if (image.image.height != kSide || image.image.width != kSide) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -85,19 +81,14 @@ absl::StatusOr<std::vector<std::string>> BuildV2HttpRequests(
       absl::StrCat("/v2/models/", model,
                    version.empty() ? "" : absl::StrCat("/versions/", version),
                    "/infer");
-  const int64_t available =
-      static_cast<int64_t>(images.size()) / images_per_request;
-  const int64_t request_count =
-      std::max<int64_t>(1, std::min<int64_t>(count, available));
   std::vector<std::string> requests;
-  size_t next = 0;
   const int64_t floats = int64_t{images_per_request} * kSide * kSide;
-  for (int64_t r = 0; r < request_count; ++r) {
+  for (const std::vector<const InputImage*>& batch : *batches) {
     std::string data;  // JSON numbers or raw floats
     data.reserve(json ? floats * 10 : floats * 4);
     if (json) data += '[';
-    for (int i = 0; i < images_per_request; ++i) {
-      for (uint8_t pixel : images[next].image.pixels) {
+    for (const InputImage* image : batch) {
+      for (uint8_t pixel : image->image.pixels) {
         const float v = PixelToUnit(pixel);
         if (json) {
           if (data.size() > 1) data += ',';
@@ -106,7 +97,6 @@ absl::StatusOr<std::vector<std::string>> BuildV2HttpRequests(
           AppendFloatLe(v, &data);
         }
       }
-      next = (next + 1) % images.size();
     }
     if (json) data += ']';
     std::string head = absl::StrCat(

@@ -1,5 +1,7 @@
 #include "client/image_input.h"
 
+#include <algorithm>
+
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -210,6 +212,31 @@ absl::StatusOr<v1::Images> EncodeImages(
     }
   }
   return message;
+}
+
+absl::StatusOr<std::vector<std::vector<const InputImage*>>> RequestImageBatches(
+    const std::vector<InputImage>& images, int images_per_request, int count) {
+  if (images.empty()) {
+    return absl::InvalidArgumentError("no images to build requests from");
+  }
+  if (images_per_request < 1 || count < 1) {
+    return absl::InvalidArgumentError(
+        "images_per_request and count must be at least 1");
+  }
+  const int64_t available =
+      static_cast<int64_t>(images.size()) / images_per_request;
+  const int64_t request_count =
+      std::max<int64_t>(1, std::min<int64_t>(count, available));
+  std::vector<std::vector<const InputImage*>> batches(
+      request_count, std::vector<const InputImage*>(images_per_request));
+  size_t next = 0;
+  for (std::vector<const InputImage*>& batch : batches) {
+    for (const InputImage*& image : batch) {
+      image = &images[next];
+      next = (next + 1) % images.size();
+    }
+  }
+  return batches;
 }
 
 }  // namespace nn

@@ -65,6 +65,14 @@ std::vector<std::string> LabelFileCandidates(const std::string& images_path);
 absl::StatusOr<nnserve::v1::Images> EncodeImages(
     absl::Span<const InputImage* const> images, ImageEncoding encoding);
 
+// The images of up to `count` requests of `images_per_request` images each
+// (pointers into `images`), taking images in order and wrapping around;
+// fewer requests when `images` holds fewer than count * images_per_request
+// (but at least one). The rule every protocol's request builder follows.
+// INVALID_ARGUMENT if `images` is empty or a count is below 1.
+absl::StatusOr<std::vector<std::vector<const InputImage*>>> RequestImageBatches(
+    const std::vector<InputImage>& images, int images_per_request, int count);
+
 }  // namespace nn
 
 #endif  // NNSERVE_CLIENT_IMAGE_INPUT_H_

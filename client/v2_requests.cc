@@ -90,26 +90,12 @@ absl::StatusOr<std::vector<inference::ModelInferRequest>>
 BuildModelInferRequests(const std::vector<InputImage>& images,
                         const std::string& model, const std::string& version,
                         int images_per_request, int count) {
-  if (images.empty()) {
-    return absl::InvalidArgumentError("no images to build requests from");
-  }
-  if (images_per_request < 1 || count < 1) {
-    return absl::InvalidArgumentError(
-        "images_per_request and count must be at least 1");
-  }
-  const int64_t available =
-      static_cast<int64_t>(images.size()) / images_per_request;
-  const int64_t request_count =
-      std::max<int64_t>(1, std::min<int64_t>(count, available));
+  absl::StatusOr<std::vector<std::vector<const InputImage*>>> batches =
+      RequestImageBatches(images, images_per_request, count);
+  if (!batches.ok()) return batches.status();
   std::vector<inference::ModelInferRequest> requests;
-  requests.reserve(request_count);
-  size_t next = 0;
-  std::vector<const InputImage*> batch(images_per_request);
-  for (int64_t r = 0; r < request_count; ++r) {
-    for (const InputImage*& image : batch) {
-      image = &images[next];
-      next = (next + 1) % images.size();
-    }
+  requests.reserve(batches->size());
+  for (const std::vector<const InputImage*>& batch : *batches) {
     requests.push_back(BuildModelInferRequest(batch, model, version, 0));
   }
   return requests;

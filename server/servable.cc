@@ -91,7 +91,8 @@ ServableVersion::ServableVersion(Options options,
                                  std::shared_ptr<const Model> model)
     : options_(std::move(options)),
       statistics_(
-          std::make_unique<VersionStatistics>(std::move(options_.metrics))),
+          std::make_unique<VersionStatistics>(
+              std::move(options_.metrics), options_.batching.max_batch_size())),
       id_(next_servable_id.fetch_add(1)),
       model_(std::move(model)) {
   MutexLock lock(live_ids_mu);

@@ -107,7 +107,7 @@ void V2RestService::Handle(metrics::HttpExchange& exchange) {
     response = Infer(*route, exchange, start);  // counted by the adapter
   } else {
     metrics::Method method = metrics::Method::kServerMetadata;
-    absl::StatusOr<RestResponse> answer = Answer(*route, &method);
+    absl::StatusOr<RestResponse> answer = Answer(*route, exchange, &method);
     v2_->RecordRequest(metrics::Protocol::kV2Http, method, route->model,
                        answer.status().code(), start);
     response = answer.ok() ? *std::move(answer)
@@ -121,8 +121,9 @@ void V2RestService::Handle(metrics::HttpExchange& exchange) {
                    extra);
 }
 
-absl::StatusOr<RestResponse> V2RestService::Answer(const v2::RestRoute& route,
-                                   metrics::Method* method) const {
+absl::StatusOr<RestResponse> V2RestService::Answer(
+    const v2::RestRoute& route, metrics::HttpExchange& exchange,
+    metrics::Method* method) const {
   using metrics::Method;
   switch (route.endpoint) {
     case Endpoint::kServerLive:
@@ -145,9 +146,22 @@ absl::StatusOr<RestResponse> V2RestService::Answer(const v2::RestRoute& route,
     }
     case Endpoint::kRepositoryIndex: {
       *method = Method::kRepositoryIndex;
+      // {"repository_name": ..., "ready": ...}: a few bytes; 64 KB is
+      // ample and bounds what a client can make the server read.
+      ASSIGN_OR_RETURN(const std::string body,
+                       exchange.ReadBody(int64_t{64} << 10));
+      ASSIGN_OR_RETURN(const bool ready_only,
+                       v2::ParseRepositoryIndexReady(body));
       inference::RepositoryIndexResponse index;
-      v2_->RepositoryIndex(/*ready_only=*/false, &index);
-      return Json(v2::MessageToJson(index));
+      v2_->RepositoryIndex(ready_only, &index);
+      // The REST answer is the list itself (Triton's model repository
+      // extension: [{"name", "version", "state", "reason"}, ...]).
+      std::string list = "[";
+      for (const auto& model : index.models()) {
+        if (list.size() > 1) list += ',';
+        list += v2::MessageToJson(model);
+      }
+      return Json(list + "]");
     }
     case Endpoint::kModelStats: {
       *method = Method::kModelStatistics;

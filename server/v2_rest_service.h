@@ -91,8 +91,10 @@ class V2RestService {
 
  private:
   // Every endpoint but infer: the answer, or the error to answer; `method`
-  // is set to the RPC it counts as.
+  // is set to the RPC it counts as. Reads the body of `exchange` only for
+  // the repository index (its `ready`; at most 64 KB).
   absl::StatusOr<v2::RestResponse> Answer(const v2::RestRoute& route,
+                                          metrics::HttpExchange& exchange,
                                           metrics::Method* method) const;
   v2::RestResponse Infer(const v2::RestRoute& route,
                          metrics::HttpExchange& exchange, absl::Time start);

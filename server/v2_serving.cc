@@ -92,6 +92,15 @@ void FillStatistics(const ServableVersion& servable,
   stats->mutable_compute_output();
   stats->mutable_cache_hit();
   stats->mutable_cache_miss();
+  // Per batch size: compute_infer from the batches of that size; input and
+  // output present with zeros, as above.
+  for (const VersionStatistics::Snapshot::Batches& b : s.batches) {
+    inference::InferBatchStatistics* batch = out->add_batch_stats();
+    batch->set_batch_size(static_cast<uint64_t>(b.batch_size));
+    SetDuration(b.compute, batch->mutable_compute_infer());
+    batch->mutable_compute_input();
+    batch->mutable_compute_output();
+  }
 }
 
 }  // namespace
@@ -171,6 +180,7 @@ absl::StatusOr<v2::ModelDescription> V2Serving::Describe(
                                    ? v2::kPlatformOnnx
                                    : v2::kPlatformNnm);
   model.signature = SignatureOf(*servable);
+  model.owner = servable;
   model.max_batch_size = servable->batching().max_batch_size();
   model.max_queue_delay_microseconds =
       static_cast<uint64_t>(servable->batching().max_queue_delay_micros());

@@ -34,10 +34,12 @@
 // Statistics (ModelStatistics): per loaded version, from its
 // VersionStatistics (server/version_statistics.h, kept whether or not
 // metrics are on): success/fail counts and latencies, queue and compute
-// durations, images and batches, last inference time. compute_input,
-// compute_output and the cache counters are zero (nnserve has no separate
-// input/output stage and no cache); batch_stats is empty. Name "" means
-// every model, version "" every AVAILABLE version.
+// durations, images and batches, last inference time, and batch_stats: one
+// entry per batch size computed (ascending), its compute_infer the count
+// and compute time of the batches of that many images. compute_input,
+// compute_output (overall and per batch size) and the cache counters are
+// zero (nnserve has no separate input/output stage and no cache). Name ""
+// means every model, version "" every AVAILABLE version.
 //
 // Thread safety: every method may be called from any thread at once.
 #ifndef NNSERVE_SERVER_V2_SERVING_H_
@@ -180,7 +182,8 @@ class V2Serving {
   std::atomic<bool> started_{false};
 };
 
-// The V2 signature of a loaded version: its input size and labels.
+// The V2 signature of a loaded version: its input size and labels (a view
+// of servable.labels(): valid while `servable` lives).
 v2::ModelSignature SignatureOf(const ServableVersion& servable);
 
 }  // namespace nn

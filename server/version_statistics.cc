@@ -18,6 +18,12 @@ VersionStatistics::Duration VersionStatistics::AtomicDuration::Load() const {
           ns.load(std::memory_order_relaxed)};
 }
 
+VersionStatistics::VersionStatistics(std::unique_ptr<ServableObserver> next,
+                                     int64_t max_batch_size)
+    : next_(std::move(next)),
+      by_size_count_(std::max<int64_t>(max_batch_size, 1)),
+      by_size_(new AtomicDuration[by_size_count_]) {}
+
 VersionStatistics::Snapshot VersionStatistics::snapshot() const {
   Snapshot s;
   s.success = success_.Load();
@@ -27,6 +33,10 @@ VersionStatistics::Snapshot VersionStatistics::snapshot() const {
   s.inference_count = images_.load(std::memory_order_relaxed);
   s.execution_count = s.compute_infer.count;
   s.last_inference_ms = last_inference_ms_.load(std::memory_order_relaxed);
+  for (int64_t i = 0; i < by_size_count_; ++i) {
+    const Duration d = by_size_[i].Load();
+    if (d.count > 0) s.batches.push_back({i + 1, d});
+  }
   return s;
 }
 
@@ -49,6 +59,7 @@ void VersionStatistics::OnTaskStarted(absl::Duration queued) {
 void VersionStatistics::OnBatchComputed(int64_t images,
                                         absl::Duration compute) {
   compute_.Add(compute);
+  if (images >= 1 && images <= by_size_count_) by_size_[images - 1].Add(compute);
   images_.fetch_add(static_cast<uint64_t>(std::max<int64_t>(images, 0)),
                     std::memory_order_relaxed);
   last_inference_ms_.store(static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())),

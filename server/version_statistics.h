@@ -15,6 +15,11 @@
 //   compute_infer   batches computed: count and their compute time (a batch
 //                   may carry several requests: nnserve times batches, not
 //                   requests)
+//   batches         per batch size (images in the batch, 1 to the
+//                   version's max_batch_size): batches of that size
+//                   computed and their compute time (ModelStatistics'
+//                   batch_stats, compute_infer); sizes never computed are
+//                   left out
 //   inference_count images classified; execution_count batches computed
 //   last_inference  wall time of the last computed batch, in milliseconds
 //                   since the Unix epoch (0: none yet)
@@ -22,7 +27,9 @@
 // (a replaced version number starts again from zero).
 //
 // Thread safety: every method may be called from any thread; each event is
-// a few relaxed atomic adds, then the forwarded call. A Snapshot taken
+// a few relaxed atomic adds, then the forwarded call. The per-size counters
+// are one array of max_batch_size entries allocated at construction, so
+// counting a batch allocates nothing. A Snapshot taken
 // while requests run is a consistent-enough view: each counter is exact,
 // pairs (count, ns) may be one event apart.
 #ifndef NNSERVE_SERVER_VERSION_STATISTICS_H_
@@ -31,6 +38,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "server/servable_observer.h"
 
@@ -50,11 +58,20 @@ class VersionStatistics final : public ServableObserver {
     uint64_t inference_count = 0;
     uint64_t execution_count = 0;
     uint64_t last_inference_ms = 0;
+    // By batch size, ascending; only sizes computed at least once.
+    struct Batches {
+      int64_t batch_size = 0;
+      Duration compute;
+    };
+    std::vector<Batches> batches;
   };
 
   // `next` (may be null) receives every event after it is counted.
-  explicit VersionStatistics(std::unique_ptr<ServableObserver> next)
-      : next_(std::move(next)) {}
+  // `max_batch_size` (>= 1): the largest batch the version computes (its
+  // batcher's max_batch_size, which bounds the fast path's batches too); a
+  // larger one would be counted in compute_infer but not by size.
+  VersionStatistics(std::unique_ptr<ServableObserver> next,
+                    int64_t max_batch_size);
 
   Snapshot snapshot() const;
 
@@ -81,6 +98,9 @@ class VersionStatistics final : public ServableObserver {
   AtomicDuration fail_;
   AtomicDuration queue_;
   AtomicDuration compute_;
+  // [size - 1]: batches of `size` images, size in [1, by_size_count_].
+  const int64_t by_size_count_;
+  const std::unique_ptr<AtomicDuration[]> by_size_;
   std::atomic<uint64_t> images_{0};
   std::atomic<uint64_t> last_inference_ms_{0};
 };

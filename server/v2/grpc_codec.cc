@@ -20,18 +20,18 @@ using ::inference::ModelInferResponse;
 
 // Points `in` at the one typed field of `contents` that holds elements.
 absl::Status ViewTypedContents(const InferTensorContents& c, InputTensor* in) {
-  std::vector<std::string> set;
-  const auto note = [&set](int size, const char* field) {
-    if (size > 0) set.push_back(absl::StrCat("contents.", field));
+  std::vector<absl::string_view> set;
+  const auto note = [&set](int size, absl::string_view field) {
+    if (size > 0) set.push_back(field);
   };
-  note(c.bool_contents_size(), "bool_contents");
-  note(c.int_contents_size(), "int_contents");
-  note(c.int64_contents_size(), "int64_contents");
-  note(c.uint_contents_size(), "uint_contents");
-  note(c.uint64_contents_size(), "uint64_contents");
-  note(c.fp32_contents_size(), "fp32_contents");
-  note(c.fp64_contents_size(), "fp64_contents");
-  note(c.bytes_contents_size(), "bytes_contents");
+  note(c.bool_contents_size(), "contents.bool_contents");
+  note(c.int_contents_size(), "contents.int_contents");
+  note(c.int64_contents_size(), "contents.int64_contents");
+  note(c.uint_contents_size(), "contents.uint_contents");
+  note(c.uint64_contents_size(), "contents.uint64_contents");
+  note(c.fp32_contents_size(), "contents.fp32_contents");
+  note(c.fp64_contents_size(), "contents.fp64_contents");
+  note(c.bytes_contents_size(), "contents.bytes_contents");
   if (set.empty()) return absl::OkStatus();  // kNone
   if (set.size() > 1) {
     return absl::InvalidArgumentError(
@@ -53,7 +53,7 @@ absl::Status ViewTypedContents(const InferTensorContents& c, InputTensor* in) {
     for (const std::string& b : c.bytes_contents()) in->bytes.push_back(b);
   } else {
     in->contents = InputTensor::Contents::kOther;
-    in->other = set[0];
+    in->other = std::string(set[0]);
   }
   return absl::OkStatus();
 }
@@ -68,7 +68,10 @@ bool HasElements(const InferTensorContents& c) {
 
 absl::StatusOr<std::optional<int64_t>> ClassificationParameter(
     const ModelInferRequest::InferRequestedOutputTensor& output) {
-  const auto it = output.parameters().find(std::string(kClassificationParameter));
+  if (output.parameters().empty()) return std::optional<int64_t>();
+  static const std::string* const kKey =
+      new std::string(kClassificationParameter);
+  const auto it = output.parameters().find(*kKey);
   if (it == output.parameters().end()) return std::optional<int64_t>();
   const InferParameter& p = it->second;
   if (p.has_int64_param()) return std::optional<int64_t>(p.int64_param());
@@ -118,8 +121,11 @@ absl::StatusOr<DecodedRequest> DecodeGrpcInferRequest(
 
   DecodedRequest decoded;
   decoded.id = request.id();
-  const auto typed =
-      request.parameters().find(std::string(kTypedOutputContentsParameter));
+  static const std::string* const kTypedKey =
+      new std::string(kTypedOutputContentsParameter);
+  const auto typed = request.parameters().empty()
+                         ? request.parameters().end()
+                         : request.parameters().find(*kTypedKey);
   if (typed != request.parameters().end()) {
     if (!typed->second.has_bool_param()) {
       return absl::InvalidArgumentError(
@@ -148,17 +154,27 @@ void EncodeGrpcInferResponse(const DecodedRequest& request,
                              const ModelSignature& signature,
                              ModelInferResponse* response) {
   response->Clear();
-  response->set_model_name(std::string(model_name));
-  response->set_model_version(std::string(model_version));
-  response->set_id(request.id);
+  response->set_model_name(model_name.data(), model_name.size());
+  response->set_model_version(model_version.data(), model_version.size());
+  // An empty id is not on the wire either way (proto3).
+  if (!request.id.empty()) response->set_id(request.id);
+  OutputForms forms;
+  forms.raw = !request.typed_output_contents;
+  forms.typed = request.typed_output_contents;
   std::vector<OutputTensor> outputs = MakeOutputs(
-      request.outputs, probabilities, request.images.count, signature);
+      request.outputs, probabilities, request.images.count, signature, forms);
+  response->mutable_outputs()->Reserve(static_cast<int>(outputs.size()));
+  if (forms.raw) {
+    response->mutable_raw_output_contents()->Reserve(
+        static_cast<int>(outputs.size()));
+  }
   for (OutputTensor& out : outputs) {
     ModelInferResponse::InferOutputTensor* tensor = response->add_outputs();
-    tensor->set_name(out.name);
-    tensor->set_datatype(std::string(DataTypeName(out.datatype)));
-    for (int64_t d : out.shape) tensor->add_shape(d);
-    if (!request.typed_output_contents) {
+    tensor->set_name(std::move(out.name));
+    const absl::string_view datatype = DataTypeName(out.datatype);
+    tensor->set_datatype(datatype.data(), datatype.size());
+    tensor->mutable_shape()->Add(out.shape.begin(), out.shape.end());
+    if (forms.raw) {
       response->add_raw_output_contents(std::move(out.raw));
       continue;
     }

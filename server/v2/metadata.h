@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -47,7 +48,9 @@ struct ModelDescription {
   // The served versions, as strings, oldest first.
   std::vector<std::string> versions;
   std::string platform = std::string(kPlatformNnm);
+  // Its labels are owned by `owner`, which the description keeps alive.
   ModelSignature signature;
+  std::shared_ptr<const void> owner;
   // Training provenance and the like (ModelMetadata.properties).
   std::map<std::string, std::string> properties;
   // The batcher's limits.

@@ -106,14 +106,34 @@ absl::Status BadPixel(const InputTensor& in, int64_t index, int64_t image_size,
       ") is ", value, "; ", in.datatype, " pixels must be ", range));
 }
 
-// Reads a little-endian float (the wire's byte order) at `p`.
-float LoadFloatLe(const char* p) {
-  uint32_t bits;
-  std::memcpy(&bits, p, sizeof bits);
-  if constexpr (std::endian::native == std::endian::big) {
-    bits = __builtin_bswap32(bits);
+// Nonzero unless the float of `bits` is in [0, 1] (-0 included; NaN not),
+// without a branch: a non-negative float's bits order as integers do, and
+// every negative float (but -0) and every NaN lies above 1.0f's bits.
+inline uint32_t OutsideUnitRange(uint32_t bits) {
+  constexpr uint32_t kOne = 0x3f800000u, kMinusZero = 0x80000000u;
+  return static_cast<uint32_t>(bits > kOne) & static_cast<uint32_t>(bits != kMinusZero);
+}
+
+// Copies `count` little-endian floats from `raw` to `out` and checks them in
+// one pass (a loop the compiler vectorizes); true if all are in [0, 1].
+bool CopyFloatsLeInUnitRange(const char* raw, int64_t count, float* out) {
+  uint32_t outside = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, raw + 4 * i, sizeof bits);
+    if constexpr (std::endian::native == std::endian::big) {
+      bits = __builtin_bswap32(bits);
+    }
+    out[i] = std::bit_cast<float>(bits);
+    outside |= OutsideUnitRange(bits);
   }
-  return std::bit_cast<float>(bits);
+  return outside == 0;
+}
+
+bool AllInUnitRange(absl::Span<const float> values) {
+  uint32_t outside = 0;
+  for (float v : values) outside |= OutsideUnitRange(std::bit_cast<uint32_t>(v));
+  return outside == 0;
 }
 
 absl::StatusOr<ImageBatch> DecodeFp32(const InputTensor& in, int64_t elements,
@@ -126,13 +146,16 @@ absl::StatusOr<ImageBatch> DecodeFp32(const InputTensor& in, int64_t elements,
       return CountMismatch(in, bytes, "bytes", elements * 4);
     }
     batch.pixels.resize(elements);
-    for (int64_t i = 0; i < elements; ++i) {
-      batch.pixels[i] = LoadFloatLe(in.raw.data() + 4 * i);
+    // The one pass every valid request takes; the loop below finds the
+    // first bad pixel of an invalid one.
+    if (CopyFloatsLeInUnitRange(in.raw.data(), elements, batch.pixels.data())) {
+      return batch;
     }
   } else if (in.contents == InputTensor::Contents::kFp32) {
     const int64_t got = static_cast<int64_t>(in.fp32.size());
     if (got != elements) return CountMismatch(in, got, "values", elements);
     batch.pixels.assign(in.fp32.begin(), in.fp32.end());
+    if (AllInUnitRange(batch.pixels)) return batch;
   } else {
     return WrongContents(in, "fp32_contents (JSON: numbers)");
   }
@@ -389,6 +412,18 @@ void AppendLe64(uint64_t v, std::string* out) {
   AppendLe32(static_cast<uint32_t>(v >> 32), out);
 }
 
+// Appends `values` as little-endian floats (one copy on a little-endian
+// host).
+void AppendFloatsLe(absl::Span<const float> values, std::string* out) {
+  if constexpr (std::endian::native == std::endian::little) {
+    out->append(reinterpret_cast<const char*>(values.data()),
+                sizeof(float) * values.size());
+  } else {
+    out->reserve(out->size() + 4 * values.size());
+    for (float v : values) AppendLe32(std::bit_cast<uint32_t>(v), out);
+  }
+}
+
 // Index of the largest probability of one image (the first on a tie).
 int64_t ArgMax(const float* p, int64_t classes) {
   return std::max_element(p, p + classes) - p;
@@ -398,7 +433,8 @@ int64_t ArgMax(const float* p, int64_t classes) {
 
 std::vector<OutputTensor> MakeOutputs(absl::Span<const OutputSpec> specs,
                                       absl::Span<const float> probabilities,
-                                      int64_t count, const ModelSignature& s) {
+                                      int64_t count, const ModelSignature& s,
+                                      OutputForms forms) {
   const int64_t classes = static_cast<int64_t>(s.labels.size());
   std::vector<OutputTensor> outputs;
   outputs.reserve(specs.size());
@@ -409,20 +445,23 @@ std::vector<OutputTensor> MakeOutputs(absl::Span<const OutputSpec> specs,
         out.name = std::string(kProbabilitiesName);
         out.datatype = DataType::kFp32;
         out.shape = {count, classes};
-        out.fp32.assign(probabilities.begin(),
-                        probabilities.begin() + count * classes);
-        out.raw.reserve(4 * out.fp32.size());
-        for (float p : out.fp32) AppendLe32(std::bit_cast<uint32_t>(p), &out.raw);
+        if (forms.typed) {
+          out.fp32.assign(probabilities.begin(),
+                          probabilities.begin() + count * classes);
+        }
+        if (forms.raw) AppendFloatsLe(probabilities.first(count * classes), &out.raw);
         break;
       case OutputKind::kClassIndex:
         out.name = std::string(kClassIndexName);
         out.datatype = DataType::kInt64;
         out.shape = {count, 1};
+        if (forms.typed) out.int64.reserve(count);
+        if (forms.raw) out.raw.reserve(8 * count);
         for (int64_t i = 0; i < count; ++i) {
-          out.int64.push_back(ArgMax(probabilities.data() + i * classes, classes));
+          const int64_t c = ArgMax(probabilities.data() + i * classes, classes);
+          if (forms.typed) out.int64.push_back(c);
+          if (forms.raw) AppendLe64(static_cast<uint64_t>(c), &out.raw);
         }
-        out.raw.reserve(8 * count);
-        for (int64_t c : out.int64) AppendLe64(static_cast<uint64_t>(c), &out.raw);
         break;
       case OutputKind::kClassification: {
         out.name = std::string(kProbabilitiesName);
@@ -439,9 +478,11 @@ std::vector<OutputTensor> MakeOutputs(absl::Span<const OutputSpec> specs,
             const int64_t c = order[j];
             std::string text =
                 absl::StrCat(FloatText(p[c]), ":", c, ":", s.labels[c]);
-            AppendLe32(static_cast<uint32_t>(text.size()), &out.raw);
-            out.raw += text;
-            out.strings.push_back(std::move(text));
+            if (forms.raw) {
+              AppendLe32(static_cast<uint32_t>(text.size()), &out.raw);
+              out.raw += text;
+            }
+            if (forms.typed) out.strings.push_back(std::move(text));
           }
         }
         break;

@@ -55,6 +55,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -86,12 +87,14 @@ enum class DataType {
 absl::string_view DataTypeName(DataType type);
 DataType ParseDataType(absl::string_view name);
 
-// The served model as V2 sees it.
+// The served model as V2 sees it. A view: `labels` points into storage
+// (the served version's labels) that must outlive the signature, so a
+// request builds it without copying a label.
 struct ModelSignature {
   int height = 28;
   int width = 28;
   // One label a class, in class order (num_classes = labels.size() > 0).
-  std::vector<std::string> labels;
+  absl::Span<const std::string> labels;
 };
 
 struct CodecLimits {
@@ -114,11 +117,12 @@ struct InputTensor {
   enum class Contents { kNone, kRaw, kFp32, kUint, kBytes, kOther };
   absl::string_view name;
   absl::string_view datatype;  // as sent
-  std::vector<int64_t> shape;  // as sent
+  absl::InlinedVector<int64_t, 4> shape;  // as sent (no allocation for
+                                          // the shapes the mapping takes)
   Contents contents = Contents::kNone;
   // Where the elements came from, for messages: "raw_input_contents[0]",
-  // "binary data", "contents.fp32_contents", "data".
-  std::string source;
+  // "binary data", "contents.fp32_contents", "data" (static text).
+  absl::string_view source;
   absl::string_view raw;                    // kRaw
   absl::Span<const float> fp32;             // kFp32
   absl::Span<const uint32_t> uints;         // kUint
@@ -195,12 +199,21 @@ struct OutputTensor {
   std::vector<std::string> strings; // BYTES
 };
 
+// Which forms of an OutputTensor's elements MakeOutputs fills: `raw`, the
+// typed vector, or both (a wire that writes one form need not build the
+// other).
+struct OutputForms {
+  bool raw = true;
+  bool typed = true;
+};
+
 // Builds the outputs `specs` asks for from the model's result:
 // `probabilities` holds count * labels.size() floats, row-major.
 std::vector<OutputTensor> MakeOutputs(absl::Span<const OutputSpec> specs,
                                       absl::Span<const float> probabilities,
                                       int64_t count,
-                                      const ModelSignature& signature);
+                                      const ModelSignature& signature,
+                                      OutputForms forms = {});
 
 // Shortest text that reads back as exactly `value` ("0.25", "1e-07"); used
 // for JSON numbers and classification strings.

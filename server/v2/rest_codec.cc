@@ -426,6 +426,23 @@ std::string JsonErrorBody(absl::string_view message) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+absl::StatusOr<bool> ParseRepositoryIndexReady(absl::string_view body) {
+  if (absl::StripAsciiWhitespace(body).empty()) return false;
+  rapidjson::Document doc;
+  doc.Parse<kParseFlags>(body.data(), body.size());
+  if (doc.HasParseError()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "repository index request: not JSON (",
+        rapidjson::GetParseError_En(doc.GetParseError()), " at byte ",
+        doc.GetErrorOffset(), ")"));
+  }
+  if (!doc.IsObject()) return NotA("repository index request", "an object");
+  const JsonValue* ready = Member(doc, "ready");
+  if (ready == nullptr) return false;
+  if (!ready->IsBool()) return NotA("repository index request: ready", "true or false");
+  return ready->GetBool();
+}
+
 RestResponse EncodeRestError(const absl::Status& status) {
   RestResponse response;
   response.http_status = HttpStatusFor(status.code());

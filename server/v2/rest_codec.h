@@ -92,6 +92,13 @@ RestResponse EncodeRestInferResponse(const DecodedRequest& request,
                                      absl::Span<const float> probabilities,
                                      const ModelSignature& signature);
 
+// The `ready` member of a POST /v2/repository/index body (the
+// specification's {"repository_name": ..., "ready": ...}; both optional):
+// false for an empty body or no `ready`. INVALID_ARGUMENT for a body that
+// is not a JSON object, or a `ready` that is not true or false; other
+// members are ignored.
+absl::StatusOr<bool> ParseRepositoryIndexReady(absl::string_view body);
+
 // The answer to a failed request: HttpStatusFor(status) and
 // {"error": status.message()}. `status` must not be OK.
 RestResponse EncodeRestError(const absl::Status& status);

@@ -18,8 +18,13 @@ namespace nn::fuzz {
 namespace {
 
 v2::ModelSignature Signature() {
+  static const std::vector<std::string>* const labels = [] {
+    auto* l = new std::vector<std::string>();
+    for (int i = 0; i < 10; ++i) l->push_back(absl::StrCat("class", i));
+    return l;
+  }();
   v2::ModelSignature s;
-  for (int i = 0; i < 10; ++i) s.labels.push_back(absl::StrCat("class", i));
+  s.labels = *labels;
   return s;
 }
 

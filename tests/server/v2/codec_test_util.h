@@ -18,8 +18,13 @@
 namespace nn::v2::testing {
 
 inline ModelSignature DigitSignature() {
+  static const std::vector<std::string>* const labels = [] {
+    auto* l = new std::vector<std::string>();
+    for (int i = 0; i < 10; ++i) l->push_back(std::to_string(i));
+    return l;
+  }();
   ModelSignature s;
-  for (int i = 0; i < 10; ++i) s.labels.push_back(std::to_string(i));
+  s.labels = *labels;
   return s;
 }
 

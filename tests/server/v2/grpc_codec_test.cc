@@ -179,6 +179,28 @@ TEST(GrpcCodecTest, PixelsOutsideTheirRangeAreInvalid) {
                 "element 3 (image 0) is 256", "0..255");
 }
 
+TEST(GrpcCodecTest, RangeEdgesAreAcceptedAndNeighboursRefused) {
+  // The range check reads float bits: its edges must agree with
+  // "v >= 0 && v <= 1".
+  for (float good : {0.0f, -0.0f, 1.0f, 1e-45f, 0.99999994f}) {
+    std::vector<float> values = Unit(Pixels(1));
+    values[7] = good;
+    ModelInferRequest r = Request("FP32", {1, 784});
+    r.add_raw_input_contents(RawFloats(values));
+    absl::StatusOr<DecodedRequest> d = Decode(r);
+    ASSERT_TRUE(d.ok()) << good << ": " << d.status();
+    EXPECT_EQ(d->images.pixels[7], good);
+  }
+  for (float bad : {1.0000001f, -1e-45f, -INFINITY, -NAN}) {
+    std::vector<float> values = Unit(Pixels(1));
+    values[783] = bad;
+    ModelInferRequest r = Request("FP32", {1, 784});
+    r.add_raw_input_contents(RawFloats(values));
+    EXPECT_STATUS(Decode(r).status(), StatusCode::kInvalidArgument,
+                  "element 783 (image 0)", "finite and in [0, 1]");
+  }
+}
+
 TEST(GrpcCodecTest, ImageCountIsCheckedBeforeAnyElement) {
   // The shape claims 10^12 images over 0 bytes: refused from the shape, no
   // buffer sized from it.

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# CPU work per request, counted rather than timed (so it may run on a busy
+# machine): instructions executed per request by the server (nnserve under
+# callgrind) and by the client (nnctl bench under callgrind), for
+# nnserve.v1 Predict with float tensors and for V2 gRPC ModelInfer with raw
+# FP32 contents (bench/protocols.sh's first two wires), one image a
+# request, one call in flight (so every batch is one request and the counts
+# do not depend on timing).
+#
+# Per request = (count after N2 requests - count after N1 requests) /
+# (N2 - N1): the difference cancels what a run costs once (connecting,
+# nnctl's start-up, building its 256 requests). Server: callgrind's
+# counters are zeroed before each run and dumped after it (the warm-up
+# runs first, so thread processors and the like exist). Prints, per wire,
+# instructions per request on each side, then the functions that differ
+# most (inclusive, per request) for the server and the client.
+#
+#   bench/instructions.sh [N1] [N2]         defaults 200 1200
+#   Environment: BIN [build/bin], MODEL [mnist_mlp], TOP [25] functions
+# Needs valgrind (callgrind_control, callgrind_annotate).
+set -euo pipefail
+export LC_ALL=C
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+N1="${1:-200}" N2="${2:-1200}"
+BIN="${BIN:-build/bin}" MODEL="${MODEL:-mnist_mlp}" TOP="${TOP:-25}"
+WORK="$(mktemp -d)"
+PID=""
+cleanup() {
+  [[ -n "$PID" ]] && kill -TERM "$PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+mkdir -p "$WORK/repo"
+cp -r "models/repository/$MODEL" "$WORK/repo/"
+# Passive OpenMP waits: spinning threads would count instructions that
+# depend on time, not on requests.
+export OMP_WAIT_POLICY=passive
+
+start_server() {  # start_server WRAPPER...: sets PID and PORT
+  rm -f "$WORK/port"
+  "$@" "$BIN/nnserve" --listen_address=127.0.0.1 --port=0 \
+    --port_file="$WORK/port" --http_port=0 --model_repository="$WORK/repo" \
+    --drain_grace=0s 2>"$WORK/server.log" &
+  PID=$!
+  PORT="$(wait_for_port "$WORK/port" 600 "$PID")" ||
+    { echo "instructions.sh: the server did not start" >&2
+      cat "$WORK/server.log" >&2; exit 1; }
+}
+stop_server() {
+  kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+}
+wire_flags() {
+  case "$1" in
+    predict) echo "--protocol=nnserve.v1 --encoding=float" ;;
+    v2) echo "--protocol=v2" ;;
+  esac
+}
+bench() {  # bench WIRE REQUESTS [WRAPPER...]
+  local wire="$1" n="$2"; shift 2
+  # shellcheck disable=SC2046  # the flags are a list
+  "$@" "$BIN/nnctl" --target="127.0.0.1:$PORT" bench $(wire_flags "$wire") \
+    --model="$MODEL" --concurrency=1 --warmup=0s --duration=3600s \
+    --max_requests="$n" --csv >/dev/null
+}
+total() {  # total CALLGRIND_FILE: instructions counted in it
+  callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
+}
+# functions FILE: "inclusive-Ir function" lines, per function (summed over
+# objects).
+functions() {
+  callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
+    sed -nE 's/^ *([0-9,]+) \( *[0-9.]+%\)  (.*) \[[^]]*\]$/\1\t\2/p' |
+    awk -F '\t' '{ gsub(",", "", $1); sum[$2] += $1 }
+      END { for (f in sum) print sum[f] "\t" f }'
+}
+per_request() {  # per_request FILE1 FILE2
+  awk -v a="$(total "$1")" -v b="$(total "$2")" -v d=$((N2 - N1)) \
+    'BEGIN { printf "%.0f", (b - a) / d }'
+}
+diff_functions() {  # diff_functions FILE1 FILE2 > per-request function costs
+  join -t $'\t' -j 2 -a 2 -e 0 -o 0,1.1,2.1 \
+    <(functions "$1" | sort -t $'\t' -k 2) <(functions "$2" | sort -t $'\t' -k 2) |
+    awk -F '\t' -v d=$((N2 - N1)) '{ printf "%.0f\t%s\n", ($3 - $2) / d, $1 }' |
+    sort -t $'\t' -k 1,1nr
+}
+
+# Server side.
+start_server valgrind --tool=callgrind --callgrind-out-file="$WORK/server.cg" \
+  --dump-instr=no
+for wire in predict v2; do bench "$wire" 50; done  # warm-up
+dumps=0
+for wire in predict v2; do
+  for n in "$N1" "$N2"; do
+    callgrind_control -z "$PID" >/dev/null
+    bench "$wire" "$n"
+    callgrind_control -d "$PID" >/dev/null
+    dumps=$((dumps + 1))
+    # Dumps are numbered from 1 in the order taken.
+    until [[ -s "$WORK/server.cg.$dumps" ]]; do sleep 0.2; done
+    mv "$WORK/server.cg.$dumps" "$WORK/server.$wire.$n"
+  done
+done
+stop_server
+
+# Client side, against a server at full speed.
+start_server
+for wire in predict v2; do
+  for n in "$N1" "$N2"; do
+    bench "$wire" "$n" valgrind --tool=callgrind --dump-instr=no \
+      --callgrind-out-file="$WORK/client.$wire.$n" 2>/dev/null
+  done
+done
+stop_server
+
+echo "$MODEL, 1 image a request, 1 in flight; instructions per request ($N1 -> $N2 requests)"
+printf "%-8s %12s %12s\n" wire server client
+for wire in predict v2; do
+  printf "%-8s %12s %12s\n" "$wire" \
+    "$(per_request "$WORK/server.$wire.$N1" "$WORK/server.$wire.$N2")" \
+    "$(per_request "$WORK/client.$wire.$N1" "$WORK/client.$wire.$N2")"
+done
+for side in server client; do
+  for wire in predict v2; do
+    echo
+    echo "$side, $wire: top $TOP functions, inclusive instructions per request"
+    diff_functions "$WORK/$side.$wire.$N1" "$WORK/$side.$wire.$N2" |
+      awk -v top="$TOP" 'NR <= top'
+  done
+done
+if [[ -n "${KEEP:-}" ]]; then
+  mkdir -p "$KEEP" && cp "$WORK"/server.*.* "$WORK"/client.*.* "$KEEP"/
+fi
