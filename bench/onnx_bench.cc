@@ -93,8 +93,8 @@ void BM_Run(benchmark::State& state, const std::string& name, bool onnx,
   std::vector<float> probabilities(static_cast<size_t>(batch * (*model)->num_classes()));
   // Untimed: the plan, then one call, whose first executions of oneDNN's
   // primitives (lazily made kernels and buffers) cost several times a later
-  // one's: 17-25 ms for the CNN's first Dense at batch 256 against 0.6 ms.
-  // In a 0.3 s run of a dozen calls that alone moved a case by 5-8 %.
+  // one's: 17-25 ms for the CNN's first Dense at batch 256 against 0.6 ms,
+  // 5-8 % of a 0.3 s run of a dozen calls.
   if (!context->Prepare(batch).ok() ||
       !context->Run(images, batch, absl::MakeSpan(probabilities)).ok()) {
     state.SkipWithError("cannot build or run the plan");
