@@ -11,7 +11,17 @@
 //                                         Keras weights (as engine_bench)
 //   Onnx/<model>/batch:<n>/threads:<k>    <models dir>/<model>.onnx (PyTorch
 //                                         1.13's export) through ImportOnnxFile
-// Registered in pairs so that drift on a shared machine hits both alike.
+// Registered in pairs so that drift on a shared machine hits both alike:
+// native first, or ONNX first with NNSERVE_ONNX_BENCH_ONNX_FIRST=1
+// (onnx_ab.sh alternates, so that what the first of a pair pays, e.g. memory
+// the previous case left, does not always fall on the same side). Each case
+// runs one untimed call before its timed loop.
+//
+// NNSERVE_ONNX_BENCH_ITERATIONS=K runs each case exactly K iterations (after
+// the untimed Prepare), for profiling rather than timing: ONEDNN_VERBOSE=1
+// lists the primitives each case executes, and valgrind --tool=callgrind
+// --toggle-collect='nn::NetworkContext::Run*' counts the instructions of the
+// calls (bench/README.md, "ONNX import vs native").
 // The import maps onto the same layers, so the pair should differ only by
 // what differs in the specs (the RNN import's logits get a Dense softmax, as
 // the native spec has). Counters: images/s, us/call. Wall time (OpenMP).
@@ -81,8 +91,13 @@ void BM_Run(benchmark::State& state, const std::string& name, bool onnx,
   std::unique_ptr<InferenceContext> context = (*model)->NewInferenceContext();
   const std::vector<float> images = Images(batch);
   std::vector<float> probabilities(static_cast<size_t>(batch * (*model)->num_classes()));
-  if (!context->Prepare(batch).ok()) {
-    state.SkipWithError("cannot build the plan");
+  // Untimed: the plan, then one call, whose first executions of oneDNN's
+  // primitives (lazily made kernels and buffers) cost several times a later
+  // one's: 17-25 ms for the CNN's first Dense at batch 256 against 0.6 ms,
+  // 5-8 % of a 0.3 s run of a dozen calls.
+  if (!context->Prepare(batch).ok() ||
+      !context->Run(images, batch, absl::MakeSpan(probabilities)).ok()) {
+    state.SkipWithError("cannot build or run the plan");
     return;
   }
   for (auto _ : state) {
@@ -100,16 +115,22 @@ void BM_Run(benchmark::State& state, const std::string& name, bool onnx,
 }
 
 void RegisterAll() {
+  const char* fixed = std::getenv("NNSERVE_ONNX_BENCH_ITERATIONS");
+  const int64_t iterations = fixed != nullptr ? std::atoll(fixed) : 0;
+  const char* order = std::getenv("NNSERVE_ONNX_BENCH_ONNX_FIRST");
+  const bool onnx_first = order != nullptr && std::string(order) == "1";
   for (const char* model : kModels) {
     for (int64_t batch : kBatchSizes) {
       for (int threads : kThreadCounts) {
         const std::string suffix = std::string(model) + "/batch:" + std::to_string(batch) +
                                    "/threads:" + std::to_string(threads);
-        for (bool onnx : {false, true}) {
-          benchmark::RegisterBenchmark(((onnx ? "Onnx/" : "Native/") + suffix).c_str(),
-                                       BM_Run, std::string(model), onnx, batch, threads)
-              ->UseRealTime()
-              ->Unit(benchmark::kMicrosecond);
+        for (bool onnx : {onnx_first, !onnx_first}) {
+          benchmark::internal::Benchmark* b =
+              benchmark::RegisterBenchmark(((onnx ? "Onnx/" : "Native/") + suffix).c_str(),
+                                           BM_Run, std::string(model), onnx, batch, threads)
+                  ->UseRealTime()
+                  ->Unit(benchmark::kMicrosecond);
+          if (iterations > 0) b->Iterations(iterations);
         }
       }
     }

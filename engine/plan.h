@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -103,6 +104,21 @@ class ExecutionPlan {
   // Bytes of arena Execute() needs.
   size_t arena_bytes() const { return arena_bytes_; }
   int num_steps() const { return static_cast<int>(steps_.size()); }
+
+  // One line per step, in execution order: what oneDNN runs and on which
+  // memory, e.g.
+  //   convolution jit:avx512_core forward_inference post-ops [eltwise_relu]
+  //   src=in:f32{1,1,28,28}:s{784,784,28,1}
+  //   weights=param:f32{32,1,3,3}:s{9,9,3,1}:b{1:16} dst=arena@0:...
+  // (primitive kind, implementation, propagation, post-ops with their
+  // algorithms, then every argument sorted by oneDNN's argument id: where it
+  // lives — the caller's input or output, the arena at a byte offset, a
+  // packed parameter or the scratchpad — its data type, dims, strides and
+  // inner blocks). Two plans with equal descriptions run the same
+  // primitives with the same implementations on the same layouts and the
+  // same buffer plan; tests compare imported and native models with it
+  // (tests/onnx/onnx_plan_test.cc). Not for parsing: the format may change.
+  std::vector<std::string> Describe() const;
 
   // Runs every step and waits for the result. `input` holds the batch in the
   // plan's input layout and is only read; `output` receives the batch in the

@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "common/file.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "engine/model.h"
 #include "engine/onnx/onnx_import.h"
@@ -57,6 +58,11 @@ absl::StatusOr<LoadedModel> LoadOnnxModel(const std::string& path) {
     for (std::string& label : labels) {
       imported.saved.mutable_spec()->add_labels(std::move(label));
     }
+  } else if (!imported.labels_ignored.empty()) {
+    NN_LOG(WARNING) << path << ": its label metadata is ignored ("
+                    << imported.labels_ignored
+                    << "); the class indices serve unless config.textproto "
+                       "or labels.txt names the classes";
   }
   absl::StatusOr<std::shared_ptr<const Model>> model =
       Model::FromSavedModel(std::move(imported.saved));

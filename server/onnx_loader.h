@@ -11,7 +11,14 @@
 //      every version of the model, exactly as for model.nnm);
 //   2. labels.txt beside model.onnx (this version's own labels, as a .nnm
 //      carries its own in its spec);
-//   3. the class indices "0" .. "<classes - 1>".
+//   3. the model's own, from its metadata_props "label_<i>" entries (what
+//      nnserve's export writes, so an exported model dropped into a
+//      repository keeps its labels; engine/onnx/onnx_import.h, "Labels").
+//      Malformed entries (a gap, too few, an index past the classes, a
+//      value over kMaxOnnxLabelBytes or not UTF-8) are ignored as a whole,
+//      never an error: the version loads with the class indices and the
+//      loader logs a warning naming the entry;
+//   4. the class indices "0" .. "<classes - 1>".
 // labels.txt: UTF-8 text, one label per line ("\n" or "\r\n"), trailing
 // empty lines ignored; it must hold exactly one label per class, else the
 // version is FAILED ("labels.txt: 9 labels for 10 classes"). At most

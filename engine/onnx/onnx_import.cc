@@ -15,6 +15,7 @@
 #include "common/status_macros.h"
 #include "engine/model.h"
 #include "engine/onnx/onnx_graph.h"
+#include "engine/onnx/onnx_labels.h"
 #include "engine/onnx/onnx_tensors.h"
 #include "onnx/checker.h"
 #include "onnx/shape_inference/implementation.h"
@@ -149,6 +150,12 @@ absl::StatusOr<ImportedModel> ImportOnnx(absl::string_view bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the ONNX graph maps onto layers the engine refuses: ",
         check.status().message()));
+  } else {
+    onnx_import::MetadataLabels labels =
+        onnx_import::ReadMetadataLabels(model, (*check)->num_classes());
+    // Exactly one per class: FromSavedModel of the result accepts them.
+    for (std::string& label : labels.labels) saved.mutable_spec()->add_labels(std::move(label));
+    imported.labels_ignored = std::move(labels.ignored);
   }
   return imported;
 }

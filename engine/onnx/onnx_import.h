@@ -45,6 +45,20 @@
 //   `output` / `softmax_appended` say so. Opsets 11 to 17 of the default
 //   domain.
 //
+// Labels (metadata_props; nnserve's own export, onnx_export.h, writes them)
+//   An entry whose key is "label_<i>" (i decimal, no leading zero) names
+//   class i; other keys are not labels and are not read. The entries are
+//   used, as the spec's labels, when they are exactly label_0 ..
+//   label_<C-1> for the graph's C classes, each once, each value UTF-8 of
+//   at most kMaxOnnxLabelBytes bytes. Anything else — a gap, too few, an
+//   index past the classes, an overlong or non-UTF-8 value — and none of
+//   them is used: the model still imports, without labels (the class
+//   indices serve), and `labels_ignored` says why. Label metadata never
+//   refuses a model (a key that appears twice, label or not, is refused by
+//   onnx::checker below, as any ONNX tool would). Whoever serves the model
+//   may replace them (server/onnx_loader.h: config.textproto, then
+//   labels.txt, then these).
+//
 // Refusals (all INVALID_ARGUMENT, each message naming what is wrong):
 //   - bytes that are not an ONNX model: truncated, corrupt or empty
 //     ("not an ONNX model: ...");
@@ -89,6 +103,8 @@ inline constexpr int kMaxOnnxNodes = 10000;
 // Opsets of the default ONNX domain that import reads.
 inline constexpr int64_t kMinOnnxOpset = 11;
 inline constexpr int64_t kMaxOnnxOpset = 17;
+// Bytes of one label read from metadata_props.
+inline constexpr int64_t kMaxOnnxLabelBytes = 4096;
 
 // What the ONNX model's output was before the engine's final softmax.
 enum class OnnxOutputKind {
@@ -103,7 +119,8 @@ absl::string_view OnnxOutputKindName(OnnxOutputKind kind);
 struct ImportedModel {
   // A valid model (Model::FromSavedModel accepts it): spec (name from the
   // graph's name, input H x W, layers named as Keras does), parameters in
-  // Keras layout, producer "onnx import: <origin>"; no history.
+  // Keras layout, producer "onnx import: <origin>"; no history; labels
+  // from metadata_props when they are well-formed (see "Labels").
   nnserve::v1::SavedModel saved;
   // Where it came from, for ModelInfo: "ONNX (pytorch 1.13.0, opset 13)".
   std::string origin;
@@ -116,6 +133,10 @@ struct ImportedModel {
   bool softmax_appended = false;
   // The ONNX input as it was declared, e.g. "input [N,28,28]".
   std::string input_description;
+  // Why metadata_props' label entries were not used ("label_3 is missing
+  // (9 label entries for 10 classes)"); empty when they were used or the
+  // model has none.
+  std::string labels_ignored;
 };
 
 // Imports the serialized ModelProto in `bytes`. Errors above.

@@ -318,6 +318,46 @@ TEST_F(OnnxE2ETest, ExportedModelsRunInOnnxRuntimeWithNnservesOutputs) {
   }
 }
 
+TEST_F(OnnxE2ETest, AnExportedModelDroppedIntoARepositoryKeepsItsLabels) {
+  // A native model with its own labels, exported by one server...
+  auto mlp = testing::MakeModel("mnist_mlp", 4);
+  ASSERT_TRUE(mlp.ok()) << mlp.status();
+  v1::SavedModel saved = (*mlp)->ToSavedModel();
+  std::vector<std::string> names;
+  for (int i = 0; i < kClasses; ++i) {
+    names.push_back(absl::StrCat("digit ", i, " \xc3\xa9"));  // UTF-8 too
+    saved.mutable_spec()->add_labels(names.back());
+  }
+  auto labelled = Model::FromSavedModel(saved);
+  ASSERT_TRUE(labelled.ok()) << labelled.status();
+  ASSERT_TRUE(testing::PublishModel(repo_.path(), "native", 1, **labelled).ok());
+  StartServer();
+  v1::ExportModelResponse exported;
+  grpc::Status status = Export("native", 1, v1::EXPORT_FORMAT_ONNX, &exported);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  // ...and dropped in as model.onnx, with no labels.txt and no config labels.
+  const std::string dir = repo_.Join("imported/1");
+  testing::MakeDirs(dir);
+  testing::WriteFileOrDie(dir + "/.model.onnx.tmp", exported.data());
+  std::filesystem::rename(dir + "/.model.onnx.tmp", dir + "/model.onnx");
+  ASSERT_TRUE(testing::Eventually(
+      [&] { return Info("imported", 1).state() == v1::VERSION_STATE_AVAILABLE; },
+      absl::Seconds(30)))
+      << Info("imported", 1).error();
+  const v1::VersionInfo info = Info("imported", 1);
+  EXPECT_EQ(info.format(), "onnx");
+  EXPECT_THAT(info.labels(), ::testing::ElementsAreArray(names));
+  v1::PredictResponse reply;
+  const std::vector<float> imported = Probabilities("imported", 1, nullptr, &reply);
+  ASSERT_EQ(reply.predictions_size(), kImages);
+  for (const v1::Prediction& p : reply.predictions()) {
+    ASSERT_EQ(p.label(), names[p.class_index()]);
+  }
+  EXPECT_LE(testing::MaxContractError(imported, Probabilities("native", 1)),
+            testing::kReferenceTolerance);
+}
+
 TEST_F(OnnxE2ETest, ExportErrorsHaveTheirCodes) {
   Drop("mnist_mlp", "m", 1);
   StartServer();
