@@ -34,7 +34,8 @@ onnx_models and by scripts/test.sh's set-up):
   the test images, its output kind and its opset.
 
 Deterministic for a given torch build (seed 1, one thread). A stamp (the
-SHA-256 of this script and the digit files) makes a second run a no-op.
+SHA-256 of this script, mnist_torch_networks.py and the digit files) makes a
+second run a no-op.
 Needs Debian's python3-torch, python3-onnx, python3-numpy
 (scripts/install-deps.sh); use /usr/bin/python3.
 """
@@ -49,6 +50,7 @@ import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "data", "mnist")
+NETWORKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mnist_torch_networks.py")
 FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
@@ -68,8 +70,9 @@ def read_idx(path):
 
 def stamp():
     h = hashlib.sha256()
-    with open(os.path.abspath(__file__), "rb") as f:
-        h.update(f.read())
+    for source in (os.path.abspath(__file__), NETWORKS):
+        with open(source, "rb") as f:
+            h.update(f.read())
     for name in FILES:
         path = os.path.join(DATA, name)
         if not os.path.exists(path):
@@ -96,6 +99,7 @@ def main():
     import torch
     from onnx import TensorProto, helper, numpy_helper
     from torch import nn
+    from mnist_torch_networks import Cnn, Mlp, Rnn  # beside this script
 
     torch.manual_seed(1)
     torch.set_num_threads(1)
@@ -105,40 +109,6 @@ def main():
     test_x = torch.from_numpy(read_idx(os.path.join(DATA, FILES[2])).astype(f32) / f32(255))
     test_y = torch.from_numpy(read_idx(os.path.join(DATA, FILES[3])).astype(np.int64))
     all_x = torch.cat([test_x, train_x])  # the order of the .probs.f32 rows
-
-    class Mlp(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc1 = nn.Linear(784, 128)
-            self.fc2 = nn.Linear(128, 10)
-
-        def forward(self, x):
-            return torch.softmax(self.fc2(torch.relu(self.fc1(torch.flatten(x, 1)))), 1)
-
-    class Cnn(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 32, 3)
-            self.conv2 = nn.Conv2d(32, 64, 3)
-            self.fc1 = nn.Linear(1600, 64)
-            self.fc2 = nn.Linear(64, 10)
-
-        def forward(self, x):
-            x = x.unsqueeze(1)
-            x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
-            x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
-            x = torch.relu(self.fc1(torch.flatten(x, 1)))
-            return torch.softmax(self.fc2(x), 1)
-
-    class Rnn(nn.Module):  # logits out: nnserve appends the softmax
-        def __init__(self):
-            super().__init__()
-            self.rnn = nn.RNN(28, 64, num_layers=2, batch_first=True)
-            self.fc = nn.Linear(64, 10)
-
-        def forward(self, x):
-            y, _ = self.rnn(x)
-            return self.fc(y[:, -1, :])
 
     class BnMlp(nn.Module):  # log-probabilities out
         def __init__(self):

@@ -4,7 +4,7 @@ per line on stdin with one JSON line on stdout (bench/peers/peers.py drives it).
 
     /usr/bin/python3 bench/peers/torch_peer.py MODELS_DIR WORK_DIR
 
-The networks of scripts/make-onnx-models.py (mnist_mlp, mnist_cnn, mnist_rnn),
+The networks of scripts/make-onnx-models.py (scripts/mnist_torch_networks.py),
 rebuilt in PyTorch with the weights read from MODELS_DIR/<model>.onnx (the
 file the other two engines run; peers.py checks that all three agree before
 it times anything). One intra-op and one inter-op thread. Each network in
@@ -43,51 +43,15 @@ import numpy as np
 import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
-from torch import nn
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "pytorch"))
-from train_pytorch import ROOT, blas_in_use, read_idx  # noqa: E402 pylint: disable=wrong-import-position
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path[:0] = [os.path.join(_ROOT, "bench", "pytorch"), os.path.join(_ROOT, "scripts")]
+# pylint: disable=wrong-import-position
+from mnist_torch_networks import Cnn, Mlp, Rnn  # noqa: E402
+from train_pytorch import ROOT, blas_in_use, read_idx  # noqa: E402
 
 IMAGES = 256  # the largest batch of the benchmark
 VARIANTS = ("eager", "frozen", "optimized")
-
-
-class Mlp(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(784, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        return torch.softmax(self.fc2(torch.relu(self.fc1(torch.flatten(x, 1)))), 1)
-
-
-class Cnn(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3)
-        self.conv2 = nn.Conv2d(32, 64, 3)
-        self.fc1 = nn.Linear(1600, 64)
-        self.fc2 = nn.Linear(64, 10)
-
-    def forward(self, x):
-        x = x.unsqueeze(1)
-        x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
-        x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
-        x = torch.relu(self.fc1(torch.flatten(x, 1)))
-        return torch.softmax(self.fc2(x), 1)
-
-
-class Rnn(nn.Module):  # logits, as the ONNX file
-    def __init__(self):
-        super().__init__()
-        self.rnn = nn.RNN(28, 64, num_layers=2, batch_first=True)
-        self.fc = nn.Linear(64, 10)
-
-    def forward(self, x):
-        y, _ = self.rnn(x)
-        return self.fc(y[:, -1, :])
 
 
 NETWORKS = {"mnist_mlp": Mlp, "mnist_cnn": Cnn, "mnist_rnn": Rnn}
