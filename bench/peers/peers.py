@@ -122,12 +122,16 @@ def probabilities(raw, classes, kind):
 
 def contract_error(actual, expected):
     """Largest |a - e| / max(1, |e|) (NaN counts as infinite)."""
+    if len(actual) != len(expected) or any(len(a) != len(e) for a, e in zip(actual, expected)):
+        return math.inf
     worst = 0.0
     for a_row, e_row in zip(actual, expected):
         for a, e in zip(a_row, e_row):
             error = abs(a - e) / max(1.0, abs(e))
-            worst = error if not error <= worst else worst
-    return worst if len(actual) == len(expected) else math.inf
+            if math.isnan(error):
+                return math.inf
+            worst = max(worst, error)
+    return worst
 
 
 def check(model, bin_dir, models_dir, work, ort, torch):
@@ -173,13 +177,16 @@ def log(message):
 
 
 def spread(values, digits=2):
-    """"median (min-max)" of per-round values."""
-    values = [v for v in values if v is not None]
-    if not values:
+    """"median (min-max)" of per-round values; None (no figure that round)
+    is left out and the rounds that had one are counted."""
+    known = [v for v in values if v is not None]
+    if not known:
         return "n/a"
     f = "%%.%df" % digits
-    return (f + " (" + f + "-" + f + ")") % (statistics.median(values), min(values),
-                                           max(values))
+    text = (f + " (" + f + "-" + f) % (statistics.median(known), min(known), max(known))
+    if len(known) < len(values):
+        text += "; %d of %d rounds" % (len(known), len(values))
+    return text + ")"
 
 
 def rate(value):
@@ -233,11 +240,19 @@ def run_rounds(rounds, seconds, bin_dir, models_dir, cases, forms, ort, torch):
 
 
 def choose_forms(cases, seconds, torch):
-    """The fastest PyTorch form per case, SECONDS / 4 of each."""
+    """The fastest PyTorch form per case, SECONDS / 4 of each (a form that
+    fails is left out, with its error on stderr)."""
     forms = {}
     for model, batch in cases:
-        speed = {f: torch.ask(op="time", model=model, variant=f, batch=batch,
-                              seconds=seconds / 4)["images_per_s"] for f in FORMS}
+        speed = {}
+        for form in FORMS:
+            try:
+                speed[form] = torch.ask(op="time", model=model, variant=form, batch=batch,
+                                        seconds=seconds / 4)["images_per_s"]
+            except PeerError as e:  # a form TorchScript cannot run is left out
+                log("PyTorch %s batch %d, %s left out: %s" % (model, batch, form, e))
+        if not speed:
+            raise PeerError("PyTorch runs %s at batch %d in none of its forms" % (model, batch))
         forms[model, batch] = max(speed, key=speed.get)
         log("PyTorch %s batch %d: %s -> %s" % (
             model, batch, ", ".join("%s %s" % (f, rate(v)) for f, v in speed.items()),
