@@ -30,9 +30,12 @@ for binary in onnx_bench engine_bench onnx_outputs; do
   [[ -x "$BUILD/bin/$binary" ]] ||
     { echo "peers.sh: $BUILD/bin/$binary is missing (scripts/build.sh)" >&2; exit 1; }
 done
-"$PYTHON" -c "import torch, onnx, numpy" 2>/dev/null ||
-  { echo "peers.sh: $PYTHON cannot import torch, onnx, numpy (scripts/install-bench-deps.sh)" >&2; exit 1; }
-command -v node >/dev/null || { echo "peers.sh: node is missing (scripts/install-deps.sh)" >&2; exit 1; }
+"$PYTHON" -c "import torch, onnx, numpy" 2>/dev/null || {
+  echo "peers.sh: $PYTHON cannot import torch, onnx, numpy (scripts/install-deps.sh)" >&2
+  exit 1
+}
+command -v node >/dev/null ||
+  { echo "peers.sh: node is missing (scripts/install-deps.sh)" >&2; exit 1; }
 "$PYTHON" scripts/make-onnx-models.py "$BUILD/onnx-models" >&2
 tests/onnx/node-deps.sh "$BUILD/onnx-node" >&2
 exec "$PYTHON" bench/peers/peers.py "$ROUNDS" "$SECONDS_A_CASE" "$BUILD/bin" \

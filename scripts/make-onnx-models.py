@@ -99,6 +99,7 @@ def main():
     import torch
     from onnx import TensorProto, helper, numpy_helper
     from torch import nn
+    sys.dont_write_bytecode = True  # no __pycache__ in the source tree
     from mnist_torch_networks import Cnn, Mlp, Rnn  # beside this script
 
     torch.manual_seed(1)

@@ -21,9 +21,10 @@ within TOLERANCE of PyTorch's float64 run of the same weights (the numerical
 contract's reference tolerance), else nothing is timed and the exit status
 is 1.
 Each round: the fp32 matmul peak (BIN/engine_bench OneDnnMatmul1024/
-threads:1), ONNX Runtime's two per-call probes at each batch size, SECONDS / 2 each
-(Identity [N,28,28] -> [N,28,28], as issue 19 measured; Slice -> [N,10],
-the models' output size), then case by case: engine, ONNX Runtime, PyTorch.
+threads:1, SECONDS / 2: tens of 2-GFLOP calls), ONNX Runtime's two per-call
+probes at each batch size, SECONDS / 2 each (Identity [N,28,28] ->
+[N,28,28], as issue 19 measured; Slice -> [N,10], the models' output size),
+then case by case: engine, ONNX Runtime, PyTorch.
 A ratio is images/s engine / peer within one round; the tables give the
 median of the rounds' ratios and their min-max. ONNX Runtime "net" takes
 the Slice probe's median over the rounds (at that batch size) off each
@@ -216,7 +217,7 @@ def run_rounds(rounds, seconds, bin_dir, models_dir, cases, forms, ort, torch):
     batches = sorted({b for _, b in cases})
     results, started = [], time.monotonic()
     onnx_env = dict(os.environ, NNSERVE_ONNX_MODELS_DIR=models_dir)
-    for r in range(1, rounds + 1):  # SECONDS / 2 for the peak: ~40 calls
+    for r in range(1, rounds + 1):
         peak = benchmark(os.path.join(bin_dir, "engine_bench"), "OneDnnMatmul1024/threads:1",
                          seconds / 2)["GFLOP/s"]
         probes = {b: {p: ort.ask(op="time", model=p, batch=b, seconds=seconds / 2)["us_per_call"]

@@ -18,7 +18,8 @@ At start it writes WORK_DIR/images.f32 (the first 256 test digits of
 data/mnist, byte / 255, float32, [256, 28, 28]) and the probes of ONNX
 Runtime's per-call cost, opset 13, input [N,28,28] as the models':
 WORK_DIR/identity.onnx (Identity, output [N,28,28]) and WORK_DIR/slice.onnx
-(Slice of 10 pixels + Flatten, output [N,10] as the models'), then prints {"ready": true, "torch": ..., "blas": ..., ...}.
+(Slice of 10 pixels + Flatten, output [N,10] as the models'), then prints
+{"ready": true, "torch": ..., "blas": ..., ...}.
 Requests:
   {"op": "outputs", "model": M, "n": K}
       -> {"reference": [...], "eager": [...], "frozen": [...], "optimized": [...]}
@@ -44,6 +45,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path[:0] = [os.path.join(_ROOT, "bench", "pytorch"), os.path.join(_ROOT, "scripts")]
 # pylint: disable=wrong-import-position
