@@ -75,9 +75,10 @@ class NnServer {
     std::string tls_cert_file;
     std::string tls_key_file;
     std::string tls_client_ca_file;
-    // HTTP endpoint for /metrics, /healthz, /readyz and the Open Inference
-    // Protocol's /v2 REST endpoints (v2_rest_service.h): port (0: pick a
-    // free one, see http_port(); -1: no HTTP endpoint) and IPv4 address.
+    // HTTP endpoint for /metrics, /healthz, /readyz, the Open Inference
+    // Protocol's /v2 REST endpoints (v2_rest_service.h), the /v1 JSON view
+    // (v1_rest_service.h) and the console: port (0: pick a free one, see
+    // http_port(); -1: no HTTP endpoint) and IPv4 address.
     int http_port = 8080;
     // Its worker threads (requests at once; each open keep-alive connection
     // holds one) and the largest /v2 request body in bytes (more: 413).

@@ -8,6 +8,9 @@
 //    stroke by stroke with mouse events (each row's run of bright pixels is
 //    one stroke), get from every model, in at least 18 of 20 cases, the top
 //    class that V2 infer gives the original image;
+//  - a test digit uploaded as a PNG, white on black and black on white
+//    (the page inverts a light background), gets from every model the top
+//    class of the original image;
 //  - the page made no request to any host but the server, and logged no
 //    error (a Content-Security-Policy violation is one);
 // and saves a screenshot of each panel (NNSERVE_CONSOLE_SCREENSHOTS; the
@@ -19,7 +22,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
-const { testDigits } = require('./mnist_digits.cjs');
+const { testDigits, grayPng } = require('./mnist_digits.cjs');
 
 const NODE_DIR = process.env.NNSERVE_CONSOLE_NODE_DIR;
 const BIN_DIR = process.env.NNSERVE_BIN_DIR;
@@ -163,6 +166,26 @@ test('the console lists the models and recognises drawn digits as the models do'
     }
   }
   await page.screenshot({ path: path.join(SHOTS, 'console-try-it.png'), fullPage: true });
+
+  // ---- PNG upload ----------------------------------------------------------
+  const uploaded = digits[DIGITS - 3];
+  const expected = {};
+  for (const name of names) expected[name] = await inferTop(base, name, uploaded.pixels);
+  for (const [kind, pixels] of [['white on black', uploaded.pixels],
+                                ['black on white', uploaded.pixels.map((p) => 255 - p)]]) {
+    const before = await page.$eval('#results', (r) => r.dataset.seq);
+    await page.setInputFiles('#upload', { name: 'digit.png', mimeType: 'image/png',
+                                          buffer: grayPng(pixels, 28, 28) });
+    await page.waitForFunction((b) => {
+      const r = document.getElementById('results');
+      return r.dataset.seq !== b && r.dataset.doneSeq === r.dataset.seq;
+    }, before);
+    const tops = await page.$$eval('.answer', (cards) =>
+      Object.fromEntries(cards.map((c) => [c.dataset.model, c.dataset.top])));
+    for (const name of names) {
+      assert.strictEqual(Number(tops[name]), expected[name], `${name}: uploaded PNG, ${kind}`);
+    }
+  }
   t.diagnostic('agreement of drawn with original: ' + JSON.stringify(agree));
   for (const name of names) {
     assert.ok(agree[name] >= AGREE, `${name}: ${agree[name]} of ${DIGITS} drawn digits agree`);
@@ -170,7 +193,8 @@ test('the console lists the models and recognises drawn digits as the models do'
 
   // ---- the page's own conduct ---------------------------------------------
   assert.ok(requests.length > DIGITS);
-  const foreign = requests.filter((u) => !u.startsWith(base + '/'));
+  // (The uploads' blob: URLs are in-page objects of the server's origin.)
+  const foreign = requests.filter((u) => !u.startsWith(base + '/') && !u.startsWith(`blob:${base}/`));
   assert.deepStrictEqual(foreign, []);
   assert.deepStrictEqual(problems.filter((p) => !/favicon/.test(p)), []);
 });

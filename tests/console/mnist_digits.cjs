@@ -5,6 +5,7 @@
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
+const zlib = require('node:zlib');
 
 function readIdx(file, magic) {
   const buffer = fs.readFileSync(file);
@@ -27,4 +28,38 @@ function testDigits(dataDir, count) {
   return out;
 }
 
-module.exports = { testDigits };
+// CRC-32 (ISO 3309, as PNG uses) of `bytes`.
+function crc32(bytes) {
+  let c = ~0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; ++k) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+
+// A grayscale 8-bit PNG of `pixels` (width x height bytes, row-major).
+function grayPng(pixels, width, height) {
+  const chunk = (type, data) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(data.length, 0);
+    head.write(type, 4, 'ascii');
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])), 0);
+    return Buffer.concat([head, data, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;   // bit depth
+  ihdr[9] = 0;   // colour type: grayscale
+  const raw = Buffer.alloc((width + 1) * height);  // filter byte 0 a row
+  for (let y = 0; y < height; ++y) {
+    Buffer.from(pixels.subarray(y * width, (y + 1) * width)).copy(raw, y * (width + 1) + 1);
+  }
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+                        chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)),
+                        chunk('IEND', Buffer.alloc(0))]);
+}
+
+module.exports = { testDigits, grayPng };
