@@ -22,6 +22,9 @@ PACKAGES=(
   # onnx module and numpy for scripts/make-onnx-models.py (the test models),
   # OpenBLAS so PyTorch trains them in seconds
   libonnx-dev python3-onnx python3-torch python3-numpy libopenblas0-openmp
+  # the web console's browser test (tests/console): headless Chromium,
+  # driven by npm's playwright-core (installed by the test's fixture)
+  chromium
   # sanitizer and fuzzer builds
   clang libclang-rt-14-dev
 )

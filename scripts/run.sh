@@ -2,8 +2,9 @@
 # Sets everything up and serves: installs missing packages, prepares the data
 # sets, builds, trains the three default models into models/repository if
 # they are not there yet, then runs nnserve in the foreground on
-# localhost:50051 (gRPC) and localhost:8080 (/metrics, /healthz, /readyz),
-# with training enabled (loopback only, so no token is needed).
+# localhost:50051 (gRPC) and localhost:8080 (/metrics, /healthz, /readyz,
+# /v2, and the web console: open http://localhost:8080/), with training
+# enabled (loopback only, so no token is needed).
 #
 #   scripts/run.sh [nnserve flags...]     e.g. scripts/run.sh --port=50052
 # Stop it with Ctrl-C (SIGINT): it drains and exits 0.

@@ -203,6 +203,12 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ListModels(
 
 absl::Status InferenceServiceImpl::HandleListModels(
     const grpc::CallbackServerContext& /*context*/,
+    const nnserve::v1::ListModelsRequest& request,
+    nnserve::v1::ListModelsResponse* response) {
+  return AnswerListModels(request, response);
+}
+
+absl::Status InferenceServiceImpl::AnswerListModels(
     const nnserve::v1::ListModelsRequest& /*request*/,
     nnserve::v1::ListModelsResponse* response) {
   const absl::Time start = absl::Now();
@@ -222,6 +228,12 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfo(
 
 absl::Status InferenceServiceImpl::HandleModelInfo(
     const grpc::CallbackServerContext& /*context*/,
+    const nnserve::v1::ModelInfoRequest& request,
+    nnserve::v1::ModelInfoResponse* response) {
+  return AnswerModelInfo(request, response);
+}
+
+absl::Status InferenceServiceImpl::AnswerModelInfo(
     const nnserve::v1::ModelInfoRequest& request,
     nnserve::v1::ModelInfoResponse* response) {
   const absl::Time start = absl::Now();

@@ -63,6 +63,16 @@ class InferenceServiceImpl final : public InferenceServiceBase {
   int64_t predicts_accepted() const { return predicts_accepted_.load(); }
   int64_t predicts_finished() const { return predicts_finished_.load(); }
 
+  // What ListModels and ModelInfo answer, for the gRPC methods and for their
+  // JSON view on the HTTP port (v1_rest_service.h), so both serve the same
+  // code. Each counts the RPC (metrics: protocol nnserve.v1). ModelInfo:
+  // INVALID_ARGUMENT for a bad name or version number, NOT_FOUND for an
+  // unknown model or version. Thread-safe.
+  absl::Status AnswerListModels(const nnserve::v1::ListModelsRequest& request,
+                                nnserve::v1::ListModelsResponse* response);
+  absl::Status AnswerModelInfo(const nnserve::v1::ModelInfoRequest& request,
+                               nnserve::v1::ModelInfoResponse* response);
+
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
                                     const grpc::ByteBuffer* request,
                                     grpc::ByteBuffer* response) override;

@@ -36,6 +36,10 @@ ABSL_FLAG(int, http_port, 8080,
 ABSL_FLAG(bool, enable_metrics, true,
           "Record Prometheus metrics (off: /metrics is empty; for measuring "
           "their cost).");
+ABSL_FLAG(bool, enable_console, true,
+          "Serve the web console on the HTTP port (GET /: models, and a "
+          "canvas to draw a digit for every model); off: / is 404. The "
+          "read-only JSON view /v1/models is served either way.");
 ABSL_FLAG(std::string, http_listen_address, "0.0.0.0",
           "IPv4 address the HTTP endpoint binds.");
 ABSL_FLAG(int, http_threads, 16,
@@ -163,6 +167,7 @@ int main(int argc, char** argv) {
   options.http_threads = absl::GetFlag(FLAGS_http_threads);
   options.max_http_body_bytes = absl::GetFlag(FLAGS_max_http_body_bytes);
   options.enable_metrics = absl::GetFlag(FLAGS_enable_metrics);
+  options.enable_console = absl::GetFlag(FLAGS_enable_console);
   options.repository_poll_interval =
       absl::GetFlag(FLAGS_repository_poll_interval);
   nnserve::v1::BatchingConfig& batching = options.default_batching;

@@ -12,12 +12,14 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "prometheus/registry.h"
 #include "server/inference_service.h"
+#include "server/console/console_service.h"
 #include "server/metrics/http_server.h"
 #include "server/metrics/process_collector.h"
 #include "server/model_repository.h"
 #include "server/serving_metrics.h"
 #include "server/training_service.h"
 #include "server/v2_grpc_service.h"
+#include "server/v1_rest_service.h"
 #include "server/v2_rest_service.h"
 #include "server/v2_serving.h"
 #include "common/mutex.h"
@@ -103,26 +105,6 @@ absl::Status NnServer::Start() {
                                     metrics_.get(),
                                     [this] { return Readiness(); });
 
-  if (options_.http_port >= 0) {
-    rest_ = std::make_unique<V2RestService>(v2_.get(),
-                                            [this] { return Readiness(); });
-    metrics::MetricsHttpServer::Options http_options;
-    http_options.listen_address = options_.http_listen_address;
-    http_options.port = options_.http_port;
-    http_options.num_threads = options_.http_threads;
-    http_options.keep_alive = true;
-    http_options.routes.push_back(
-        {"/v2", [rest = rest_.get()](metrics::HttpExchange& exchange) {
-           rest->Handle(exchange);
-         }});
-    ASSIGN_OR_RETURN(http_, metrics::MetricsHttpServer::Create(
-                                http_options, std::move(metrics_sources),
-                                [this] { return Readiness(); }));
-    NN_LOG(INFO) << "metrics, probes and /v2 REST on http://"
-                 << options_.http_listen_address << ":" << http_->port()
-                 << " (/metrics, /healthz, /readyz, /v2)";
-  }
-
   if (options_.enable_training && options_.training_token.empty() &&
       !options_.allow_unauthenticated_training &&
       !IsLoopback(options_.listen_address)) {
@@ -154,6 +136,40 @@ absl::Status NnServer::Start() {
       service_options, repository_.get(), training_.get(), metrics_.get());
 
   v2_service_ = std::make_unique<V2GrpcService>(v2_.get());
+
+  // The HTTP endpoint after the services its routes call.
+  if (options_.http_port >= 0) {
+    rest_ = std::make_unique<V2RestService>(v2_.get(),
+                                            [this] { return Readiness(); });
+    metrics::MetricsHttpServer::Options http_options;
+    http_options.listen_address = options_.http_listen_address;
+    http_options.port = options_.http_port;
+    http_options.num_threads = options_.http_threads;
+    http_options.keep_alive = true;
+    http_options.routes.push_back(
+        {"/v2", [rest = rest_.get()](metrics::HttpExchange& exchange) {
+           rest->Handle(exchange);
+         }});
+    v1_rest_ = std::make_unique<V1RestService>(service_.get());
+    http_options.routes.push_back(
+        {"/v1", [v1 = v1_rest_.get()](metrics::HttpExchange& exchange) {
+           v1->Handle(exchange);
+         }});
+    if (options_.enable_console) {
+      auto console = [](metrics::HttpExchange& exchange) {
+        console::ConsoleService().Handle(exchange);
+      };
+      http_options.routes.push_back({"/", console});
+      http_options.routes.push_back({"/console", console});
+    }
+    ASSIGN_OR_RETURN(http_, metrics::MetricsHttpServer::Create(
+                                http_options, std::move(metrics_sources),
+                                [this] { return Readiness(); }));
+    NN_LOG(INFO) << "metrics, probes and /v2 REST on http://"
+                 << options_.http_listen_address << ":" << http_->port()
+                 << " (/metrics, /healthz, /readyz, /v1, /v2"
+                 << (options_.enable_console ? ", console at /)" : ")");
+  }
 
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                    MakeCredentials(options_));

@@ -51,6 +51,7 @@ class V2Serving;
 class ServingMetrics;
 class TrainingService;
 class V2RestService;
+class V1RestService;
 namespace metrics {
 class MetricsHttpServer;
 class ProcessCollector;
@@ -74,9 +75,10 @@ class NnServer {
     std::string tls_cert_file;
     std::string tls_key_file;
     std::string tls_client_ca_file;
-    // HTTP endpoint for /metrics, /healthz, /readyz and the Open Inference
-    // Protocol's /v2 REST endpoints (v2_rest_service.h): port (0: pick a
-    // free one, see http_port(); -1: no HTTP endpoint) and IPv4 address.
+    // HTTP endpoint for /metrics, /healthz, /readyz, the Open Inference
+    // Protocol's /v2 REST endpoints (v2_rest_service.h), the /v1 JSON view
+    // (v1_rest_service.h) and the console: port (0: pick a free one, see
+    // http_port(); -1: no HTTP endpoint) and IPv4 address.
     int http_port = 8080;
     // Its worker threads (requests at once; each open keep-alive connection
     // holds one) and the largest /v2 request body in bytes (more: 413).
@@ -86,6 +88,10 @@ class NnServer {
     // metrics cost; the probes still work).
     bool enable_metrics = true;
     std::string http_listen_address = "0.0.0.0";
+    // The web console on the HTTP port: GET / and /console/... (server/
+    // console/console_service.h). Off: those paths are 404. The read-only
+    // JSON view /v1 (v1_rest_service.h) is served either way.
+    bool enable_console = true;
     absl::Duration drain_grace = absl::Seconds(5);
     // Training (see server/training_service.h). When enabled without a
     // token, the server refuses to start unless it listens on loopback only
@@ -143,6 +149,7 @@ class NnServer {
   // The /v2 REST endpoints, served by http_ (declared before it, so it is
   // destroyed after; ~NnServer stops http_ before anything else goes).
   std::unique_ptr<V2RestService> rest_;
+  std::unique_ptr<V1RestService> v1_rest_;
   std::unique_ptr<metrics::MetricsHttpServer> http_;
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<TrainingService> training_;

@@ -96,11 +96,12 @@ absl::Status ValidateOptions(const MetricsHttpServer::Options& options) {
         "metrics HTTP server: keep_alive_timeout_millis < 1");
   }
   for (const MetricsHttpServer::Options::Route& route : options.routes) {
+    const bool root = route.prefix == "/";
     if (route.prefix.empty() || route.prefix[0] != '/' ||
-        route.prefix.back() == '/' || !route.handler) {
+        (route.prefix.back() == '/' && !root) || !route.handler) {
       return absl::InvalidArgumentError(absl::StrCat(
           "metrics HTTP server: route \"", route.prefix,
-          "\" needs a prefix like \"/v2\" and a handler"));
+          "\" needs a prefix like \"/v2\" (or \"/\") and a handler"));
     }
   }
   if (options.request_timeout_millis < 1) {
@@ -190,6 +191,10 @@ MetricsHttpServer::MetricsHttpServer(Sources sources, ReadinessFn readiness,
 const MetricsHttpServer::Options::Route* MetricsHttpServer::RouteFor(
     std::string_view path) const {
   for (const Options::Route& route : routes_) {
+    if (route.prefix == "/") {  // the root itself, nothing below it
+      if (path == "/") return &route;
+      continue;
+    }
     if (path.substr(0, route.prefix.size()) != route.prefix) continue;
     if (path.size() == route.prefix.size() ||
         path[route.prefix.size()] == '/') {

@@ -10,7 +10,8 @@
 //   GET /healthz  200 "ok" while the process serves HTTP at all (liveness)
 //   GET /readyz   200 "ok" when the readiness callback returns OK, else 503
 //                 with "not ready: <the status message>" (readiness)
-//   a route's prefix (Options::routes, e.g. "/v2" and "/v2/..."): its
+//   a route's prefix (Options::routes, e.g. "/v2" and "/v2/...", or "/"
+//                 for "/" alone): its
 //                 handler answers, on the civetweb thread (http_exchange.h)
 //   other paths   404
 //   other methods 405 with "Allow: GET, HEAD" (on the three paths above)
@@ -67,7 +68,8 @@ class MetricsHttpServer {
     bool keep_alive = false;
     int keep_alive_timeout_millis = 5000;
     // Paths served by another component: a request whose path is `prefix`
-    // or starts with `prefix` + "/" goes to `handler`, whatever its method.
+    // or starts with `prefix` + "/" goes to `handler`, whatever its method;
+    // the prefix "/" routes the path "/" alone (the console's page).
     // The handler runs on a civetweb thread, may block it (it holds that
     // thread and its connection only), must answer once, and must return
     // before the server is destroyed. Exceptions become a 500.

@@ -71,6 +71,37 @@ TEST_F(HttpRoutesTest, TheRouteGetsItsPrefixAndPathsBelowItOnly) {
   EXPECT_EQ(calls_.load(), 2);
 }
 
+TEST(HttpRootRouteTest, TheRootRouteServesTheRootAloneAndBadPrefixesAreRefused) {
+  prometheus::Registry registry;
+  std::atomic<int> calls{0};
+  MetricsHttpServer::Options options{.listen_address = "127.0.0.1", .port = 0};
+  options.routes.push_back({"/", [&calls](HttpExchange& exchange) {
+    calls.fetch_add(1);
+    exchange.Respond(200, "text/plain", "root", {});
+  }});
+  auto server = MetricsHttpServer::Create(options, {&registry}, {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto root = SendHttp((*server)->port(), {.path = "/"});
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_EQ(root->status, 200);
+  EXPECT_EQ(root->body, "root");
+  // Paths below "/" keep their own answers: the built-ins and 404.
+  for (const char* path : {"/x", "//x", "/healthz"}) {
+    auto other = SendHttp((*server)->port(), {.path = path});
+    ASSERT_TRUE(other.ok()) << other.status();
+    EXPECT_NE(other->body, "root") << path;
+  }
+  EXPECT_EQ(calls.load(), 1);
+
+  for (const char* prefix : {"", "/v1/", "v1"}) {
+    MetricsHttpServer::Options bad{.listen_address = "127.0.0.1", .port = 0};
+    bad.routes.push_back({prefix, [](HttpExchange&) {}});
+    EXPECT_EQ(MetricsHttpServer::Create(bad, {}, {}).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << prefix;
+  }
+}
+
 TEST_F(HttpRoutesTest, ABodyOverTheLimitIsRefusedBeforeItIsRead) {
   // Content-Length says 10 MB; nothing follows. The handler's ReadBody
   // refuses at once instead of waiting for the bytes.

@@ -1,0 +1,200 @@
+// The web console in a real browser (issue 21): Debian's /usr/bin/chromium,
+// headless, driven by playwright-core, loads the console from a real
+// nnserve started here on 127.0.0.1 (ephemeral ports) over a repository of
+// trained models (the console_models fixture). It checks that
+//  - the Models panel lists every model of the repository, with its layers
+//    and training history;
+//  - 20 real MNIST test digits (2 of each class), drawn on the canvas
+//    stroke by stroke with mouse events (each row's run of bright pixels is
+//    one stroke), get from every model, in at least 18 of 20 cases, the top
+//    class that V2 infer gives the original image;
+//  - a test digit uploaded as a PNG, white on black and black on white
+//    (the page inverts a light background), gets from every model the top
+//    class of the original image;
+//  - the page made no request to any host but the server, and logged no
+//    error (a Content-Security-Policy violation is one);
+// and saves a screenshot of each panel (NNSERVE_CONSOLE_SCREENSHOTS; the
+// README's pictures in docs/ are these).
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { testDigits, grayPng } = require('./mnist_digits.cjs');
+
+const NODE_DIR = process.env.NNSERVE_CONSOLE_NODE_DIR;
+const BIN_DIR = process.env.NNSERVE_BIN_DIR;
+const MODELS = process.env.NNSERVE_CONSOLE_MODELS;
+const DATA = process.env.NNSERVE_DATA_DIR;
+const SHOTS = process.env.NNSERVE_CONSOLE_SCREENSHOTS;
+const CHROMIUM = '/usr/bin/chromium';
+const { chromium } = require(path.join(NODE_DIR, 'node_modules', 'playwright-core'));
+
+const DIGITS = 20;
+const AGREE = 18;      // of DIGITS, per model
+const SCALE = 10;      // canvas pixels per MNIST pixel (280 / 28)
+const BRIGHT = 128;    // a pixel at or above this is traced
+
+function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+// Starts nnserve on loopback with ephemeral ports; resolves to
+// {child, http} once it wrote its HTTP port.
+async function startServer(dir) {
+  const portFile = path.join(dir, 'port'), httpFile = path.join(dir, 'http_port');
+  const log = fs.openSync(path.join(dir, 'nnserve.log'), 'w');
+  const child = spawn(path.join(BIN_DIR, 'nnserve'), [
+    '--model_repository=' + MODELS, '--listen_address=127.0.0.1', '--port=0',
+    '--port_file=' + portFile, '--http_listen_address=127.0.0.1', '--http_port=0',
+    '--http_port_file=' + httpFile, '--drain_grace=0s'], { stdio: ['ignore', log, log] });
+  for (let i = 0; i < 600; ++i) {
+    if (child.exitCode !== null) break;
+    const text = fs.existsSync(httpFile) ? fs.readFileSync(httpFile, 'utf8').trim() : '';
+    if (/^\d+$/.test(text)) return { child, http: Number(text) };
+    await sleep(100);
+  }
+  child.kill('SIGKILL');
+  throw new Error('nnserve did not start:\n' + fs.readFileSync(path.join(dir, 'nnserve.log'), 'utf8'));
+}
+
+// The top class V2 infer gives `pixels` (28x28 bytes) on `model`.
+async function inferTop(base, model, pixels) {
+  const body = { inputs: [{ name: 'images', datatype: 'FP32', shape: [1, 28, 28],
+                            data: Array.from(pixels, (p) => p / 255) }] };
+  const r = await fetch(`${base}/v2/models/${model}/infer`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  assert.strictEqual(r.status, 200, await r.clone().text());
+  const p = (await r.json()).outputs.find((o) => o.name === 'probabilities').data;
+  return p.indexOf(Math.max(...p));
+}
+
+// The strokes that trace a digit: each row's runs of bright pixels, as
+// [x0, x1, y] in MNIST pixels.
+function strokes(pixels) {
+  const out = [];
+  for (let y = 0; y < 28; ++y) {
+    for (let x = 0; x < 28; ++x) {
+      if (pixels[y * 28 + x] < BRIGHT) continue;
+      let end = x;
+      while (end + 1 < 28 && pixels[y * 28 + end + 1] >= BRIGHT) ++end;
+      out.push([x, end, y]);
+      x = end;
+    }
+  }
+  return out;
+}
+
+test('the console lists the models and recognises drawn digits as the models do', async (t) => {
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing (scripts/install-deps.sh)`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nnserve-console-'));
+  const server = await startServer(dir);
+  t.after(() => { server.child.kill('SIGKILL'); });
+  const base = `http://127.0.0.1:${server.http}`;
+  // Every model of the repository, loaded.
+  const names = fs.readdirSync(MODELS).filter((n) => fs.statSync(path.join(MODELS, n)).isDirectory()).sort();
+  assert.ok(names.length >= 2, `models in ${MODELS}: ${names}`);
+  for (let i = 0; ; ++i) {
+    const list = await (await fetch(base + '/v1/models')).json();
+    const ready = (list.models || []).filter((m) => (m.versions || []).some((v) => v.state === 'VERSION_STATE_AVAILABLE'));
+    if (ready.length === names.length) break;
+    assert.ok(i < 300, 'models did not load: ' + JSON.stringify(list));
+    await sleep(100);
+  }
+
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'nnserve-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 900 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  t.after(async () => { await context.close(); fs.rmSync(profile, { recursive: true, force: true }); });
+  const page = context.pages()[0] || await context.newPage();
+  const requests = [], problems = [];
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  page.on('pageerror', (e) => problems.push(String(e)));
+
+  // ---- Models ------------------------------------------------------------
+  await page.goto(base + '/');
+  await page.waitForFunction((n) => document.querySelectorAll('article.model').length === n, names.length);
+  const shown = await page.$$eval('article.model', (a) => a.map((e) => e.dataset.model).sort());
+  assert.deepStrictEqual(shown, names);
+  for (const name of names) {
+    const card = page.locator(`article.model[data-model="${name}"]`);
+    assert.ok(await card.locator('.state-VERSION_STATE_AVAILABLE').count() >= 1, name);
+    assert.ok(await card.locator('table tr').count() > 3, `${name}: layers and history`);
+    const text = await card.innerText();
+    assert.match(text, /test accuracy: \d+\.\d+ %/, name);
+    // Every layer of the default version, with its Keras-style shape.
+    const info = await (await fetch(`${base}/v1/models/${name}`)).json();
+    for (const layer of info.model.versions[0].layers) {
+      const shape = '(' + ['None'].concat(layer.outputShape).join(', ') + ')';
+      assert.ok(text.includes(`${layer.name}\t${layer.kind}\t${shape}`), `${name}: ${layer.name} ${shape}`);
+    }
+  }
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, 'console-models.png'), fullPage: true });
+
+  // ---- Try it ------------------------------------------------------------
+  await page.click('#tab-try');
+  await page.waitForFunction((n) => document.querySelectorAll('.answer').length === n, names.length);
+  const pad = await page.locator('#pad').boundingBox();
+  assert.strictEqual(Math.round(pad.width), 28 * SCALE);
+  const agree = Object.fromEntries(names.map((n) => [n, 0]));
+  const digits = testDigits(DATA, DIGITS);
+  for (const [k, digit] of digits.entries()) {
+    const expected = {};
+    for (const name of names) expected[name] = await inferTop(base, name, digit.pixels);
+    if (k > 0) await page.click('#clear');
+    for (const [x0, x1, y] of strokes(digit.pixels)) {
+      const at = (x) => [pad.x + (x + 0.5) * SCALE, pad.y + (y + 0.5) * SCALE];
+      await page.mouse.move(...at(x0));
+      await page.mouse.down();
+      await page.mouse.move(...at(x1), { steps: Math.max(1, x1 - x0) });
+      await page.mouse.up();
+    }
+    // Every model has answered the last stroke's image.
+    await page.waitForFunction(() => {
+      const r = document.getElementById('results');
+      return r.dataset.seq !== '0' && r.dataset.doneSeq === r.dataset.seq;
+    });
+    const tops = await page.$$eval('.answer', (cards) =>
+      Object.fromEntries(cards.map((c) => [c.dataset.model, c.dataset.top])));
+    for (const name of names) {
+      if (Number(tops[name]) === expected[name]) ++agree[name];
+      else t.diagnostic(`${name}: digit ${digit.index} (label ${digit.label}) drawn: ${tops[name]}, original: ${expected[name]}`);
+    }
+  }
+  await page.screenshot({ path: path.join(SHOTS, 'console-try-it.png'), fullPage: true });
+
+  // ---- PNG upload ----------------------------------------------------------
+  const uploaded = digits[DIGITS - 3];
+  const expected = {};
+  for (const name of names) expected[name] = await inferTop(base, name, uploaded.pixels);
+  for (const [kind, pixels] of [['white on black', uploaded.pixels],
+                                ['black on white', uploaded.pixels.map((p) => 255 - p)]]) {
+    const before = await page.$eval('#results', (r) => r.dataset.seq);
+    await page.setInputFiles('#upload', { name: 'digit.png', mimeType: 'image/png',
+                                          buffer: grayPng(pixels, 28, 28) });
+    await page.waitForFunction((b) => {
+      const r = document.getElementById('results');
+      return r.dataset.seq !== b && r.dataset.doneSeq === r.dataset.seq;
+    }, before);
+    const tops = await page.$$eval('.answer', (cards) =>
+      Object.fromEntries(cards.map((c) => [c.dataset.model, c.dataset.top])));
+    for (const name of names) {
+      assert.strictEqual(Number(tops[name]), expected[name], `${name}: uploaded PNG, ${kind}`);
+    }
+  }
+  t.diagnostic('agreement of drawn with original: ' + JSON.stringify(agree));
+  for (const name of names) {
+    assert.ok(agree[name] >= AGREE, `${name}: ${agree[name]} of ${DIGITS} drawn digits agree`);
+  }
+
+  // ---- the page's own conduct ---------------------------------------------
+  assert.ok(requests.length > DIGITS);
+  // (The uploads' blob: URLs are in-page objects of the server's origin.)
+  const foreign = requests.filter((u) => !u.startsWith(base + '/') && !u.startsWith(`blob:${base}/`));
+  assert.deepStrictEqual(foreign, []);
+  assert.deepStrictEqual(problems.filter((p) => !/favicon/.test(p)), []);
+});
