@@ -24,7 +24,7 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 for round in $(seq 1 "$ROUNDS"); do
   NNSERVE_ONNX_BENCH_ONNX_FIRST=$(( round % 2 == 0 ? 1 : 0 )) \
-  "$BIN/onnx_bench" --benchmark_filter="threads:${THREADS}/" \
+  "$BIN/onnx_bench" --benchmark_filter="^(Native|Onnx)/.*/threads:${THREADS}/" \
     --benchmark_min_time="$MIN_TIME" --benchmark_format=json \
     >"$WORK/round$round.json" 2>/dev/null
   echo "round $round done" >&2

@@ -11,6 +11,9 @@
 //                                         Keras weights (as engine_bench)
 //   Onnx/<model>/batch:<n>/threads:<k>    <models dir>/<model>.onnx (PyTorch
 //                                         1.13's export) through ImportOnnxFile
+//   Interleaved/<model>/batch:<n>/threads:<k>  both in one loop, a call of
+//                                         each per iteration (BM_Interleaved):
+//                                         the ratio that resolves a few %
 // Registered in pairs so that drift on a shared machine hits both alike:
 // native first, or ONNX first with NNSERVE_ONNX_BENCH_ONNX_FIRST=1
 // (onnx_ab.sh alternates, so that what the first of a pair pays, e.g. memory
@@ -27,6 +30,9 @@
 // the native spec has). Counters: images/s, us/call. Wall time (OpenMP).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -114,6 +120,83 @@ void BM_Run(benchmark::State& state, const std::string& name, bool onnx,
       benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
+// One side of Interleaved: a model with its context, ready to run `batch`.
+struct RunnableModel {
+  std::shared_ptr<const Model> model;
+  std::unique_ptr<InferenceContext> context;
+  std::vector<float> probabilities;
+};
+
+absl::StatusOr<RunnableModel> Runnable(const std::string& name, bool onnx, int64_t batch,
+                                       const std::vector<float>& images) {
+  absl::StatusOr<std::shared_ptr<const Model>> model = onnx ? OnnxModel(name) : NativeModel(name);
+  if (!model.ok()) return model.status();
+  RunnableModel runnable{*model, (*model)->NewInferenceContext(),
+                         std::vector<float>(static_cast<size_t>(batch * (*model)->num_classes()))};
+  if (!runnable.context->Prepare(batch).ok() ||
+      !runnable.context->Run(images, batch, absl::MakeSpan(runnable.probabilities)).ok()) {
+    return absl::InternalError("cannot build or run the plan");
+  }
+  return runnable;
+}
+
+// Interleaved/<model>/batch:<n>/threads:<k>: the native and the imported
+// model in one process, one call of each per iteration (the order swapped
+// every iteration), each call timed on its own (steady_clock). Counter
+// onnx/native = the median of the per-iteration ratios ONNX call time ÷
+// native call time (1.00 = equal; below 1: ONNX faster), and each side's
+// median µs a call. Two calls microseconds apart share the machine's state,
+// so drift over seconds (other tenants, frequency) cancels, which rounds of
+// seconds each (Native/ then Onnx/) cannot do.
+void BM_Interleaved(benchmark::State& state, const std::string& name, int64_t batch,
+                    int threads) {
+  SetThreadOneDnnThreads(threads);
+  const std::vector<float> images = Images(batch);
+  absl::StatusOr<RunnableModel> native = Runnable(name, false, batch, images);
+  absl::StatusOr<RunnableModel> onnx = Runnable(name, true, batch, images);
+  if (!native.ok() || !onnx.ok()) {
+    state.SkipWithError(std::string((native.ok() ? onnx : native).status().message()).c_str());
+    return;
+  }
+  // Seconds of one call on `side`.
+  auto time_call = [&](RunnableModel& side) {
+    const auto start = std::chrono::steady_clock::now();
+    const absl::Status status =
+        side.context->Run(images, batch, absl::MakeSpan(side.probabilities));
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    benchmark::DoNotOptimize(side.probabilities.data());
+    return status.ok() ? took.count() : -1.0;
+  };
+  std::vector<double> ratios, native_s, onnx_s;
+  bool onnx_first = false;
+  for (auto _ : state) {
+    double n = 0, o = 0;
+    if (onnx_first) {
+      o = time_call(*onnx);
+      n = time_call(*native);
+    } else {
+      n = time_call(*native);
+      o = time_call(*onnx);
+    }
+    onnx_first = !onnx_first;
+    if (n <= 0 || o <= 0) {
+      state.SkipWithError("a call failed");
+      return;
+    }
+    ratios.push_back(o / n);
+    native_s.push_back(n);
+    onnx_s.push_back(o);
+  }
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  state.SetItemsProcessed(state.iterations() * batch * 2);
+  state.counters["onnx/native"] = median(ratios);
+  state.counters["native_us"] = median(native_s) * 1e6;
+  state.counters["onnx_us"] = median(onnx_s) * 1e6;
+}
+
 void RegisterAll() {
   const char* fixed = std::getenv("NNSERVE_ONNX_BENCH_ITERATIONS");
   const int64_t iterations = fixed != nullptr ? std::atoll(fixed) : 0;
@@ -124,6 +207,12 @@ void RegisterAll() {
       for (int threads : kThreadCounts) {
         const std::string suffix = std::string(model) + "/batch:" + std::to_string(batch) +
                                    "/threads:" + std::to_string(threads);
+        benchmark::internal::Benchmark* interleaved =
+            benchmark::RegisterBenchmark(("Interleaved/" + suffix).c_str(), BM_Interleaved,
+                                         std::string(model), batch, threads)
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+        if (iterations > 0) interleaved->Iterations(iterations);
         for (bool onnx : {onnx_first, !onnx_first}) {
           benchmark::internal::Benchmark* b =
               benchmark::RegisterBenchmark(((onnx ? "Onnx/" : "Native/") + suffix).c_str(),
