@@ -26,14 +26,7 @@ cd "$ROOT"
 source bench/lib.sh
 N1="${1:-200}" N2="${2:-1200}"
 BIN="${BIN:-build/bin}" MODEL="${MODEL:-mnist_mlp}" TOP="${TOP:-25}"
-WORK="$(mktemp -d)"
-PID=""
-cleanup() {
-  [[ -n "$PID" ]] && kill -TERM "$PID" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+work_dir_with_server_cleanup
 mkdir -p "$WORK/repo"
 cp -r "models/repository/$MODEL" "$WORK/repo/"
 # Passive OpenMP waits: spinning threads would count instructions that

@@ -14,3 +14,15 @@ wait_for_port() {
   done
   return 1
 }
+
+# work_dir_with_server_cleanup: sets WORK to a fresh temporary directory and
+# PID to "" (the caller stores the server it starts there), and arranges
+# that on exit the server gets SIGTERM, every child is waited for and WORK
+# is removed.
+work_dir_with_server_cleanup() {
+  WORK="$(mktemp -d)"
+  PID=""
+  trap 'if [[ -n "$PID" ]]; then kill -TERM "$PID" 2>/dev/null || true; fi
+        wait 2>/dev/null || true
+        rm -rf "$WORK"' EXIT
+}

@@ -15,14 +15,7 @@ cd "$ROOT"
 source bench/lib.sh
 MODEL="${1:-mnist_mlp}" CONCURRENCY="${2:-64}" ROUNDS="${3:-5}" SECS="${4:-5}"
 BIN="${BIN:-build/bin}"
-WORK="$(mktemp -d)"
-PID=""
-cleanup() {
-  [[ -n "$PID" ]] && kill -TERM "$PID" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+work_dir_with_server_cleanup
 # One HTTP handler thread per REST call in flight (a REST call holds its
 # thread until it is answered: server/v2_rest_service.h).
 "$BIN/nnserve" --listen_address=127.0.0.1 --port=0 --port_file="$WORK/port" \
