@@ -70,8 +70,12 @@ class WeightCache {
   WeightCache& operator=(const WeightCache&) = delete;
 
   // Parameter `parameter_id`, whose values `source` are laid out as
-  // `source_md`, in layout `want`: `source` itself when the layouts are equal,
-  // else the packed copy (made now on `stream`'s thread if missing).
+  // `source_md`, in layout `want`: the packed copy, made now on `stream`'s
+  // thread if missing, aligned to kArenaAlignment. A copy even when the
+  // layouts are equal: `source` (a Tensor's std::vector) is only 16-byte
+  // aligned, and where malloc put it decided how fast a kernel streaming
+  // the weights ran (the MLP's gemm read its kernels in place: up to 20 %
+  // apart between two loads of the same model, issue 18).
   absl::StatusOr<const void*> Get(int parameter_id, const float* source,
                                   const dnnl::memory::desc& source_md,
                                   const dnnl::memory::desc& want,

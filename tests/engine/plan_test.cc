@@ -1,8 +1,10 @@
 // Execution plans: what is fused, what is shared, and what a call costs.
+#include <cstdint>
 #include <vector>
 
 #include "engine/model.h"
 #include "engine/onednn.h"
+#include "engine/plan.h"
 #include "gtest/gtest.h"
 #include "tests/engine/allocation_counter.h"
 #include "tests/engine/test_util.h"
@@ -92,6 +94,31 @@ TEST(PlanTest, ContextsShareThePackedWeights) {
   auto second = model->NewInferenceContext();
   ASSERT_TRUE(second->Run(images, 4, absl::MakeSpan(output)).ok());
   EXPECT_EQ(model->network()->weight_cache().size(), packed);
+}
+
+// Every parameter a plan reads is a kArenaAlignment-aligned copy, even in
+// the layout it already has: a kernel's speed must not depend on where
+// malloc put a Tensor (issue 18: the MLP read its kernels in place).
+TEST(PlanTest, WeightCacheCopiesEvenAnUnchangedLayoutToAnAlignedBuffer) {
+  WeightCache cache;
+  dnnl::stream stream(CpuEngine());
+  // One float past an aligned start: 4-byte aligned at best.
+  AlignedBuffer storage(sizeof(float) * 17);
+  float* source = static_cast<float*>(storage.data()) + 1;
+  for (int i = 0; i < 16; ++i) source[i] = static_cast<float>(i) - 7.5f;
+  const dnnl::memory::desc md({4, 4}, dnnl::memory::data_type::f32,
+                              dnnl::memory::format_tag::ab);
+  absl::StatusOr<const void*> packed = cache.Get(0, source, md, md, stream);
+  ASSERT_TRUE(packed.ok()) << packed.status();
+  EXPECT_NE(*packed, static_cast<const void*>(source));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(*packed) % kArenaAlignment, 0u);
+  const float* copy = static_cast<const float*>(*packed);
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(copy[i], source[i]) << i;
+  // Asked again: the same copy, not a new one.
+  absl::StatusOr<const void*> again = cache.Get(0, source, md, md, stream);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *packed);
+  EXPECT_EQ(cache.size(), 1);
 }
 
 TEST(PlanTest, PlansOfOneContextShareOneArena) {
