@@ -114,6 +114,12 @@ inline uint32_t OutsideUnitRange(uint32_t bits) {
   return static_cast<uint32_t>(bits > kOne) & static_cast<uint32_t>(bits != kMinusZero);
 }
 
+bool AllInUnitRange(absl::Span<const float> values) {
+  uint32_t outside = 0;
+  for (float v : values) outside |= OutsideUnitRange(std::bit_cast<uint32_t>(v));
+  return outside == 0;
+}
+
 // Copies `count` little-endian floats from `raw` to `out` and checks them in
 // one pass (a loop the compiler vectorizes); true if all are in [0, 1].
 bool CopyFloatsLeInUnitRange(const char* raw, int64_t count, float* out) {
@@ -130,10 +136,21 @@ bool CopyFloatsLeInUnitRange(const char* raw, int64_t count, float* out) {
   return outside == 0;
 }
 
-bool AllInUnitRange(absl::Span<const float> values) {
-  uint32_t outside = 0;
-  for (float v : values) outside |= OutsideUnitRange(std::bit_cast<uint32_t>(v));
-  return outside == 0;
+// `pixels` = the `count` little-endian floats of `raw`. On a little-endian
+// host with `raw` aligned for floats (a protobuf bytes field's own buffer
+// is) one copy into storage allocated for it (no zero-fill first);
+// otherwise a converting copy. True if all are in [0, 1].
+bool AssignFloatsLeInUnitRange(absl::string_view raw, int64_t count,
+                               std::vector<float>* pixels) {
+  if constexpr (std::endian::native == std::endian::little) {
+    if (reinterpret_cast<uintptr_t>(raw.data()) % alignof(float) == 0) {
+      const auto* floats = reinterpret_cast<const float*>(raw.data());
+      pixels->assign(floats, floats + count);
+      return AllInUnitRange(*pixels);
+    }
+  }
+  pixels->resize(count);
+  return CopyFloatsLeInUnitRange(raw.data(), count, pixels->data());
 }
 
 absl::StatusOr<ImageBatch> DecodeFp32(const InputTensor& in, int64_t elements,
@@ -145,10 +162,9 @@ absl::StatusOr<ImageBatch> DecodeFp32(const InputTensor& in, int64_t elements,
     if (bytes != elements * 4) {
       return CountMismatch(in, bytes, "bytes", elements * 4);
     }
-    batch.pixels.resize(elements);
-    // The one pass every valid request takes; the loop below finds the
+    // The one copy every valid request takes; the loop below finds the
     // first bad pixel of an invalid one.
-    if (CopyFloatsLeInUnitRange(in.raw.data(), elements, batch.pixels.data())) {
+    if (AssignFloatsLeInUnitRange(in.raw, elements, &batch.pixels)) {
       return batch;
     }
   } else if (in.contents == InputTensor::Contents::kFp32) {
