@@ -447,6 +447,71 @@ int64_t ArgMax(const float* p, int64_t classes) {
 
 }  // namespace
 
+OutputHeader HeaderOf(const OutputSpec& spec, int64_t count,
+                      const ModelSignature& s) {
+  switch (spec.kind) {
+    case OutputKind::kProbabilities:
+      return {kProbabilitiesName, DataType::kFp32, count,
+              static_cast<int64_t>(s.labels.size())};
+    case OutputKind::kClassIndex:
+      return {kClassIndexName, DataType::kInt64, count, 1};
+    case OutputKind::kClassification:
+      break;
+  }
+  return {kProbabilitiesName, DataType::kBytes, count, spec.classification};
+}
+
+namespace {
+
+// Calls `emit(text)` for each "<probability>:<index>:<label>" of a
+// classification output, image by image, most probable first (ties: lower
+// index first).
+template <typename Emit>
+void ForEachClassification(const OutputSpec& spec,
+                           absl::Span<const float> probabilities,
+                           int64_t count, const ModelSignature& s,
+                           Emit emit) {
+  const int64_t classes = static_cast<int64_t>(s.labels.size());
+  std::vector<int64_t> order(classes);
+  for (int64_t i = 0; i < count; ++i) {
+    const float* p = probabilities.data() + i * classes;
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [p](int64_t a, int64_t b) { return p[a] > p[b]; });
+    for (int64_t j = 0; j < spec.classification; ++j) {
+      const int64_t c = order[j];
+      emit(absl::StrCat(FloatText(p[c]), ":", c, ":", s.labels[c]));
+    }
+  }
+}
+
+}  // namespace
+
+void AppendRawOutput(const OutputSpec& spec,
+                     absl::Span<const float> probabilities, int64_t count,
+                     const ModelSignature& s, std::string* raw) {
+  const int64_t classes = static_cast<int64_t>(s.labels.size());
+  switch (spec.kind) {
+    case OutputKind::kProbabilities:
+      AppendFloatsLe(probabilities.first(count * classes), raw);
+      return;
+    case OutputKind::kClassIndex:
+      raw->reserve(raw->size() + 8 * count);
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t c = ArgMax(probabilities.data() + i * classes, classes);
+        AppendLe64(static_cast<uint64_t>(c), raw);
+      }
+      return;
+    case OutputKind::kClassification:
+      ForEachClassification(spec, probabilities, count, s,
+                            [raw](const std::string& text) {
+                              AppendLe32(static_cast<uint32_t>(text.size()), raw);
+                              *raw += text;
+                            });
+      return;
+  }
+}
+
 std::vector<OutputTensor> MakeOutputs(absl::Span<const OutputSpec> specs,
                                       absl::Span<const float> probabilities,
                                       int64_t count, const ModelSignature& s,
@@ -456,53 +521,29 @@ std::vector<OutputTensor> MakeOutputs(absl::Span<const OutputSpec> specs,
   outputs.reserve(specs.size());
   for (const OutputSpec& spec : specs) {
     OutputTensor& out = outputs.emplace_back();
+    const OutputHeader header = HeaderOf(spec, count, s);
+    out.name = std::string(header.name);
+    out.datatype = header.datatype;
+    out.shape = {header.rows, header.columns};
+    if (forms.raw) AppendRawOutput(spec, probabilities, count, s, &out.raw);
+    if (!forms.typed) continue;
     switch (spec.kind) {
       case OutputKind::kProbabilities:
-        out.name = std::string(kProbabilitiesName);
-        out.datatype = DataType::kFp32;
-        out.shape = {count, classes};
-        if (forms.typed) {
-          out.fp32.assign(probabilities.begin(),
-                          probabilities.begin() + count * classes);
-        }
-        if (forms.raw) AppendFloatsLe(probabilities.first(count * classes), &out.raw);
+        out.fp32.assign(probabilities.begin(),
+                        probabilities.begin() + count * classes);
         break;
       case OutputKind::kClassIndex:
-        out.name = std::string(kClassIndexName);
-        out.datatype = DataType::kInt64;
-        out.shape = {count, 1};
-        if (forms.typed) out.int64.reserve(count);
-        if (forms.raw) out.raw.reserve(8 * count);
+        out.int64.reserve(count);
         for (int64_t i = 0; i < count; ++i) {
-          const int64_t c = ArgMax(probabilities.data() + i * classes, classes);
-          if (forms.typed) out.int64.push_back(c);
-          if (forms.raw) AppendLe64(static_cast<uint64_t>(c), &out.raw);
+          out.int64.push_back(
+              ArgMax(probabilities.data() + i * classes, classes));
         }
         break;
-      case OutputKind::kClassification: {
-        out.name = std::string(kProbabilitiesName);
-        out.datatype = DataType::kBytes;
-        const int64_t k = spec.classification;
-        out.shape = {count, k};
-        std::vector<int64_t> order(classes);
-        for (int64_t i = 0; i < count; ++i) {
-          const float* p = probabilities.data() + i * classes;
-          std::iota(order.begin(), order.end(), 0);
-          std::stable_sort(order.begin(), order.end(),
-                           [p](int64_t a, int64_t b) { return p[a] > p[b]; });
-          for (int64_t j = 0; j < k; ++j) {
-            const int64_t c = order[j];
-            std::string text =
-                absl::StrCat(FloatText(p[c]), ":", c, ":", s.labels[c]);
-            if (forms.raw) {
-              AppendLe32(static_cast<uint32_t>(text.size()), &out.raw);
-              out.raw += text;
-            }
-            if (forms.typed) out.strings.push_back(std::move(text));
-          }
-        }
+      case OutputKind::kClassification:
+        ForEachClassification(
+            spec, probabilities, count, s,
+            [&out](std::string text) { out.strings.push_back(std::move(text)); });
         break;
-      }
     }
   }
   return outputs;
