@@ -114,9 +114,14 @@ inline uint32_t OutsideUnitRange(uint32_t bits) {
   return static_cast<uint32_t>(bits > kOne) & static_cast<uint32_t>(bits != kMinusZero);
 }
 
+// Float compares (ordered: NaN fails both; -0 >= 0), which vectorize to
+// two compares a vector of floats; no branch per element.
 bool AllInUnitRange(absl::Span<const float> values) {
   uint32_t outside = 0;
-  for (float v : values) outside |= OutsideUnitRange(std::bit_cast<uint32_t>(v));
+  for (float v : values) {
+    outside |= static_cast<uint32_t>(!(v >= 0.0f)) |
+               static_cast<uint32_t>(!(v <= 1.0f));
+  }
   return outside == 0;
 }
 
