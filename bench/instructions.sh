@@ -12,8 +12,10 @@
 # nnctl's start-up, building its 256 requests). Server: callgrind's
 # counters are zeroed before each run and dumped after it (the warm-up
 # runs first, so thread processors and the like exist). Prints, per wire,
-# instructions per request on each side, then the functions that differ
-# most (inclusive, per request) for the server and the client.
+# instructions per request on each side and in the server's handler
+# (InferenceServiceImpl::Predict / V2GrpcService::ModelInfer, inclusive),
+# then the functions that differ most (inclusive, per request) for the
+# server and the client.
 #
 #   bench/instructions.sh [N1] [N2]         defaults 200 1200
 #   Environment: BIN [build/bin], MODEL [mnist_mlp], TOP [25] functions
@@ -109,11 +111,26 @@ for wire in predict v2; do
 done
 stop_server
 
+# handler_of WIRE: the server function that handles its calls (inclusive:
+# parse, decode, compute inline, reply, destroy).
+handler_of() {
+  case "$1" in
+    predict) echo "nn::InferenceServiceImpl::Predict(" ;;
+    v2) echo "nn::V2GrpcService::ModelInfer(" ;;
+  esac
+}
+handler() {  # handler WIRE: its handler's inclusive instructions per request
+  diff_functions "$WORK/server.$1.$N1" "$WORK/server.$1.$N2" |
+    awk -F '\t' -v f="???:$(handler_of "$1")" 'index($2, f) == 1 { print $1; exit }'
+}
 echo "$MODEL, 1 image a request, 1 in flight; instructions per request ($N1 -> $N2 requests)"
-printf "%-8s %12s %12s\n" wire server client
+echo "(server, client: whole processes, with a few thousand of timing noise:"
+echo " idle threads, lock spinning; handler: the server's handler, steadier)"
+printf "%-8s %12s %12s %12s\n" wire server handler client
 for wire in predict v2; do
-  printf "%-8s %12s %12s\n" "$wire" \
+  printf "%-8s %12s %12s %12s\n" "$wire" \
     "$(per_request "$WORK/server.$wire.$N1" "$WORK/server.$wire.$N2")" \
+    "$(handler "$wire")" \
     "$(per_request "$WORK/client.$wire.$N1" "$WORK/client.$wire.$N2")"
 done
 for side in server client; do

@@ -7,6 +7,9 @@
 #include <memory>
 
 #include <grpcpp/client_context.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/support/byte_buffer.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -14,8 +17,6 @@
 #include "client/http_load.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
-#include "inference/open_inference.grpc.pb.h"
-#include "nnserve/v1/inference.grpc.pb.h"
 
 namespace nn {
 namespace {
@@ -38,19 +39,20 @@ class LoadCall {
                      std::chrono::system_clock::time_point deadline) = 0;
 };
 
-// A LoadCall of a unary gRPC method, `invoke` being its async call
-// (stub->async()->Method(context, request, response, callback)).
-template <typename Service, typename Request, typename Response>
+// A LoadCall of a unary gRPC method (`method`: "/package.Service/Method")
+// on requests serialized once for the whole run (SerializeRequests): each
+// call sends one by reference (gRPC refcounts its slices; no byte is
+// copied or re-serialized) and receives the reply as bytes, which it does
+// not parse (the status is the call's outcome). So the client's work a call
+// is the same for every wire but for the bytes it moves.
 class GrpcLoadCall final : public LoadCall {
  public:
-  using Invoke = void (*)(typename Service::Stub*, grpc::ClientContext*,
-                          const Request*, Response*,
-                          std::function<void(grpc::Status)>);
   GrpcLoadCall(const std::shared_ptr<grpc::Channel>& channel,
-               const std::vector<Request>* requests, Invoke invoke, DoneFn done)
-      : stub_(Service::NewStub(channel)),
+               std::string method, const std::vector<grpc::ByteBuffer>* requests,
+               DoneFn done)
+      : stub_(channel),
+        method_(std::move(method)),
         requests_(requests),
-        invoke_(invoke),
         done_(std::move(done)) {}
 
   void Start(uint64_t sequence,
@@ -59,19 +61,45 @@ class GrpcLoadCall final : public LoadCall {
     context_ = std::make_unique<grpc::ClientContext>();
     context_->set_deadline(deadline);
     response_.Clear();
-    invoke_(stub_.get(), context_.get(),
-            &(*requests_)[sequence % requests_->size()], &response_,
-            [this](grpc::Status status) { done_(status); });
+    stub_.UnaryCall(context_.get(), method_, grpc::StubOptions(),
+                    &(*requests_)[sequence % requests_->size()], &response_,
+                    [this](grpc::Status status) { done_(status); });
   }
 
  private:
-  std::unique_ptr<typename Service::Stub> stub_;
-  const std::vector<Request>* const requests_;
-  const Invoke invoke_;
+  grpc::GenericStub stub_;
+  const std::string method_;
+  const std::vector<grpc::ByteBuffer>* const requests_;
   const DoneFn done_;
   std::unique_ptr<grpc::ClientContext> context_;
-  Response response_;
+  grpc::ByteBuffer response_;
 };
+
+// `messages` serialized, in order.
+template <typename Message>
+std::vector<grpc::ByteBuffer> SerializeAll(const std::vector<Message>& messages) {
+  std::vector<grpc::ByteBuffer> serialized(messages.size());
+  for (size_t i = 0; i < messages.size(); ++i) {
+    bool own_buffer = false;
+    // Cannot fail for messages under 2 GB (the requests hold a few images).
+    (void)grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
+        messages[i], &serialized[i], &own_buffer);
+  }
+  return serialized;
+}
+
+// The gRPC requests of `options.protocol`, serialized (none for v2-http).
+std::vector<grpc::ByteBuffer> SerializeRequests(const LoadOptions& options) {
+  switch (options.protocol) {
+    case WireProtocol::kV2Http:
+      return {};
+    case WireProtocol::kV2Grpc:
+      return SerializeAll(options.v2_requests);
+    case WireProtocol::kNnserveV1:
+      break;
+  }
+  return SerializeAll(options.requests);
+}
 
 // A LoadCall over HTTP (a keep-alive connection of its own).
 class HttpSlotCall final : public LoadCall {
@@ -87,38 +115,23 @@ class HttpSlotCall final : public LoadCall {
   HttpLoadCall call_;
 };
 
-// The slot calls of `options.protocol` (the one place a protocol is added).
-std::unique_ptr<LoadCall> NewLoadCall(const LoadOptions& options,
-                                      const std::shared_ptr<grpc::Channel>& channel,
-                                      DoneFn done) {
+// The slot calls of `options.protocol` (the one place a protocol is added);
+// `serialized`: SerializeRequests(options).
+std::unique_ptr<LoadCall> NewLoadCall(
+    const LoadOptions& options, const std::vector<grpc::ByteBuffer>* serialized,
+    const std::shared_ptr<grpc::Channel>& channel, DoneFn done) {
   switch (options.protocol) {
     case WireProtocol::kV2Http:
       return std::make_unique<HttpSlotCall>(options, std::move(done));
     case WireProtocol::kV2Grpc:
-      return std::make_unique<GrpcLoadCall<inference::GRPCInferenceService,
-                                           inference::ModelInferRequest,
-                                           inference::ModelInferResponse>>(
-          channel, &options.v2_requests,
-          [](inference::GRPCInferenceService::Stub* stub,
-             grpc::ClientContext* context,
-             const inference::ModelInferRequest* request,
-             inference::ModelInferResponse* response,
-             std::function<void(grpc::Status)> on_done) {
-            stub->async()->ModelInfer(context, request, response,
-                                      std::move(on_done));
-          },
+      return std::make_unique<GrpcLoadCall>(
+          channel, "/inference.GRPCInferenceService/ModelInfer", serialized,
           std::move(done));
     case WireProtocol::kNnserveV1:
       break;
   }
-  return std::make_unique<GrpcLoadCall<v1::InferenceService, v1::PredictRequest,
-                                       v1::PredictResponse>>(
-      channel, &options.requests,
-      [](v1::InferenceService::Stub* stub, grpc::ClientContext* context,
-         const v1::PredictRequest* request, v1::PredictResponse* response,
-         std::function<void(grpc::Status)> on_done) {
-        stub->async()->Predict(context, request, response, std::move(on_done));
-      },
+  return std::make_unique<GrpcLoadCall>(
+      channel, "/nnserve.v1.InferenceService/Predict", serialized,
       std::move(done));
 }
 
@@ -148,7 +161,9 @@ thread_local std::vector<Slot*>* tl_pending_starts = nullptr;
 
 class LevelRun {
  public:
-  LevelRun(const LoadOptions& options, int concurrency,
+  // `serialized`: SerializeRequests(options), kept by the caller.
+  LevelRun(const LoadOptions& options,
+           const std::vector<grpc::ByteBuffer>* serialized, int concurrency,
            std::vector<std::shared_ptr<grpc::Channel>> channels)
       : options_(options), channels_(std::move(channels)) {
     for (int i = 0; i < concurrency; ++i) {
@@ -156,7 +171,7 @@ class LevelRun {
       slot->run = this;
       Slot* raw = slot.get();
       slot->call = NewLoadCall(
-          options_, channels_[i / options_.calls_per_channel],
+          options_, serialized, channels_[i / options_.calls_per_channel],
           [this, raw](const grpc::Status& status) { OnDone(raw, status); });
       slots_.push_back(std::move(slot));
     }
@@ -316,14 +331,8 @@ double LevelResult::images_per_second() const {
 
 absl::StatusOr<std::vector<LevelResult>> RunLoad(const LoadOptions& options) {
   RETURN_IF_ERROR(ValidateOptions(options));
-  // Every call serializes its request; compute the (cached) sizes once here
-  // rather than racing to cache them from many threads.
-  for (const v1::PredictRequest& request : options.requests) {
-    request.ByteSizeLong();
-  }
-  for (const inference::ModelInferRequest& request : options.v2_requests) {
-    request.ByteSizeLong();
-  }
+  // Serialized once; every call sends one of these.
+  const std::vector<grpc::ByteBuffer> serialized = SerializeRequests(options);
   std::vector<LevelResult> results;
   for (int concurrency : options.concurrency_levels) {
     const int channel_count =
@@ -345,7 +354,7 @@ absl::StatusOr<std::vector<LevelResult>> RunLoad(const LoadOptions& options) {
               std::min(options.request_timeout, absl::Seconds(1))));
       channels.push_back(std::move(channel));
     }
-    LevelRun run(options, concurrency, std::move(channels));
+    LevelRun run(options, &serialized, concurrency, std::move(channels));
     results.push_back(run.Run());
   }
   return results;

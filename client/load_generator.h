@@ -11,6 +11,11 @@
 // bounded by `request_timeout`) and are counted. Every measured call is
 // counted exactly once, so the server sees warmup_requests + requests calls.
 //
+// gRPC wires: the requests are serialized once per run and each call sends
+// one as bytes (a generic stub; the slices are shared, not copied) and
+// receives the reply as bytes it does not parse: the call's status is its
+// outcome. So the client's work a call is the same whatever the wire.
+//
 // Channels: one per `calls_per_channel` in-flight calls (at least one), each
 // with its own TCP connection. One HTTP/2 connection serialises its frames on
 // one client and one server thread; spreading 64 calls over 4 connections

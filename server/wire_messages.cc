@@ -1,9 +1,11 @@
 #include "server/wire_messages.h"
 
+#include <climits>
+#include <cstdint>
+
 #include "absl/strings/str_cat.h"
-#include "grpcpp/impl/codegen/proto_utils.h"  // SerializationTraits for protobuf
+#include "grpcpp/support/slice.h"
 #include "grpcpp/support/proto_buffer_reader.h"
-#include "grpcpp/support/proto_buffer_writer.h"
 
 namespace nn {
 
@@ -26,16 +28,26 @@ absl::Status ParseRequest(const grpc::ByteBuffer& bytes,
 
 absl::Status SerializeResponse(const google::protobuf::MessageLite& response,
                                grpc::ByteBuffer* bytes) {
-  // gRPC's writer requires an empty buffer (a stream reuses one).
-  bytes->Clear();
-  bool own_buffer = false;
-  const grpc::Status status =
-      grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(
-          response, bytes, &own_buffer);
-  if (status.ok()) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("cannot serialize the ",
-                                          response.GetTypeName(), " reply: ",
-                                          status.error_message()));
+  // One size computation and one slice of exactly that size, serialized
+  // into in place (gRPC's own serializer computes the size twice for a
+  // message over the inline size: once itself, once in
+  // SerializeToZeroCopyStream).
+  const size_t size = response.ByteSizeLong();
+  if (size > static_cast<size_t>(INT_MAX)) {
+    return absl::InternalError(absl::StrCat(
+        "cannot serialize the ", response.GetTypeName(), " reply: ", size,
+        " bytes is over protobuf's 2 GB limit"));
+  }
+  grpc::Slice slice(size);
+  uint8_t* const begin = const_cast<uint8_t*>(slice.begin());
+  if (response.SerializeWithCachedSizesToArray(begin) != begin + size) {
+    return absl::InternalError(absl::StrCat(
+        "cannot serialize the ", response.GetTypeName(),
+        " reply: its size changed while it was written"));
+  }
+  grpc::ByteBuffer serialized(&slice, 1);
+  bytes->Swap(&serialized);
+  return absl::OkStatus();
 }
 
 absl::Time ToAbslDeadline(std::chrono::system_clock::time_point deadline) {

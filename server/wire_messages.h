@@ -9,7 +9,8 @@
 //
 // Cost: none over the typed path. ParseRequest reads the received slices in
 // place through grpc::ProtoBufferReader, as gRPC's own deserializer does, and
-// SerializeResponse writes the reply into slices as gRPC's serializer does;
+// SerializeResponse writes the reply into one slice of its exact size
+// (computing the size once, where gRPC's serializer computes it twice);
 // gRPC then sends that ByteBuffer by reference (its slices are refcounted,
 // no byte is copied).
 #ifndef NNSERVE_SERVER_WIRE_MESSAGES_H_

@@ -158,26 +158,39 @@ void EncodeGrpcInferResponse(const DecodedRequest& request,
   response->set_model_version(model_version.data(), model_version.size());
   // An empty id is not on the wire either way (proto3).
   if (!request.id.empty()) response->set_id(request.id);
+  if (!request.typed_output_contents) {
+    // raw_output_contents: each output's bytes written straight into the
+    // reply.
+    response->mutable_outputs()->Reserve(
+        static_cast<int>(request.outputs.size()));
+    response->mutable_raw_output_contents()->Reserve(
+        static_cast<int>(request.outputs.size()));
+    for (const OutputSpec& spec : request.outputs) {
+      const OutputHeader header =
+          HeaderOf(spec, request.images.count, signature);
+      ModelInferResponse::InferOutputTensor* tensor = response->add_outputs();
+      tensor->set_name(header.name.data(), header.name.size());
+      const absl::string_view datatype = DataTypeName(header.datatype);
+      tensor->set_datatype(datatype.data(), datatype.size());
+      tensor->mutable_shape()->Reserve(2);
+      tensor->add_shape(header.rows);
+      tensor->add_shape(header.columns);
+      AppendRawOutput(spec, probabilities, request.images.count, signature,
+                      response->add_raw_output_contents());
+    }
+    return;
+  }
   OutputForms forms;
-  forms.raw = !request.typed_output_contents;
-  forms.typed = request.typed_output_contents;
+  forms.raw = false;
   std::vector<OutputTensor> outputs = MakeOutputs(
       request.outputs, probabilities, request.images.count, signature, forms);
   response->mutable_outputs()->Reserve(static_cast<int>(outputs.size()));
-  if (forms.raw) {
-    response->mutable_raw_output_contents()->Reserve(
-        static_cast<int>(outputs.size()));
-  }
   for (OutputTensor& out : outputs) {
     ModelInferResponse::InferOutputTensor* tensor = response->add_outputs();
     tensor->set_name(std::move(out.name));
     const absl::string_view datatype = DataTypeName(out.datatype);
     tensor->set_datatype(datatype.data(), datatype.size());
     tensor->mutable_shape()->Add(out.shape.begin(), out.shape.end());
-    if (forms.raw) {
-      response->add_raw_output_contents(std::move(out.raw));
-      continue;
-    }
     InferTensorContents* contents = tensor->mutable_contents();
     switch (out.datatype) {
       case DataType::kFp32:

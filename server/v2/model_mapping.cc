@@ -2,10 +2,8 @@
 
 #include <algorithm>
 #include <bit>
-#include <charconv>
 #include <cmath>
 #include <cstring>
-#include <numeric>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -114,6 +112,17 @@ inline uint32_t OutsideUnitRange(uint32_t bits) {
   return static_cast<uint32_t>(bits > kOne) & static_cast<uint32_t>(bits != kMinusZero);
 }
 
+// Float compares (ordered: NaN fails both; -0 >= 0), which vectorize to
+// two compares a vector of floats; no branch per element.
+bool AllInUnitRange(absl::Span<const float> values) {
+  uint32_t outside = 0;
+  for (float v : values) {
+    outside |= static_cast<uint32_t>(!(v >= 0.0f)) |
+               static_cast<uint32_t>(!(v <= 1.0f));
+  }
+  return outside == 0;
+}
+
 // Copies `count` little-endian floats from `raw` to `out` and checks them in
 // one pass (a loop the compiler vectorizes); true if all are in [0, 1].
 bool CopyFloatsLeInUnitRange(const char* raw, int64_t count, float* out) {
@@ -130,10 +139,21 @@ bool CopyFloatsLeInUnitRange(const char* raw, int64_t count, float* out) {
   return outside == 0;
 }
 
-bool AllInUnitRange(absl::Span<const float> values) {
-  uint32_t outside = 0;
-  for (float v : values) outside |= OutsideUnitRange(std::bit_cast<uint32_t>(v));
-  return outside == 0;
+// `pixels` = the `count` little-endian floats of `raw`. On a little-endian
+// host with `raw` aligned for floats (a protobuf bytes field's own buffer
+// is) one copy into storage allocated for it (no zero-fill first);
+// otherwise a converting copy. True if all are in [0, 1].
+bool AssignFloatsLeInUnitRange(absl::string_view raw, int64_t count,
+                               std::vector<float>* pixels) {
+  if constexpr (std::endian::native == std::endian::little) {
+    if (reinterpret_cast<uintptr_t>(raw.data()) % alignof(float) == 0) {
+      const auto* floats = reinterpret_cast<const float*>(raw.data());
+      pixels->assign(floats, floats + count);
+      return AllInUnitRange(*pixels);
+    }
+  }
+  pixels->resize(count);
+  return CopyFloatsLeInUnitRange(raw.data(), count, pixels->data());
 }
 
 absl::StatusOr<ImageBatch> DecodeFp32(const InputTensor& in, int64_t elements,
@@ -145,10 +165,9 @@ absl::StatusOr<ImageBatch> DecodeFp32(const InputTensor& in, int64_t elements,
     if (bytes != elements * 4) {
       return CountMismatch(in, bytes, "bytes", elements * 4);
     }
-    batch.pixels.resize(elements);
-    // The one pass every valid request takes; the loop below finds the
+    // The one copy every valid request takes; the loop below finds the
     // first bad pixel of an invalid one.
-    if (CopyFloatsLeInUnitRange(in.raw.data(), elements, batch.pixels.data())) {
+    if (AssignFloatsLeInUnitRange(in.raw, elements, &batch.pixels)) {
       return batch;
     }
   } else if (in.contents == InputTensor::Contents::kFp32) {
@@ -338,158 +357,6 @@ absl::StatusOr<ImageBatch> DecodeImagesInput(const InputTensor& in,
     default:
       return DecodePngs(in, s);
   }
-}
-
-absl::StatusOr<std::vector<OutputSpec>> ResolveOutputs(
-    absl::Span<const RequestedOutput> requested, bool binary_default,
-    const ModelSignature& s) {
-  std::vector<OutputSpec> specs;
-  if (requested.empty()) {
-    specs.push_back({OutputKind::kProbabilities, 0, binary_default});
-    specs.push_back({OutputKind::kClassIndex, 0, binary_default});
-    return specs;
-  }
-  bool seen_probabilities = false, seen_class_index = false;
-  const int64_t classes = static_cast<int64_t>(s.labels.size());
-  for (const RequestedOutput& r : requested) {
-    OutputSpec spec;
-    spec.binary = r.binary.value_or(binary_default);
-    bool* seen = nullptr;
-    if (r.name == kProbabilitiesName) {
-      spec.kind = OutputKind::kProbabilities;
-      seen = &seen_probabilities;
-    } else if (r.name == kClassIndexName) {
-      spec.kind = OutputKind::kClassIndex;
-      seen = &seen_class_index;
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown output ", Quote(r.name), "; the model's outputs are '",
-          kProbabilitiesName, "' (FP32 [-1,", classes, "]) and '",
-          kClassIndexName, "' (INT64 [-1,1])"));
-    }
-    if (*seen) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("output ", Quote(r.name), " is requested twice"));
-    }
-    *seen = true;
-    if (r.classification.has_value()) {
-      const int64_t k = *r.classification;
-      if (spec.kind != OutputKind::kProbabilities) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "output ", Quote(r.name), ": the classification parameter "
-            "applies to '", kProbabilitiesName, "' only"));
-      }
-      if (k < 1 || k > classes) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "output '", kProbabilitiesName, "': classification is ", k,
-            "; expected 1 to ", classes, " (the model's classes)"));
-      }
-      spec.kind = OutputKind::kClassification;
-      spec.classification = static_cast<int>(k);
-    }
-    specs.push_back(spec);
-  }
-  return specs;
-}
-
-std::string FloatText(float value) {
-  char buffer[32];
-  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-  return std::string(buffer, result.ptr);
-}
-
-namespace {
-
-void AppendLe32(uint32_t v, std::string* out) {
-  const char bytes[4] = {static_cast<char>(v), static_cast<char>(v >> 8),
-                         static_cast<char>(v >> 16),
-                         static_cast<char>(v >> 24)};
-  out->append(bytes, 4);
-}
-
-void AppendLe64(uint64_t v, std::string* out) {
-  AppendLe32(static_cast<uint32_t>(v), out);
-  AppendLe32(static_cast<uint32_t>(v >> 32), out);
-}
-
-// Appends `values` as little-endian floats (one copy on a little-endian
-// host).
-void AppendFloatsLe(absl::Span<const float> values, std::string* out) {
-  if constexpr (std::endian::native == std::endian::little) {
-    out->append(reinterpret_cast<const char*>(values.data()),
-                sizeof(float) * values.size());
-  } else {
-    out->reserve(out->size() + 4 * values.size());
-    for (float v : values) AppendLe32(std::bit_cast<uint32_t>(v), out);
-  }
-}
-
-// Index of the largest probability of one image (the first on a tie).
-int64_t ArgMax(const float* p, int64_t classes) {
-  return std::max_element(p, p + classes) - p;
-}
-
-}  // namespace
-
-std::vector<OutputTensor> MakeOutputs(absl::Span<const OutputSpec> specs,
-                                      absl::Span<const float> probabilities,
-                                      int64_t count, const ModelSignature& s,
-                                      OutputForms forms) {
-  const int64_t classes = static_cast<int64_t>(s.labels.size());
-  std::vector<OutputTensor> outputs;
-  outputs.reserve(specs.size());
-  for (const OutputSpec& spec : specs) {
-    OutputTensor& out = outputs.emplace_back();
-    switch (spec.kind) {
-      case OutputKind::kProbabilities:
-        out.name = std::string(kProbabilitiesName);
-        out.datatype = DataType::kFp32;
-        out.shape = {count, classes};
-        if (forms.typed) {
-          out.fp32.assign(probabilities.begin(),
-                          probabilities.begin() + count * classes);
-        }
-        if (forms.raw) AppendFloatsLe(probabilities.first(count * classes), &out.raw);
-        break;
-      case OutputKind::kClassIndex:
-        out.name = std::string(kClassIndexName);
-        out.datatype = DataType::kInt64;
-        out.shape = {count, 1};
-        if (forms.typed) out.int64.reserve(count);
-        if (forms.raw) out.raw.reserve(8 * count);
-        for (int64_t i = 0; i < count; ++i) {
-          const int64_t c = ArgMax(probabilities.data() + i * classes, classes);
-          if (forms.typed) out.int64.push_back(c);
-          if (forms.raw) AppendLe64(static_cast<uint64_t>(c), &out.raw);
-        }
-        break;
-      case OutputKind::kClassification: {
-        out.name = std::string(kProbabilitiesName);
-        out.datatype = DataType::kBytes;
-        const int64_t k = spec.classification;
-        out.shape = {count, k};
-        std::vector<int64_t> order(classes);
-        for (int64_t i = 0; i < count; ++i) {
-          const float* p = probabilities.data() + i * classes;
-          std::iota(order.begin(), order.end(), 0);
-          std::stable_sort(order.begin(), order.end(),
-                           [p](int64_t a, int64_t b) { return p[a] > p[b]; });
-          for (int64_t j = 0; j < k; ++j) {
-            const int64_t c = order[j];
-            std::string text =
-                absl::StrCat(FloatText(p[c]), ":", c, ":", s.labels[c]);
-            if (forms.raw) {
-              AppendLe32(static_cast<uint32_t>(text.size()), &out.raw);
-              out.raw += text;
-            }
-            if (forms.typed) out.strings.push_back(std::move(text));
-          }
-        }
-        break;
-      }
-    }
-  }
-  return outputs;
 }
 
 }  // namespace nn::v2

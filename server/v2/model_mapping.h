@@ -207,6 +207,25 @@ struct OutputForms {
   bool typed = true;
 };
 
+// The name, datatype and shape ({rows, columns}) of the output `spec` for
+// `count` images.
+struct OutputHeader {
+  absl::string_view name;  // static text
+  DataType datatype = DataType::kInvalid;
+  int64_t rows = 0;
+  int64_t columns = 0;
+};
+OutputHeader HeaderOf(const OutputSpec& spec, int64_t count,
+                      const ModelSignature& signature);
+
+// Appends the elements of the output `spec` to `raw` as raw little-endian
+// bytes (OutputTensor::raw's form), from `probabilities` (count *
+// labels.size() floats, row-major): a wire writes them straight into its
+// reply's buffer.
+void AppendRawOutput(const OutputSpec& spec,
+                     absl::Span<const float> probabilities, int64_t count,
+                     const ModelSignature& signature, std::string* raw);
+
 // Builds the outputs `specs` asks for from the model's result:
 // `probabilities` holds count * labels.size() floats, row-major.
 std::vector<OutputTensor> MakeOutputs(absl::Span<const OutputSpec> specs,

@@ -4,13 +4,16 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/client/local_server.h"
+#include "inference/open_inference.grpc.pb.h"
 #include "nnserve/v1/inference.grpc.pb.h"
 
 namespace nn {
@@ -176,6 +179,73 @@ TEST_F(LoadGeneratorTest, RejectsBadOptions) {
   options.calls_per_channel = 0;
   EXPECT_EQ(RunLoad(options).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// Answers ModelInfer at once and keeps each request's id and raw bytes.
+class RecordingV2Service final
+    : public inference::GRPCInferenceService::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* ModelInfer(
+      grpc::CallbackServerContext* context,
+      const inference::ModelInferRequest* request,
+      inference::ModelInferResponse* response) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ids_.push_back(request->id());
+      raw_.push_back(request->raw_input_contents_size() == 1
+                         ? request->raw_input_contents(0)
+                         : "");
+    }
+    response->set_model_name(request->model_name());
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  std::vector<std::string> ids() const {
+    absl::MutexLock lock(&mu_);
+    return ids_;
+  }
+  std::vector<std::string> raw() const {
+    absl::MutexLock lock(&mu_);
+    return raw_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::string> ids_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> raw_ ABSL_GUARDED_BY(mu_);
+};
+
+// --protocol=v2: the requests, serialized once, arrive whole and in order
+// (cycled), on inference.GRPCInferenceService/ModelInfer.
+TEST(LoadGeneratorV2Test, SendsEveryModelInferRequestWholeAndInOrder) {
+  RecordingV2Service service;
+  LocalServer local = StartLocalServer(&service);
+  ASSERT_NE(local.server, nullptr);
+  LoadOptions options;
+  options.channel.target = local.target;
+  options.protocol = WireProtocol::kV2Grpc;
+  for (int i = 0; i < 3; ++i) {
+    inference::ModelInferRequest& request = options.v2_requests.emplace_back();
+    request.set_model_name("m");
+    request.set_id(absl::StrCat("r", i));
+    request.add_raw_input_contents(std::string(3136, static_cast<char>(i + 1)));
+  }
+  options.concurrency_levels = {1};
+  options.duration = absl::Seconds(30);
+  options.warmup = absl::ZeroDuration();
+  options.max_requests = 7;
+  absl::StatusOr<std::vector<LevelResult>> levels = RunLoad(options);
+  local.server->Shutdown();
+  ASSERT_TRUE(levels.ok()) << levels.status();
+  EXPECT_EQ((*levels)[0].ok_requests, 7) << (*levels)[0].first_error;
+  const std::vector<std::string> ids = service.ids();
+  const std::vector<std::string> raw = service.raw();
+  ASSERT_EQ(ids.size(), 7u);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(ids[i], absl::StrCat("r", i % 3));
+    EXPECT_EQ(raw[i], std::string(3136, static_cast<char>(i % 3 + 1)));
+  }
 }
 
 TEST(BuildPredictRequestsTest, TakesImagesInOrderAndWrapsAround) {

@@ -4,6 +4,7 @@
 // and the actual value in its message.
 #include "server/v2/grpc_codec.h"
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -198,6 +199,36 @@ TEST(GrpcCodecTest, RangeEdgesAreAcceptedAndNeighboursRefused) {
     r.add_raw_input_contents(RawFloats(values));
     EXPECT_STATUS(Decode(r).status(), StatusCode::kInvalidArgument,
                   "element 783 (image 0)", "finite and in [0, 1]");
+  }
+}
+
+// Raw FP32 bytes at any address (REST binary data follows a JSON header of
+// any length): an aligned view is copied as floats, an unaligned one
+// converted; both decode alike and check every pixel.
+TEST(GrpcCodecTest, RawFloatsDecodeAlikeAlignedOrNot) {
+  std::vector<float> values = Unit(Pixels(2));
+  const std::string raw = RawFloats(values);
+  for (size_t offset : {0, 1, 2, 3, 4}) {
+    SCOPED_TRACE(offset);
+    std::string storage = std::string(offset, 'x') + raw;
+    InputTensor in;
+    in.name = kInputName;
+    in.datatype = "FP32";
+    in.shape = {2, 28, 28};
+    in.contents = InputTensor::Contents::kRaw;
+    in.source = "binary data";
+    in.raw = absl::string_view(storage).substr(offset);
+    absl::StatusOr<ImageBatch> batch =
+        DecodeImagesInput(in, DigitSignature(), CodecLimits{});
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    EXPECT_EQ(batch->count, 2);
+    EXPECT_EQ(batch->pixels, values);
+    // A bad pixel in the last image is found either way.
+    const float nan = NAN;
+    std::memcpy(storage.data() + offset + 4 * (784 + 783), &nan, 4);
+    EXPECT_STATUS(DecodeImagesInput(in, DigitSignature(), CodecLimits{}).status(),
+                  StatusCode::kInvalidArgument, "element 1567 (image 1)",
+                  "finite and in [0, 1]");
   }
 }
 
