@@ -22,7 +22,11 @@ absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message) {
 absl::Status ParseJsonBody(absl::string_view body,
                            google::protobuf::Message* message) {
   message->Clear();
-  if (body.empty()) return absl::OkStatus();
+  if (body.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "empty request body: send a ", message->GetTypeName(),
+        " in protobuf's JSON mapping"));
+  }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   const auto status = google::protobuf::util::JsonStringToMessage(

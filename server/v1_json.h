@@ -27,8 +27,8 @@ absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message);
 
 // Parses `body` (protobuf's JSON mapping; both lowerCamelCase and the
 // proto's field names; unknown fields refused) into `message`, which is
-// cleared first. An empty body is the message at its defaults.
-// INVALID_ARGUMENT naming the message type and, bounded to
+// cleared first. INVALID_ARGUMENT (an empty body too: "{}" is the message
+// at its defaults) naming the message type and, bounded to
 // kMaxJsonErrorDetail bytes, what the parser said.
 absl::Status ParseJsonBody(absl::string_view body,
                            google::protobuf::Message* message);
