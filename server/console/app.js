@@ -1,6 +1,9 @@
-// The nnserve console (issue 21). Reads the JSON view of nnserve.v1
-// (GET /v1/models, /v1/models/{m}) and infers through the Open Inference Protocol's REST
-// endpoint (POST /v2/models/{m}/infer); talks to no other host. Builds every
+// The nnserve console (issue 21): the Models and Try it panels, and the
+// page's frame (tabs, status, the helpers training.js and serving.js use
+// through window.nnConsole). Reads the JSON view of nnserve.v1
+// (GET /v1/models, /v1/models/{m}) and infers through the Open Inference
+// Protocol's REST endpoint (POST /v2/models/{m}/infer); talks to no other
+// host. Builds every
 // element with textContent (never innerHTML), so nothing a model's name or
 // labels hold can run as markup; the Content-Security-Policy allows no
 // inline script or style anyway.
@@ -38,12 +41,13 @@
   }
 
   // ---- panels --------------------------------------------------------------
+  const PANELS = ['models', 'try', 'training', 'serving'];
   function show(panel) {
+    if (!PANELS.includes(panel)) panel = 'models';
     for (const tab of document.querySelectorAll('.tab')) {
       tab.classList.toggle('active', tab.dataset.panel === panel);
     }
-    document.getElementById('panel-models').hidden = panel !== 'models';
-    document.getElementById('panel-try').hidden = panel !== 'try';
+    for (const p of PANELS) document.getElementById('panel-' + p).hidden = p !== panel;
     if (location.hash !== '#' + panel) history.replaceState(null, '', '#' + panel);
   }
 
@@ -142,6 +146,7 @@
         getJson('/v1/models/' + encodeURIComponent(m.name)).then((info) => info.model || m, () => m)));
       renderModels();
       renderAnswerCards();
+      document.dispatchEvent(new Event('nn-models'));
       setStatus(models.length + ' model' + (models.length === 1 ? '' : 's'));
     } catch (e) {
       setStatus('cannot list models: ' + e.message, true);
@@ -317,13 +322,16 @@
     });
   }
 
+  // For training.js and serving.js (loaded after this file).
+  window.nnConsole = { el, models: () => models, loadModels };
+
   document.addEventListener('DOMContentLoaded', () => {
     for (const tab of document.querySelectorAll('.tab')) {
       tab.addEventListener('click', () => show(tab.dataset.panel));
     }
     document.getElementById('refresh').addEventListener('click', loadModels);
     setUpPad();
-    show(location.hash === '#try' ? 'try' : 'models');
+    show(location.hash.slice(1));
     loadModels();
   });
 })();
