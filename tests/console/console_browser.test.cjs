@@ -7,9 +7,8 @@
 //  - 20 real MNIST test digits (spread over the test set; those every model
 //    reads as their label on the original image), drawn on the canvas
 //    stroke by stroke with mouse events (each row's run of bright pixels is
-//    one stroke), get in at least 18 of 20 cases on average over the models
-//    (and no model under 16) the top class that V2 infer gives the original
-//    image;
+//    one stroke), get in at least 18 of 20 cases for every model the top
+//    class that V2 infer gives the original image;
 //  - a test digit uploaded as a PNG, white on black and black on white
 //    (the page inverts a light background), gets from every model the top
 //    class of the original image;
@@ -43,15 +42,15 @@ const TOKEN = 'console-test-token';
 const { chromium } = require(path.join(NODE_DIR, 'node_modules', 'playwright-core'));
 
 const DIGITS = 20;
-// Agreement of drawn with original: at least AGREE of DIGITS on average
-// over the models, and no model below AGREE_MIN. (Per model, the RNN reads
-// about 18 of 20 drawn digits right here: at the line itself, so a model
-// trained on another CPU kind would fail or pass by chance. Issue 21 keeps
-// drawing fidelity open.)
+// Agreement of drawn with original: at least AGREE of DIGITS for every
+// model (issue 21's line). Over 175 such digits, each model agrees on
+// about 19.3 to 20 of 20 (the RNN lowest), so 18 holds with a margin.
 const AGREE = 18;
-const AGREE_MIN = 16;
 const SCALE = 10;      // canvas pixels per MNIST pixel (280 / 28)
-const BRIGHT = 128;    // a pixel at or above this is traced
+// A pixel at or above this is traced. The trace colours a filled region in
+// (a stroke per row), and the page's pen adds about (pen - 1) pixels to
+// its thickness, so the core traced is a little thinner than half-ink.
+const BRIGHT = 160;
 
 function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
@@ -228,11 +227,8 @@ test('the console lists the models and recognises drawn digits as the models do'
     }
   }
   t.diagnostic('agreement of drawn with original: ' + JSON.stringify(agree));
-  const total = names.reduce((sum, name) => sum + agree[name], 0);
-  assert.ok(total >= AGREE * names.length,
-            `${total} of ${DIGITS * names.length} drawn (digit, model) answers agree`);
   for (const name of names) {
-    assert.ok(agree[name] >= AGREE_MIN, `${name}: ${agree[name]} of ${DIGITS} drawn digits agree`);
+    assert.ok(agree[name] >= AGREE, `${name}: ${agree[name]} of ${DIGITS} drawn digits agree`);
   }
 
   // ---- Training ------------------------------------------------------------
