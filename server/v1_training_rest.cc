@@ -204,16 +204,20 @@ void V1TrainingRest::Stream(metrics::HttpExchange& exchange,
   absl::Time last_write = absl::Now();
   while (open) {
     int64_t seen;
+    bool stopping;
     {
       MutexLock lock(shared_->mu);
       seen = shared_->changes;
-      if (shared_->stopping) {
-        open = exchange.Write(SseEvent(
-            "end", SseEndData(absl::UnavailableError(
-                       "the server is draining; the job was cancelled "
-                       "unless it had ended"))));
-        break;
-      }
+      stopping = shared_->stopping;
+    }
+    // (Writes happen without the lock: a slow client must not hold up the
+    // job threads' watchers or the other streams.)
+    if (stopping) {
+      exchange.Write(SseEvent(
+          "end", SseEndData(absl::UnavailableError(
+                     "the server is draining; the job was cancelled "
+                     "unless it had ended"))));
+      break;
     }
     nnserve::v1::TrainProgress message;
     absl::Status final_status;
