@@ -54,13 +54,17 @@ const BRIGHT = 160;
 
 function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
-// Starts nnserve on loopback with ephemeral ports; resolves to
-// {child, http} once it wrote its HTTP port.
+// Starts nnserve on loopback with ephemeral ports over a copy of the
+// fixture's repository in `dir` (the training job publishes a version into
+// it: the fixture stays as trained); resolves to {child, http} once it
+// wrote its HTTP port.
 async function startServer(dir) {
+  const repository = path.join(dir, 'models');
+  fs.cpSync(MODELS, repository, { recursive: true });
   const portFile = path.join(dir, 'port'), httpFile = path.join(dir, 'http_port');
   const log = fs.openSync(path.join(dir, 'nnserve.log'), 'w');
   const child = spawn(path.join(BIN_DIR, 'nnserve'), [
-    '--model_repository=' + MODELS, '--listen_address=127.0.0.1', '--port=0',
+    '--model_repository=' + repository, '--listen_address=127.0.0.1', '--port=0',
     '--port_file=' + portFile, '--http_listen_address=127.0.0.1', '--http_port=0',
     '--http_port_file=' + httpFile, '--drain_grace=0s', '--repository_poll_interval=200ms',
     '--enable_training', '--training_token=' + TOKEN, '--data_dir=' + DATA],
@@ -106,7 +110,7 @@ test('the console lists the models and recognises drawn digits as the models do'
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing (scripts/install-deps.sh)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nnserve-console-'));
   const server = await startServer(dir);
-  t.after(() => { server.child.kill('SIGKILL'); });
+  t.after(() => { server.child.kill('SIGKILL'); fs.rmSync(dir, { recursive: true, force: true }); });
   const base = `http://127.0.0.1:${server.http}`;
   // Every model of the repository, loaded.
   const names = fs.readdirSync(MODELS).filter((n) => fs.statSync(path.join(MODELS, n)).isDirectory()).sort();
