@@ -17,12 +17,12 @@
 # it in every build).
 #
 # Environment: ASAN_BUILD (default build-asan), JOBS, FUZZ_TARGETS (default:
-# all eight), FUZZ_RSS_MB (default 2048).
+# all nine), FUZZ_RSS_MB (default 2048).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SECONDS_EACH="${1:-60}"
 BUILD="${ASAN_BUILD:-$ROOT/build-asan}"
-TARGETS="${FUZZ_TARGETS:-model_file model_spec predict png idx v2_rest v2_grpc onnx_import}"
+TARGETS="${FUZZ_TARGETS:-model_file model_spec predict png idx v2_rest v2_grpc onnx_import v1_json}"
 RSS_MB="${FUZZ_RSS_MB:-2048}"
 
 missing=()

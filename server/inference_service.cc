@@ -269,69 +269,83 @@ std::string Authorization(const grpc::CallbackServerContext& context) {
                                                  it->second.size());
 }
 
-absl::Duration ProgressInterval(int millis) {
-  return absl::Milliseconds(millis > 0 ? millis : 250);
-}
-
 }  // namespace
 
 absl::Status InferenceServiceImpl::AuthorizeTraining(
-    const grpc::CallbackServerContext& context) const {
+    const std::string& authorization) const {
   if (training_ == nullptr) return TrainingDisabled();
-  return training_->Authorize(Authorization(context));
+  return training_->Authorize(authorization);
 }
 
-grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceServiceImpl::Train(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
+absl::StatusOr<std::shared_ptr<TrainingJob>> InferenceServiceImpl::AnswerTrain(
+    const std::string& authorization, const nnserve::v1::TrainRequest& request) {
   const absl::Time start = absl::Now();
-  nnserve::v1::TrainRequest request;
-  if (absl::Status parsed = ParseRequest(*request_bytes, &request);
-      !parsed.ok()) {
-    RecordRpc(metrics::Method::kTrain, "", parsed.code(), start);
-    return new FailedWriteReactor(ToGrpcStatus(parsed));
-  }
   absl::StatusOr<std::shared_ptr<TrainingJob>> job =
       absl::UnknownError("not started");
-  if (absl::Status status = AuthorizeTraining(*context); status.ok()) {
+  if (absl::Status status = AuthorizeTraining(authorization); status.ok()) {
     job = training_->Start(request);
   } else {
     job = status;
   }
   RecordRpc(metrics::Method::kTrain, request.model(), job.status().code(),
             start);
-  if (!job.ok()) return new FailedWriteReactor(ToGrpcStatus(job.status()));
-  return TrainingStream::Start(*std::move(job), /*first_event=*/0,
-                               /*snapshot_first=*/false,
-                               ProgressInterval(request.progress_interval_millis()));
+  return job;
 }
 
-grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceServiceImpl::WatchTraining(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
+absl::StatusOr<std::shared_ptr<TrainingJob>>
+InferenceServiceImpl::AnswerWatchTraining(
+    const std::string& authorization,
+    const nnserve::v1::WatchTrainingRequest& request, size_t* first_event) {
   const absl::Time start = absl::Now();
-  nnserve::v1::WatchTrainingRequest request;
-  if (absl::Status parsed = ParseRequest(*request_bytes, &request);
-      !parsed.ok()) {
-    RecordRpc(metrics::Method::kWatchTraining, "", parsed.code(), start);
-    return new FailedWriteReactor(ToGrpcStatus(parsed));
-  }
   // (A StatusOr cannot hold an OK status without a value.)
   using JobOr = absl::StatusOr<std::shared_ptr<TrainingJob>>;
-  const absl::Status authorized = AuthorizeTraining(*context);
+  const absl::Status authorized = AuthorizeTraining(authorization);
   JobOr job = authorized.ok() ? training_->Find(request.job_id())
                               : JobOr(authorized);
   RecordRpc(metrics::Method::kWatchTraining, job.ok() ? (*job)->model() : "",
             job.status().code(), start);
-  if (!job.ok()) return new FailedWriteReactor(ToGrpcStatus(job.status()));
+  if (!job.ok()) return job;
   // From the current state on: a snapshot first, then new events; a job that
   // has succeeded also resends its result.
   std::vector<TrainProgress> events = (*job)->EventsFrom(0);
-  size_t first = events.size();
+  *first_event = events.size();
   if ((*job)->ended(nullptr) && !events.empty() &&
       events.back().has_result()) {
-    first = events.size() - 1;
+    *first_event = events.size() - 1;
   }
+  return job;
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceServiceImpl::Train(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
+  nnserve::v1::TrainRequest request;
+  if (absl::Status parsed = ParseRequest(*request_bytes, &request);
+      !parsed.ok()) {
+    RecordRpc(metrics::Method::kTrain, "", parsed.code(), absl::Now());
+    return new FailedWriteReactor(ToGrpcStatus(parsed));
+  }
+  absl::StatusOr<std::shared_ptr<TrainingJob>> job =
+      AnswerTrain(Authorization(*context), request);
+  if (!job.ok()) return new FailedWriteReactor(ToGrpcStatus(job.status()));
+  return TrainingStream::Start(*std::move(job), /*first_event=*/0,
+                               /*snapshot_first=*/false,
+                               ProgressIntervalFromMillis(request.progress_interval_millis()));
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceServiceImpl::WatchTraining(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
+  nnserve::v1::WatchTrainingRequest request;
+  if (absl::Status parsed = ParseRequest(*request_bytes, &request);
+      !parsed.ok()) {
+    RecordRpc(metrics::Method::kWatchTraining, "", parsed.code(), absl::Now());
+    return new FailedWriteReactor(ToGrpcStatus(parsed));
+  }
+  size_t first = 0;
+  absl::StatusOr<std::shared_ptr<TrainingJob>> job =
+      AnswerWatchTraining(Authorization(*context), request, &first);
+  if (!job.ok()) return new FailedWriteReactor(ToGrpcStatus(job.status()));
   return TrainingStream::Start(*std::move(job), first, /*snapshot_first=*/true,
-                               ProgressInterval(0));
+                               ProgressIntervalFromMillis(0));
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::CancelTraining(
@@ -345,8 +359,15 @@ absl::Status InferenceServiceImpl::HandleCancelTraining(
     const grpc::CallbackServerContext& context,
     const nnserve::v1::CancelTrainingRequest& request,
     nnserve::v1::CancelTrainingResponse* response) {
+  return AnswerCancelTraining(Authorization(context), request, response);
+}
+
+absl::Status InferenceServiceImpl::AnswerCancelTraining(
+    const std::string& authorization,
+    const nnserve::v1::CancelTrainingRequest& request,
+    nnserve::v1::CancelTrainingResponse* response) {
   const absl::Time start = absl::Now();
-  const absl::Status authorized = AuthorizeTraining(context);
+  const absl::Status authorized = AuthorizeTraining(authorization);
   absl::StatusOr<nnserve::v1::TrainingJob> job =
       authorized.ok() ? training_->Cancel(request.job_id())
                       : absl::StatusOr<nnserve::v1::TrainingJob>(authorized);
@@ -368,8 +389,14 @@ absl::Status InferenceServiceImpl::HandleListTrainingJobs(
     const grpc::CallbackServerContext& context,
     const nnserve::v1::ListTrainingJobsRequest& /*request*/,
     nnserve::v1::ListTrainingJobsResponse* response) {
+  return AnswerListTrainingJobs(Authorization(context), response);
+}
+
+absl::Status InferenceServiceImpl::AnswerListTrainingJobs(
+    const std::string& authorization,
+    nnserve::v1::ListTrainingJobsResponse* response) {
   const absl::Time start = absl::Now();
-  absl::Status status = AuthorizeTraining(context);
+  absl::Status status = AuthorizeTraining(authorization);
   if (status.ok()) {
     for (nnserve::v1::TrainingJob& job : training_->List()) {
       *response->add_jobs() = std::move(job);

@@ -9,7 +9,10 @@
 #define NNSERVE_SERVER_INFERENCE_SERVICE_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -21,6 +24,7 @@
 
 namespace nn {
 
+class TrainingJob;      // server/training_service.h
 class TrainingService;  // server/training_service.h
 class ServingMetrics;   // server/serving_metrics.h
 
@@ -72,6 +76,29 @@ class InferenceServiceImpl final : public InferenceServiceBase {
                                 nnserve::v1::ListModelsResponse* response);
   absl::Status AnswerModelInfo(const nnserve::v1::ModelInfoRequest& request,
                                nnserve::v1::ModelInfoResponse* response);
+
+  // What the training RPCs decide, for the gRPC methods and for their HTTP
+  // view (v1_training_rest.h), so both run the same checks in the same
+  // order and count the same RPCs. `authorization` is the value of the
+  // gRPC metadata (or HTTP header) "authorization", "" if absent: training
+  // disabled is FAILED_PRECONDITION, a missing or wrong token
+  // UNAUTHENTICATED, then TrainingService's own errors. Thread-safe.
+  // Train: the started job, streamed from its first event.
+  absl::StatusOr<std::shared_ptr<TrainingJob>> AnswerTrain(
+      const std::string& authorization,
+      const nnserve::v1::TrainRequest& request);
+  // WatchTraining: the job and the first logged event to stream after a
+  // snapshot of its state (a succeeded job resends its result).
+  absl::StatusOr<std::shared_ptr<TrainingJob>> AnswerWatchTraining(
+      const std::string& authorization,
+      const nnserve::v1::WatchTrainingRequest& request, size_t* first_event);
+  absl::Status AnswerCancelTraining(
+      const std::string& authorization,
+      const nnserve::v1::CancelTrainingRequest& request,
+      nnserve::v1::CancelTrainingResponse* response);
+  absl::Status AnswerListTrainingJobs(
+      const std::string& authorization,
+      nnserve::v1::ListTrainingJobsResponse* response);
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
                                     const grpc::ByteBuffer* request,
@@ -129,8 +156,7 @@ class InferenceServiceImpl final : public InferenceServiceBase {
                                  const nnserve::v1::ExportModelRequest& request,
                                  nnserve::v1::ExportModelResponse* response);
 
-  absl::Status AuthorizeTraining(
-      const grpc::CallbackServerContext& context) const;
+  absl::Status AuthorizeTraining(const std::string& authorization) const;
   // Counts an RPC that reached no model version, when metrics are on, under
   // `model` if the repository knows that name and under "" otherwise (a
   // client cannot create label values).

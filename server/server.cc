@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,7 @@
 #include "server/training_service.h"
 #include "server/v2_grpc_service.h"
 #include "server/v1_rest_service.h"
+#include "server/v1_training_rest.h"
 #include "server/v2_rest_service.h"
 #include "server/v2_serving.h"
 #include "common/mutex.h"
@@ -66,7 +68,9 @@ NnServer::NnServer(Options options) : options_(std::move(options)) {}
 NnServer::~NnServer() {
   DrainWithGrace(absl::ZeroDuration());
   // A Start() that failed midway drained nothing: the HTTP threads, which
-  // use the repository and rest_, stop before either is destroyed.
+  // use the repository and rest_, stop before either is destroyed (open
+  // training event streams end first).
+  if (v1_training_ != nullptr) v1_training_->StopStreams();
   http_.reset();
 }
 
@@ -150,7 +154,15 @@ absl::Status NnServer::Start() {
         {"/v2", [rest = rest_.get()](metrics::HttpExchange& exchange) {
            rest->Handle(exchange);
          }});
-    v1_rest_ = std::make_unique<V1RestService>(service_.get());
+    // Training event streams hold a worker thread each: a quarter of them
+    // at most, so the rest keep serving.
+    V1TrainingRest::Options v1_training_options;
+    v1_training_options.max_streams = std::max(1, options_.http_threads / 4);
+    v1_training_options.max_body_bytes = options_.max_http_body_bytes;
+    v1_training_ = std::make_unique<V1TrainingRest>(v1_training_options,
+                                                    service_.get());
+    v1_rest_ = std::make_unique<V1RestService>(service_.get(),
+                                               v1_training_.get());
     http_options.routes.push_back(
         {"/v1", [v1 = v1_rest_.get()](metrics::HttpExchange& exchange) {
            v1->Handle(exchange);
@@ -238,6 +250,9 @@ bool NnServer::DrainWithGrace(absl::Duration grace) {
                << absl::FormatDuration(grace);
   draining_.store(true);
   SetServing(false);
+  // Training event streams end now (the job's end would come only after
+  // the grace), and new ones are refused.
+  if (v1_training_ != nullptr) v1_training_->StopStreams();
   absl::SleepFor(grace);
   // Running training jobs are cancelled (nothing is published); their
   // streams end with CANCELLED.

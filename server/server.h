@@ -52,6 +52,7 @@ class ServingMetrics;
 class TrainingService;
 class V2RestService;
 class V1RestService;
+class V1TrainingRest;
 namespace metrics {
 class MetricsHttpServer;
 class ProcessCollector;
@@ -149,6 +150,7 @@ class NnServer {
   // The /v2 REST endpoints, served by http_ (declared before it, so it is
   // destroyed after; ~NnServer stops http_ before anything else goes).
   std::unique_ptr<V2RestService> rest_;
+  std::unique_ptr<V1TrainingRest> v1_training_;
   std::unique_ptr<V1RestService> v1_rest_;
   std::unique_ptr<metrics::MetricsHttpServer> http_;
   std::unique_ptr<ModelRepository> repository_;

@@ -27,14 +27,55 @@ TrainingStream* TrainingStream::Start(std::shared_ptr<TrainingJob> job,
   return stream;
 }
 
+TrainingProgressCursor::TrainingProgressCursor(
+    std::shared_ptr<TrainingJob> job, size_t first_event, bool snapshot_first,
+    absl::Duration progress_interval)
+    : job_(std::move(job)),
+      progress_interval_(progress_interval),
+      next_event_(first_event),
+      snapshot_pending_(snapshot_first) {}
+
+TrainingProgressCursor::Step TrainingProgressCursor::Next(
+    absl::Time now, nnserve::v1::TrainProgress* message,
+    absl::Status* final_status, absl::Time* retry_at) {
+  *retry_at = absl::InfiniteFuture();
+  if (snapshot_pending_) {
+    snapshot_pending_ = false;
+    message->Clear();
+    *message->mutable_job() = job_->Snapshot();
+    message->set_started(true);
+    return Step::kMessage;
+  }
+  // Read "ended" before the events: every event is logged before the job
+  // ends, so none can slip between the two reads.
+  const bool ended = job_->ended(final_status);
+  std::vector<nnserve::v1::TrainProgress> events = job_->EventsFrom(next_event_);
+  if (!events.empty()) {
+    ++next_event_;
+    *message = std::move(events.front());
+    return Step::kMessage;
+  }
+  if (ended) return Step::kEnded;
+  const int64_t sequence = job_->progress_sequence();
+  if (sequence == sent_progress_sequence_) return Step::kWait;
+  if (now - last_progress_time_ < progress_interval_) {
+    *retry_at = last_progress_time_ + progress_interval_;
+    return Step::kWait;
+  }
+  sent_progress_sequence_ = sequence;
+  last_progress_time_ = now;
+  message->Clear();
+  *message->mutable_job() = job_->Snapshot();
+  message->set_batch(true);
+  return Step::kMessage;
+}
+
 TrainingStream::TrainingStream(std::shared_ptr<TrainingJob> job,
                                size_t first_event, bool snapshot_first,
                                absl::Duration progress_interval)
-    : job_(std::move(job)),
-      progress_interval_(progress_interval),
+    : job_(job),
       shared_(std::make_shared<Shared>()),
-      next_event_(first_event),
-      snapshot_pending_(snapshot_first) {
+      cursor_(std::move(job), first_event, snapshot_first, progress_interval) {
   shared_->stream = this;
 }
 
@@ -60,39 +101,19 @@ void TrainingStream::Pump() {
                             "stream cancelled; the job keeps running"));
     return;
   }
-  if (snapshot_pending_) {
-    snapshot_pending_ = false;
-    message_.Clear();
-    *message_.mutable_job() = job_->Snapshot();
-    message_.set_started(true);
-    WriteMessage();
-    return;
-  }
-  // Read "ended" before the events: every event is logged before the job
-  // ends, so none can slip between the two reads.
   absl::Status final_status;
-  const bool ended = job_->ended(&final_status);
-  std::vector<nnserve::v1::TrainProgress> events = job_->EventsFrom(next_event_);
-  if (!events.empty()) {
-    ++next_event_;
-    message_ = std::move(events.front());
-    WriteMessage();
-    return;
-  }
-  if (ended) {
-    FinishOnce(ToGrpcStatus(final_status));
-    return;
-  }
-  const int64_t sequence = job_->progress_sequence();
-  const absl::Time now = absl::Now();
-  if (sequence != sent_progress_sequence_ &&
-      now - last_progress_time_ >= progress_interval_) {
-    sent_progress_sequence_ = sequence;
-    last_progress_time_ = now;
-    message_.Clear();
-    *message_.mutable_job() = job_->Snapshot();
-    message_.set_batch(true);
-    WriteMessage();
+  absl::Time retry_at;
+  switch (cursor_.Next(absl::Now(), &message_, &final_status, &retry_at)) {
+    case TrainingProgressCursor::Step::kMessage:
+      WriteMessage();
+      return;
+    case TrainingProgressCursor::Step::kEnded:
+      FinishOnce(ToGrpcStatus(final_status));
+      return;
+    case TrainingProgressCursor::Step::kWait:
+      // The job's next change pumps again (a rate-limited batch progress
+      // is superseded by the next one).
+      return;
   }
 }
 

@@ -5,32 +5,21 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/quote.h"
 #include "common/status_macros.h"
-#include "google/protobuf/util/json_util.h"
 #include "nnserve/v1/inference.pb.h"
+#include "server/v1_json.h"
+#include "server/v1_training_rest.h"
 #include "server/v2/rest_codec.h"
 
 namespace nn {
 namespace {
 
 constexpr char kJson[] = "application/json";
-
-absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = true;
-  std::string json;
-  const auto status =
-      google::protobuf::util::MessageToJsonString(message, &json, options);
-  if (!status.ok()) {
-    return absl::InternalError(
-        absl::StrCat("cannot write the answer as JSON: ", status.ToString()));
-  }
-  return json;
-}
 
 absl::Status NoSuchEndpoint(absl::string_view path) {
   return absl::NotFoundError(absl::StrCat(
@@ -42,6 +31,11 @@ absl::Status NoSuchEndpoint(absl::string_view path) {
 }  // namespace
 
 void V1RestService::Handle(metrics::HttpExchange& exchange) {
+  if (training_ != nullptr && (exchange.path() == "/v1/training" ||
+                               absl::StartsWith(exchange.path(), "/v1/training/"))) {
+    training_->Handle(exchange);
+    return;
+  }
   const absl::string_view method = exchange.method();
   if (method != "GET" && method != "HEAD") {
     exchange.Respond(

@@ -20,7 +20,9 @@
 // 404 unknown model, version or path, 405 + "Allow: GET, HEAD" for another
 // method). The path arrives percent-decoded (civetweb); a model name that
 // is not a plain [A-Za-z0-9._-] word is a 400.
-// Nothing here writes: training, cancel and export stay on gRPC.
+// Paths under /v1/training go to the training endpoints
+// (v1_training_rest.h), which write (with the training token); the rest of
+// this view only reads.
 #ifndef NNSERVE_SERVER_V1_REST_SERVICE_H_
 #define NNSERVE_SERVER_V1_REST_SERVICE_H_
 
@@ -33,10 +35,15 @@
 
 namespace nn {
 
+class V1TrainingRest;  // server/v1_training_rest.h
+
 class V1RestService {
  public:
-  // `service` must outlive this object.
-  explicit V1RestService(InferenceServiceImpl* service) : service_(service) {}
+  // `service` and `training` (null: /v1/training is 404) must outlive this
+  // object.
+  explicit V1RestService(InferenceServiceImpl* service,
+                         V1TrainingRest* training = nullptr)
+      : service_(service), training_(training) {}
 
   // Serves one /v1 request (see the header comment) on the calling thread;
   // answers at once (nothing here waits for a batcher).
@@ -47,6 +54,7 @@ class V1RestService {
   absl::StatusOr<std::string> Answer(absl::string_view path);
 
   InferenceServiceImpl* const service_;
+  V1TrainingRest* const training_;
 };
 
 }  // namespace nn

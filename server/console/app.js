@@ -1,14 +1,18 @@
-// The nnserve console (issue 21). Reads the JSON view of nnserve.v1
-// (GET /v1/models, /v1/models/{m}) and infers through the Open Inference Protocol's REST
-// endpoint (POST /v2/models/{m}/infer); talks to no other host. Builds every
+// The nnserve console (issue 21): the Models and Try it panels, and the
+// page's frame (tabs, status, the helpers training.js and serving.js use
+// through window.nnConsole). Reads the JSON view of nnserve.v1
+// (GET /v1/models, /v1/models/{m}) and infers through the Open Inference
+// Protocol's REST endpoint (POST /v2/models/{m}/infer); talks to no other
+// host. Builds every
 // element with textContent (never innerHTML), so nothing a model's name or
 // labels hold can run as markup; the Content-Security-Policy allows no
 // inline script or style anyway.
 (function () {
   'use strict';
-  const { toMnist, grayOfRgba, invertIfLight, FIELD } = window.nnPreprocess;
+  const { toMnist, fitStrokes, grayOfRgba, invertIfLight, FIELD } = window.nnPreprocess;
   const PAD = 280;       // the drawing canvas, pixels (10x the 28x28 field)
-  const PEN = 18;        // pen width on the canvas, pixels (1.8 MNIST pixels)
+  const PEN = 18;        // pen width on the pad as shown, pixels
+  const SCALE = 10;      // the scratch canvas a drawing is redrawn on: 10x the field
 
   let models = [];       // each model's ModelInfoResponse.model, as JSON
 
@@ -38,12 +42,13 @@
   }
 
   // ---- panels --------------------------------------------------------------
+  const PANELS = ['models', 'try', 'training', 'serving'];
   function show(panel) {
+    if (!PANELS.includes(panel)) panel = 'models';
     for (const tab of document.querySelectorAll('.tab')) {
       tab.classList.toggle('active', tab.dataset.panel === panel);
     }
-    document.getElementById('panel-models').hidden = panel !== 'models';
-    document.getElementById('panel-try').hidden = panel !== 'try';
+    for (const p of PANELS) document.getElementById('panel-' + p).hidden = p !== panel;
     if (location.hash !== '#' + panel) history.replaceState(null, '', '#' + panel);
   }
 
@@ -142,6 +147,7 @@
         getJson('/v1/models/' + encodeURIComponent(m.name)).then((info) => info.model || m, () => m)));
       renderModels();
       renderAnswerCards();
+      document.dispatchEvent(new Event('nn-models'));
       setStatus(models.length + ' model' + (models.length === 1 ? '' : 's'));
     } catch (e) {
       setStatus('cannot list models: ' + e.message, true);
@@ -238,9 +244,47 @@
       seen.fillRect(0, 0, FIELD, FIELD);
     }
     clear();
+    // The drawing's strokes (pad pixels); empty for an upload, whose pixels
+    // are taken as they are.
+    let strokes = [];
+    let uploaded = false;  // the pad shows an uploaded image
+    // The strokes redrawn for the models (preprocess.js fitStrokes: a pen
+    // in proportion to the digit, as MNIST's), as grey levels of a
+    // SCALE x field canvas.
+    function redrawn() {
+      const fitted = fitStrokes(strokes, SCALE);
+      const side = FIELD * SCALE;
+      const scratch = document.createElement('canvas');
+      scratch.width = side;
+      scratch.height = side;
+      const s = scratch.getContext('2d', { willReadFrequently: true });
+      s.fillStyle = '#000';
+      s.fillRect(0, 0, side, side);
+      s.strokeStyle = '#fff';
+      s.fillStyle = '#fff';
+      s.lineWidth = fitted.width;
+      s.lineCap = 'round';
+      s.lineJoin = 'round';
+      for (const stroke of fitted.strokes) {
+        s.beginPath();
+        s.moveTo(stroke[0].x, stroke[0].y);
+        // A stroke of one point is a dot: a zero-length line draws nothing
+        // in every browser, so draw the round cap as a disc.
+        if (stroke.length === 1) {
+          s.arc(stroke[0].x, stroke[0].y, fitted.width / 2, 0, 2 * Math.PI);
+          s.fill();
+          continue;
+        }
+        for (const p of stroke.slice(1)) s.lineTo(p.x, p.y);
+        s.stroke();
+      }
+      return grayOfRgba(s.getImageData(0, 0, side, side).data, side * side);
+    }
     function send() {
-      const gray = grayOfRgba(ctx.getImageData(0, 0, PAD, PAD).data, PAD * PAD);
-      const image = toMnist(gray, PAD, PAD);
+      const side = strokes.length ? FIELD * SCALE : PAD;
+      const gray = strokes.length ? redrawn()
+                                  : grayOfRgba(ctx.getImageData(0, 0, PAD, PAD).data, PAD * PAD);
+      const image = toMnist(gray, side, side);
       if (image === null) return;
       const pixels = seen.createImageData(FIELD, FIELD);
       image.forEach((v, i) => {
@@ -268,14 +312,17 @@
     // Pointer events cover mouse, pen and touch alike.
     pad.addEventListener('pointerdown', (e) => {
       e.preventDefault();
+      if (uploaded) { clear(); uploaded = false; }  // a drawing replaces an upload
       pad.setPointerCapture(e.pointerId);
       last = point(e);
+      strokes.push([last]);
       line(last, last);
     });
     pad.addEventListener('pointermove', (e) => {
       if (last === null) return;
       const p = point(e);
       line(last, p);
+      strokes[strokes.length - 1].push(p);
       last = p;
     });
     const end = () => { if (last !== null) { last = null; send(); } };
@@ -283,6 +330,7 @@
     pad.addEventListener('pointercancel', end);
     document.getElementById('clear').addEventListener('click', () => {
       clear();
+      strokes = [];
       ++sequence;
       renderAnswerCards();
     });
@@ -308,6 +356,8 @@
           pixels.data.set([g, g, g, 255], 4 * i);
         });
         ctx.putImageData(pixels, 0, 0);
+        strokes = [];  // the upload replaces the drawing
+        uploaded = true;
         URL.revokeObjectURL(url);
         send();
       };
@@ -317,13 +367,16 @@
     });
   }
 
+  // For training.js and serving.js (loaded after this file).
+  window.nnConsole = { el, models: () => models, loadModels };
+
   document.addEventListener('DOMContentLoaded', () => {
     for (const tab of document.querySelectorAll('.tab')) {
       tab.addEventListener('click', () => show(tab.dataset.panel));
     }
     document.getElementById('refresh').addEventListener('click', loadModels);
     setUpPad();
-    show(location.hash === '#try' ? 'try' : 'models');
+    show(location.hash.slice(1));
     loadModels();
   });
 })();

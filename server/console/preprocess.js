@@ -10,14 +10,25 @@
 //      (14, 14) counted from 0 (its centre is at 14.5, 14.5 from the
 //      field's corner), as measured on MNIST's own test digits.
 // toMnist() does exactly these steps on an image of any size; its input is
-// already white on black (the canvas draws so; an uploaded image is
-// inverted first when its background is light, see invertIfLight()).
+// already white on black (an uploaded image is inverted first when its
+// background is light, see invertIfLight()).
+//
+// A drawing is not taken as the pixels of the pad: MNIST's pen had a
+// width in proportion to the digit (its strokes are about 2 pixels wide
+// in the 20x20 box: PEN; mean ink of a test digit over its stroke length),
+// while a pen of fixed width on the pad
+// makes a small digit fat and a large one thin once it is scaled. So the
+// page keeps the strokes' points, and fitStrokes() places them so that,
+// redrawn with a round pen PEN field pixels wide, the ink's box is BOX
+// pixels on its longer side, whatever size they were drawn at; the page
+// draws them so (anti-aliased) and toMnist() then centres them by mass.
 (function (root) {
   'use strict';
 
   const FIELD = 28;       // output side, pixels
   const BOX = 20;         // the digit's longer side after scaling, pixels
   const INK = 0.1;        // a pixel counts for the bounding box above this
+  const PEN = 2.0;        // a drawing's pen width, field pixels (see above)
 
   // The bounding box of the pixels above INK in `gray` (width x height,
   // row-major, values in [0, 1]), or null when there is no ink.
@@ -97,6 +108,34 @@
     return out;
   }
 
+  // `strokes`: arrays of points {x, y} (any unit, e.g. pad pixels).
+  // Returns {strokes, width}: the same strokes in the pixels of a canvas
+  // `scale` times the 28x28 field, placed so that drawn with a round pen of
+  // `width` (= pen * scale) their ink's box is BOX * scale on its longer
+  // side, centred; or null when there is no point. A single point (or
+  // several at one place) is a dot of the pen's width.
+  function fitStrokes(strokes, scale, pen) {
+    pen = pen || PEN;
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const stroke of strokes) {
+      for (const p of stroke) {
+        x0 = Math.min(x0, p.x); x1 = Math.max(x1, p.x);
+        y0 = Math.min(y0, p.y); y1 = Math.max(y1, p.y);
+      }
+    }
+    if (x1 < x0) return null;
+    const longer = Math.max(x1 - x0, y1 - y0);
+    // Points' box side (field pixels) so that the ink's, a pen wider, is BOX.
+    const k = longer > 0 ? (BOX - pen) / longer * scale : 0;
+    const cx = FIELD * scale / 2, cy = FIELD * scale / 2;
+    const mx = (x0 + x1) / 2, my = (y0 + y1) / 2;
+    return {
+      strokes: strokes.map((stroke) => stroke.map((p) => ({ x: cx + (p.x - mx) * k,
+                                                          y: cy + (p.y - my) * k }))),
+      width: pen * scale,
+    };
+  }
+
   // Grey levels of RGBA pixels (ImageData.data): luminance in [0, 1],
   // transparent pixels as black.
   function grayOfRgba(rgba, count) {
@@ -127,5 +166,5 @@
     return true;
   }
 
-  root.nnPreprocess = { toMnist, grayOfRgba, invertIfLight, FIELD, BOX };
+  root.nnPreprocess = { toMnist, fitStrokes, grayOfRgba, invertIfLight, FIELD, BOX, PEN };
 })(typeof module !== 'undefined' ? module.exports : window);

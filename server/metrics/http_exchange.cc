@@ -86,4 +86,30 @@ void CivetwebExchange::Respond(int status, absl::string_view content_type,
   }
 }
 
+bool CivetwebExchange::StartStream(int status, absl::string_view content_type,
+                                   const Headers& extra) {
+  if (status_ != 0) return false;  // answered already
+  status_ = status;
+  // No Content-Length: the body ends with the connection.
+  mg_disable_connection_keep_alive(connection_);
+  const std::string type(content_type);
+  mg_response_header_start(connection_, status);
+  mg_response_header_add(connection_, "Content-Type", type.c_str(), -1);
+  mg_response_header_add(connection_, "Cache-Control", "no-store", -1);
+  for (const auto& [name, value] : extra) {
+    mg_response_header_add(connection_, name.c_str(), value.c_str(),
+                           static_cast<int>(value.size()));
+  }
+  mg_response_header_send(connection_);
+  streaming_ = true;
+  return true;
+}
+
+bool CivetwebExchange::Write(absl::string_view data) {
+  if (!streaming_) return false;
+  if (data.empty() || method_ == "HEAD") return true;
+  return mg_write(connection_, data.data(), data.size()) ==
+         static_cast<int>(data.size());
+}
+
 }  // namespace nn::metrics

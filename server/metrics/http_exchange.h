@@ -49,6 +49,28 @@ class HttpExchange {
   // Cache-Control: no-store, then `extra` headers and the body.
   virtual void Respond(int status, absl::string_view content_type,
                        absl::string_view body, const Headers& extra) = 0;
+
+  // A streamed answer (server-sent events) instead of Respond(): sends the
+  // status, Content-Type, Cache-Control: no-store and `extra` headers with
+  // no Content-Length; the body is what Write() sends, and it ends when the
+  // handler returns and the connection closes (a streamed answer is never
+  // kept alive). Returns false if this exchange cannot stream (then it has
+  // answered 501). Respond() after it does nothing.
+  virtual bool StartStream(int status, absl::string_view content_type,
+                           const Headers& extra) {
+    (void)status;
+    (void)content_type;
+    (void)extra;
+    Respond(501, "text/plain; charset=utf-8", "cannot stream\n", {});
+    return false;
+  }
+  // Sends `data` of a streamed answer at once; false once the client has
+  // gone (the write failed, or did not finish within the server's request
+  // timeout).
+  virtual bool Write(absl::string_view data) {
+    (void)data;
+    return false;
+  }
 };
 
 // The exchange over a civetweb connection (http_exchange.cc).
@@ -62,6 +84,9 @@ class CivetwebExchange final : public HttpExchange {
   absl::StatusOr<std::string> ReadBody(int64_t max_bytes) override;
   void Respond(int status, absl::string_view content_type,
                absl::string_view body, const Headers& extra) override;
+  bool StartStream(int status, absl::string_view content_type,
+                   const Headers& extra) override;
+  bool Write(absl::string_view data) override;
 
   // The status sent (0 before Respond).
   int status() const { return status_; }
@@ -71,6 +96,7 @@ class CivetwebExchange final : public HttpExchange {
   absl::string_view method_;
   absl::string_view path_;
   bool body_unread_ = false;  // a refused body: close after answering
+  bool streaming_ = false;    // StartStream() has sent the headers
   int status_ = 0;
 };
 

@@ -7,12 +7,18 @@
 //  - 20 real MNIST test digits (spread over the test set; those every model
 //    reads as their label on the original image), drawn on the canvas
 //    stroke by stroke with mouse events (each row's run of bright pixels is
-//    one stroke), get in at least 18 of 20 cases on average over the models
-//    (and no model under 16) the top class that V2 infer gives the original
-//    image;
+//    one stroke), get in at least 18 of 20 cases for every model the top
+//    class that V2 infer gives the original image;
 //  - a test digit uploaded as a PNG, white on black and black on white
 //    (the page inverts a light background), gets from every model the top
 //    class of the original image;
+//  - Training: read-only without the token, a wrong token refused in the
+//    page; with the right one a short fine-tune (the smallest run that still
+//    draws a curve: 2 epochs of 2000 images) started from the form, whose
+//    loss curve grows batch by batch while it runs, ends with a validation
+//    point per epoch, and whose new version appears in the Models panel;
+//  - Serving: every model's request rate, latency and batch size charts,
+//    live (requests sent while the panel is open show a rate above 0);
 //  - the page made no request to any host but the server, and logged no
 //    error (a Content-Security-Policy violation is one);
 // and saves a screenshot of each panel (NNSERVE_CONSOLE_SCREENSHOTS; the
@@ -32,30 +38,37 @@ const MODELS = process.env.NNSERVE_CONSOLE_MODELS;
 const DATA = process.env.NNSERVE_DATA_DIR;
 const SHOTS = process.env.NNSERVE_CONSOLE_SCREENSHOTS;
 const CHROMIUM = '/usr/bin/chromium';
+const TOKEN = 'console-test-token';
 const { chromium } = require(path.join(NODE_DIR, 'node_modules', 'playwright-core'));
 
 const DIGITS = 20;
-// Agreement of drawn with original: at least AGREE of DIGITS on average
-// over the models, and no model below AGREE_MIN. (Per model, the RNN reads
-// about 18 of 20 drawn digits right here: at the line itself, so a model
-// trained on another CPU kind would fail or pass by chance. Issue 21 keeps
-// drawing fidelity open.)
+// Agreement of drawn with original: at least AGREE of DIGITS for every
+// model (issue 21's line). Over 175 such digits, each model agrees on
+// about 19.3 to 20 of 20 (the RNN lowest), so 18 holds with a margin.
 const AGREE = 18;
-const AGREE_MIN = 16;
 const SCALE = 10;      // canvas pixels per MNIST pixel (280 / 28)
-const BRIGHT = 128;    // a pixel at or above this is traced
+// A pixel at or above this is traced. The trace colours a filled region in
+// (a stroke per row), and the page's pen adds about (pen - 1) pixels to
+// its thickness, so the core traced is a little thinner than half-ink.
+const BRIGHT = 160;
 
 function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
-// Starts nnserve on loopback with ephemeral ports; resolves to
-// {child, http} once it wrote its HTTP port.
+// Starts nnserve on loopback with ephemeral ports over a copy of the
+// fixture's repository in `dir` (the training job publishes a version into
+// it: the fixture stays as trained); resolves to {child, http} once it
+// wrote its HTTP port.
 async function startServer(dir) {
+  const repository = path.join(dir, 'models');
+  fs.cpSync(MODELS, repository, { recursive: true });
   const portFile = path.join(dir, 'port'), httpFile = path.join(dir, 'http_port');
   const log = fs.openSync(path.join(dir, 'nnserve.log'), 'w');
   const child = spawn(path.join(BIN_DIR, 'nnserve'), [
-    '--model_repository=' + MODELS, '--listen_address=127.0.0.1', '--port=0',
+    '--model_repository=' + repository, '--listen_address=127.0.0.1', '--port=0',
     '--port_file=' + portFile, '--http_listen_address=127.0.0.1', '--http_port=0',
-    '--http_port_file=' + httpFile, '--drain_grace=0s'], { stdio: ['ignore', log, log] });
+    '--http_port_file=' + httpFile, '--drain_grace=0s', '--repository_poll_interval=200ms',
+    '--enable_training', '--training_token=' + TOKEN, '--data_dir=' + DATA],
+    { stdio: ['ignore', log, log] });
   for (let i = 0; i < 600; ++i) {
     if (child.exitCode !== null) break;
     const text = fs.existsSync(httpFile) ? fs.readFileSync(httpFile, 'utf8').trim() : '';
@@ -97,7 +110,7 @@ test('the console lists the models and recognises drawn digits as the models do'
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing (scripts/install-deps.sh)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nnserve-console-'));
   const server = await startServer(dir);
-  t.after(() => { server.child.kill('SIGKILL'); });
+  t.after(() => { server.child.kill('SIGKILL'); fs.rmSync(dir, { recursive: true, force: true }); });
   const base = `http://127.0.0.1:${server.http}`;
   // Every model of the repository, loaded.
   const names = fs.readdirSync(MODELS).filter((n) => fs.statSync(path.join(MODELS, n)).isDirectory()).sort();
@@ -218,17 +231,73 @@ test('the console lists the models and recognises drawn digits as the models do'
     }
   }
   t.diagnostic('agreement of drawn with original: ' + JSON.stringify(agree));
-  const total = names.reduce((sum, name) => sum + agree[name], 0);
-  assert.ok(total >= AGREE * names.length,
-            `${total} of ${DIGITS * names.length} drawn (digit, model) answers agree`);
   for (const name of names) {
-    assert.ok(agree[name] >= AGREE_MIN, `${name}: ${agree[name]} of ${DIGITS} drawn digits agree`);
+    assert.ok(agree[name] >= AGREE, `${name}: ${agree[name]} of ${DIGITS} drawn digits agree`);
   }
+
+  // ---- Training ------------------------------------------------------------
+  await page.click('#tab-training');
+  await page.waitForFunction(() => /read-only/.test(document.getElementById('train-status').textContent));
+  assert.strictEqual(await page.$eval('#panel-training', (p) => p.dataset.writable), 'no');
+  assert.ok(await page.$eval('#train-form fieldset', (f) => f.disabled), 'the form is disabled without the token');
+  await page.fill('#token', 'not-the-token');
+  await page.click('#token-use');
+  await page.waitForFunction(() => /token refused/.test(document.getElementById('train-status').textContent));
+  assert.match(await page.textContent('#train-status'), /Bearer <token>/);
+  assert.strictEqual(await page.$eval('#panel-training', (p) => p.dataset.writable), 'no');
+  assert.strictEqual(await page.inputValue('#token'), '', 'the page does not keep the token in the form');
+  await page.fill('#token', TOKEN);
+  await page.click('#token-use');
+  await page.waitForFunction(() => document.getElementById('panel-training').dataset.writable === 'yes');
+  const tuned = names[0];
+  const before = await (await fetch(`${base}/v1/models/${tuned}`)).json();
+  const newest = Math.max(...before.model.versions.map((v) => Number(v.version)));
+  await page.selectOption('#train-mode', 'finetune');
+  await page.selectOption('#train-base', tuned);
+  await page.fill('#train-epochs', '2');
+  await page.fill('#train-examples', '2000');
+  await page.click('#train-start');
+  // The curve grows while the job runs: several distinct point counts.
+  const counts = new Set();
+  for (let i = 0; ; ++i) {
+    const [points, state] = await page.$eval('#curves', (c) => [Number(c.dataset.points || 0), c.dataset.state]);
+    if (points > 0) counts.add(points);
+    if (state === 'JOB_STATE_SUCCEEDED') break;
+    assert.ok(i < 1200 && !/FAILED|CANCELLED/.test(state || ''), `job state ${state}`);
+    await sleep(25);
+  }
+  t.diagnostic('loss curve point counts seen while training: ' + [...counts].join(' '));
+  assert.ok(counts.size >= 2, `the curve did not grow: ${[...counts]}`);
+  assert.strictEqual(await page.$eval('#curves', (c) => c.dataset.epochs), '2', 'a validation point per epoch');
+  assert.match(await page.textContent('#curves-title'), new RegExp(`published version ${newest + 1}`));
+  await page.screenshot({ path: path.join(SHOTS, 'console-training.png'), fullPage: true });
+  // The new version appears in the Models panel.
+  await page.click('#tab-models');
+  await page.waitForSelector(`article.model[data-model="${tuned}"] .version[data-version="${newest + 1}"]`);
+
+  // ---- Serving -------------------------------------------------------------
+  await page.click('#tab-serving');
+  const load = (async () => {
+    for (let i = 0; i < 120; ++i) await inferTop(base, names[i % names.length], digits[0].pixels);
+  })();
+  await page.waitForFunction((n) => {
+    const cards = document.querySelectorAll('#serving .serving-model');
+    return cards.length >= n && [...cards].some((c) => Number(c.querySelector('.now').dataset.rate) > 0);
+  }, names.length, { timeout: 20000 });
+  await load;
+  const servingShown = await page.$$eval('#serving .serving-model', (a) => a.map((e) => e.dataset.model).sort());
+  for (const name of names) assert.ok(servingShown.includes(name), `${name} in Serving`);
+  await page.screenshot({ path: path.join(SHOTS, 'console-serving.png'), fullPage: true });
 
   // ---- the page's own conduct ---------------------------------------------
   assert.ok(requests.length > DIGITS);
   // (The uploads' blob: URLs are in-page objects of the server's origin.)
   const foreign = requests.filter((u) => !u.startsWith(base + '/') && !u.startsWith(`blob:${base}/`));
   assert.deepStrictEqual(foreign, []);
-  assert.deepStrictEqual(problems.filter((p) => !/favicon/.test(p)), []);
+  // Chromium logs each refused request (the probe without a token, the
+  // wrong token) as a failed resource: those 401s are the refusals the
+  // test asked for; anything else is a fault.
+  const refused = problems.filter((p) => /status of 401 \(Unauthorized\)/.test(p));
+  assert.ok(refused.length >= 1, 'the wrong token was refused');
+  assert.deepStrictEqual(problems.filter((p) => !/favicon/.test(p) && !refused.includes(p)), []);
 });

@@ -81,3 +81,26 @@ test('grey levels of RGBA pixels are their luminance, transparent as black', () 
   assert.ok(Math.abs(gray[1] - 0.299) < 1e-6);
   assert.strictEqual(gray[2], 0);
 });
+
+test('fitStrokes gives the same strokes and pen whatever size a digit is drawn at', () => {
+  const { fitStrokes, BOX, PEN, FIELD } = nnPreprocess;
+  // A "7": a bar and a diagonal, drawn small and large at two places.
+  const seven = (k, ox, oy) => [[{ x: ox, y: oy }, { x: ox + 10 * k, y: oy }],
+                                [{ x: ox + 10 * k, y: oy }, { x: ox + 4 * k, y: oy + 16 * k }]];
+  const small = fitStrokes(seven(2, 30, 40), 10), large = fitStrokes(seven(15, 5, 2), 10);
+  assert.strictEqual(small.width, PEN * 10);
+  for (let s = 0; s < 2; ++s) {
+    for (let p = 0; p < 2; ++p) {
+      assert.ok(Math.abs(small.strokes[s][p].x - large.strokes[s][p].x) < 1e-9);
+      assert.ok(Math.abs(small.strokes[s][p].y - large.strokes[s][p].y) < 1e-9);
+    }
+  }
+  // The ink's longer side (points' box plus a pen) is BOX field pixels,
+  // centred in the field.
+  const ys = large.strokes.flat().map((p) => p.y);
+  assert.ok(Math.abs((Math.max(...ys) - Math.min(...ys)) + large.width - BOX * 10) < 1e-9);
+  assert.ok(Math.abs((Math.max(...ys) + Math.min(...ys)) / 2 - FIELD * 10 / 2) < 1e-9);
+  assert.strictEqual(fitStrokes([], 10), null);
+  const dot = fitStrokes([[{ x: 3, y: 4 }]], 10);
+  assert.deepStrictEqual(dot.strokes, [[{ x: 140, y: 140 }]]);
+});

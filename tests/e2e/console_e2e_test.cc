@@ -179,7 +179,11 @@ TEST_F(ConsoleE2ETest, ThePageIsTheEmbeddedFilesUnderAStrictPolicy) {
         Asset{"/console/app.js", "app.js", "text/javascript; charset=utf-8"},
         Asset{"/console/preprocess.js", "preprocess.js",
               "text/javascript; charset=utf-8"},
-        Asset{"/console/app.css", "app.css", "text/css; charset=utf-8"}}) {
+        Asset{"/console/app.css", "app.css", "text/css; charset=utf-8"},
+        Asset{"/console/charts.js", "charts.js", "text/javascript; charset=utf-8"},
+        Asset{"/console/metrics.js", "metrics.js", "text/javascript; charset=utf-8"},
+        Asset{"/console/training.js", "training.js", "text/javascript; charset=utf-8"},
+        Asset{"/console/serving.js", "serving.js", "text/javascript; charset=utf-8"}}) {
     const HttpResponse r = Get(a.path);
     ASSERT_EQ(r.status, 200) << a.path;
     EXPECT_EQ(r.headers.at("content-type"), a.type) << a.path;

@@ -21,6 +21,7 @@
 #include "nnserve/v1/inference.pb.h"
 #include "nnserve/v1/model.pb.h"
 #include "server/image_decoding.h"
+#include "server/v1_json.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace nn::fuzz {
@@ -229,6 +230,26 @@ bool FuzzOnnxImport(const uint8_t* data, size_t size) {
   return true;
 }
 
+bool FuzzV1Json(const uint8_t* data, size_t size) {
+  nnserve::v1::TrainRequest request;
+  const absl::Status parsed = ParseJsonBody(
+      absl::string_view(reinterpret_cast<const char*>(data), size), &request);
+  if (!parsed.ok()) {
+    // Refused: INVALID_ARGUMENT with a bounded message, nothing kept.
+    NN_FUZZ_CHECK(parsed.code() == absl::StatusCode::kInvalidArgument);
+    NN_FUZZ_CHECK(parsed.message().size() <= kMaxJsonErrorDetail + 120);
+    NN_FUZZ_CHECK(request.ByteSizeLong() == 0);
+    return false;
+  }
+  // Accepted: it writes back as JSON that parses to the same message.
+  absl::StatusOr<std::string> json = ToJson(request);
+  NN_FUZZ_CHECK(json.ok());
+  nnserve::v1::TrainRequest again;
+  NN_FUZZ_CHECK(ParseJsonBody(*json, &again).ok());
+  NN_FUZZ_CHECK(again.SerializeAsString() == request.SerializeAsString());
+  return true;
+}
+
 const std::vector<FuzzTarget>& AllFuzzTargets() {
   static const std::vector<FuzzTarget> targets = {
       {"model_file", FuzzModelFile},
@@ -239,6 +260,7 @@ const std::vector<FuzzTarget>& AllFuzzTargets() {
       {"v2_rest", FuzzV2Rest},
       {"v2_grpc", FuzzV2Grpc},
       {"onnx_import", FuzzOnnxImport},
+      {"v1_json", FuzzV1Json},
   };
   return targets;
 }

@@ -27,6 +27,8 @@
 //                                                          Model::FromSavedModel,
 //                                                          one inference,
 //                                                          ExportOnnx + import
+//   v1_json       a /v1/training/jobs request body        ParseJsonBody (TrainRequest),
+//                 (protobuf JSON of nnserve.v1.TrainRequest) ToJson (server/v1_json.h)
 #ifndef NNSERVE_TESTS_FUZZ_FUZZ_TARGETS_H_
 #define NNSERVE_TESTS_FUZZ_FUZZ_TARGETS_H_
 
@@ -45,6 +47,7 @@ bool FuzzIdx(const uint8_t* data, size_t size);
 bool FuzzV2Rest(const uint8_t* data, size_t size);
 bool FuzzV2Grpc(const uint8_t* data, size_t size);
 bool FuzzOnnxImport(const uint8_t* data, size_t size);
+bool FuzzV1Json(const uint8_t* data, size_t size);
 
 using FuzzFunction = bool (*)(const uint8_t*, size_t);
 

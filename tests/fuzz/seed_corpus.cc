@@ -176,6 +176,21 @@ MakeSeedCorpora() {
     predict.push_back(encoded.SerializeAsString());
   }
   AddV2Seeds({digit(0), digit(1)}, {pngs[0], pngs[4]}, &corpora);
+  // /v1/training/jobs bodies: a new training from the tutorial's MLP spec,
+  // a fine-tune, inline examples (base64 bytes).
+  std::vector<std::string>& v1 = corpora["v1_json"];
+  v1.push_back(
+      R"({"model":"tiny","spec":{"name":"tiny","input":{"height":28,"width":28},)"
+      R"("layers":[{"name":"flatten","flatten":{}},{"name":"dense","dense":)"
+      R"({"units":32,"activation":"ACTIVATION_RELU"}},{"name":"out","dense":)"
+      R"({"units":10,"activation":"ACTIVATION_SOFTMAX"}}]},"dataset":"mnist",)"
+      R"("config":{"epochs":1,"batchSize":32,"maxTrainExamples":512},)"
+      R"("progressIntervalMillis":50})");
+  v1.push_back(R"({"model":"mnist_mlp","baseVersion":"0","dataset":"fashion-mnist",)"
+               R"("config":{"epochs":2,"optimizer":"OPTIMIZER_SGD","learningRate":0.01,)"
+               R"("validationSplit":0.1,"seed":"7"}})");
+  v1.push_back(R"({"model":"m","base_version":1,"examples":{"images":{"pixels":)"
+               R"({"data":"AAECAw=="}},"labels":[1,2]}})");
   return corpora;
 }
 
