@@ -1,3 +1,4 @@
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -43,6 +44,58 @@ absl::StatusOr<Window2D> ConvWindow(const nnserve::v1::Conv2DLayer& conv,
       input, conv.kernel_height(), conv.kernel_width(),
       conv.stride_height() == 0 ? 1 : conv.stride_height(),
       conv.stride_width() == 0 ? 1 : conv.stride_width(), conv.padding());
+}
+
+// The image layouts (source, destination) a convolution asks for.
+struct ImageLayouts {
+  dnnl::memory::desc src;
+  dnnl::memory::desc dst;
+};
+
+// The weight gradient of a convolution over `window` with weights and bias
+// `weights`/`bias` and images in layouts `src`/`dst`, as oneDNN implements it.
+dnnl::convolution_backward_weights::primitive_desc WeightsGradient(
+    const Window2D& window, const dnnl::memory::desc& weights,
+    const dnnl::memory::desc& bias, const dnnl::memory::desc& src,
+    const dnnl::memory::desc& dst) {
+  const dnnl::convolution_forward::primitive_desc hint(
+      {dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+       src, weights, bias, dst, window.strides, window.pad_before,
+       window.pad_after},
+      PrimitiveAttr({}), CpuEngine());
+  return dnnl::convolution_backward_weights::primitive_desc(
+      {dnnl::algorithm::convolution_direct, src, weights, bias, dst,
+       window.strides, window.pad_before, window.pad_after},
+      PrimitiveAttr({}), CpuEngine(), hint);
+}
+
+// Training's image layouts: format_tag::any (oneDNN's blocked nChw<B>c),
+// unless the weight gradient would then pad the input channels to the block
+// B. In oneDNN 2.6 that happens for a layer with few input channels (the
+// first layer, C = 1: on AVX2 the source is copied into 8x its size each
+// batch and the kernel does 8x the multiply-adds: 16.4 M instructions a
+// batch-32 call against 5.1 M in nhwc, engine/layers/README.md). Then the
+// layer runs in nhwc throughout (forward, ReLU backward, weight gradient),
+// where the same JIT kernels read the source unpadded; unless only a
+// reference kernel takes nhwc on this CPU (then `any` stays).
+ImageLayouts TrainingImageLayouts(const Window2D& window,
+                                  const dnnl::memory::desc& weights,
+                                  const dnnl::memory::desc& bias,
+                                  const Shape& input, const Shape& output,
+                                  int64_t n) {
+  const ImageLayouts blocked{ImageDesc(input, n, tag::any),
+                             ImageDesc(output, n, tag::any)};
+  const ImageLayouts nhwc{ImageDesc(input, n, tag::nhwc),
+                          ImageDesc(output, n, tag::nhwc)};
+  if (WeightsGradient(window, weights, bias, blocked.src, blocked.dst)
+          .src_desc()
+          .get_size() <= nhwc.src.get_size()) {
+    return blocked;
+  }
+  const std::string impl =
+      WeightsGradient(window, weights, bias, nhwc.src, nhwc.dst)
+          .impl_info_str();
+  return impl.rfind("ref", 0) == 0 ? blocked : nhwc;
 }
 
 }  // namespace
@@ -110,10 +163,16 @@ absl::StatusOr<BackwardAppender> Conv2D::AppendForward(
   const dnnl::memory::desc kernel_md(weights_dims, dt::f32, tag::hwio);
   const dnnl::memory::desc weights_any_md(weights_dims, dt::f32, tag::any);
   const dnnl::memory::desc bias_md({filters}, dt::f32, tag::x);
-  const dnnl::memory::desc src_any_md = ImageDesc(input_shape(), n, tag::any);
-  const dnnl::memory::desc dst_any_md = ImageDesc(output_shape(), n, tag::any);
   std::vector<Activation> activations = {act};
   activations.insert(activations.end(), fused.begin(), fused.end());
+  const ImageLayouts layouts =
+      b.training()
+          ? TrainingImageLayouts(window, weights_any_md, bias_md,
+                                 input_shape(), output_shape(), n)
+          : ImageLayouts{ImageDesc(input_shape(), n, tag::any),
+                         ImageDesc(output_shape(), n, tag::any)};
+  const dnnl::memory::desc& src_any_md = layouts.src;
+  const dnnl::memory::desc& dst_any_md = layouts.dst;
   const dnnl::convolution_forward::primitive_desc pd(
       {b.forward_kind(), dnnl::algorithm::convolution_direct, src_any_md,
        weights_any_md, bias_md, dst_any_md, window.strides, window.pad_before,
