@@ -153,9 +153,26 @@ absl::StatusOr<std::shared_ptr<TrainingJob>> TrainingService::Start(
                                                  prepared->base_version)
                                   : " from scratch")
                << " on " << prepared->data_name;
-  std::thread([this, job, p = std::move(prepared)]() mutable {
-    Run(job, std::move(p));
-  }).detach();
+  auto returned = std::make_shared<std::atomic<bool>>(false);
+  {
+    // Started and listed under mu_: the thread's --running_ (under mu_)
+    // comes after, so Shutdown, which waits for running_ == 0, finds it.
+    MutexLock lock(mu_);
+    std::thread thread([this, job, p = std::move(prepared), returned]() mutable {
+      Run(std::move(job), std::move(p));
+      returned->store(true, std::memory_order_release);
+    });
+    // Join the threads that have returned (they take no lock any more).
+    for (auto it = job_threads_.begin(); it != job_threads_.end();) {
+      if (it->returned->load(std::memory_order_acquire)) {
+        it->thread.join();
+        it = job_threads_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    job_threads_.push_back(JobThread{std::move(thread), std::move(returned)});
+  }
   return job;
 }
 
@@ -394,6 +411,11 @@ void TrainingService::Shutdown() {
     mu_.AssertHeld();
     return running_ == 0;
   });
+  std::vector<JobThread> threads;
+  threads.swap(job_threads_);
+  lock.Unlock();
+  // Past --running_ a job thread takes no lock: joined without mu_ held.
+  for (JobThread& job_thread : threads) job_thread.thread.join();
 }
 
 }  // namespace nn

@@ -35,6 +35,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -185,8 +186,18 @@ class TrainingService {
   ServingMetrics* const metrics_;
 
   mutable Mutex mu_;
-  // Job threads are detached; Shutdown waits on this for running_ == 0.
+  // Shutdown waits on this for running_ == 0, then joins every job thread.
   std::condition_variable idle_cv_;
+  // One per job started and not yet joined. A thread sets `returned` as
+  // its last act (after --running_ and after dropping the job and its
+  // buffers), so Start joins those at once and the rest wait for
+  // Shutdown: no job thread outlives the service (a detached one could
+  // still be tearing down while the process exits).
+  struct JobThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> returned;
+  };
+  std::vector<JobThread> job_threads_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   int64_t next_job_number_ ABSL_GUARDED_BY(mu_) = 1;
   int running_ ABSL_GUARDED_BY(mu_) = 0;
