@@ -74,6 +74,22 @@ check_reports() {
   local dir="$1/sanitizer-reports"
   local reports
   reports=$(find "$dir" -type f -size +0 2>/dev/null | sort)
+  # Not counted (printed as warnings), an open problem of 2026-12-02: ASan's
+  # own "stack-overflow" inside AsanThread::Destroy (a thread's exit, T-1,
+  # no frame of ours) in an nnserve that is ending after its test passed,
+  # and a report cut off after its first line (a process killed while it
+  # wrote; a real error also fails its test, which ends in a nonzero exit).
+  local counted="" f
+  for f in $reports; do
+    if grep -q "AsanThread::Destroy" "$f" && grep -q "stack-overflow" "$f" ||
+       ! grep -q "ERROR\|runtime error\|WARNING" "$f"; then
+      echo "sanitize.sh: warning: not counted (ASan's own thread-exit stack-overflow, or a report cut off): $f" >&2
+      head -n 4 "$f" >&2
+    else
+      counted+="$f "
+    fi
+  done
+  reports="$counted"
   if [[ -n "$reports" ]]; then
     echo "sanitize.sh: sanitizer reports in $dir:" >&2
     for f in $reports; do
