@@ -14,7 +14,11 @@
 # digits), MAX_TRAIN_EXAMPLES (0 = all; for checks), NNTRAIN, PYTHON, OUT.
 # Adam 1e-3, seed 1, the same IDX files and spec on both sides.
 # ONEDNN_MAX_CPU_ISA=AVX2 (exported by the caller) measures the AVX2 code
-# on an AVX-512 machine; the table's header names the ISA oneDNN ran.
+# on an AVX-512 machine, on both sides: PyTorch's convolutions run on its
+# own oneDNN (which reads the same variable), and for its matrix products
+# (OpenBLAS) and ATen kernels the script then also sets OPENBLAS_CORETYPE=
+# Haswell and ATEN_CPU_CAPABILITY=avx2 unless they are set. The table's
+# header names the ISA oneDNN ran and those settings.
 # Quiet machine only: OpenMP threads spin, a busy neighbour makes epochs
 # 10-100x slower. Needs scripts/install-bench-deps.sh and a build.
 set -euo pipefail
@@ -54,6 +58,11 @@ run_pytorch() {  # model batch output
     --threads="$THREADS" "${subset_pytorch[@]}" --json > "$3"
 }
 
+if [[ "${ONEDNN_MAX_CPU_ISA:-}" == AVX2 ]]; then
+  export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
+  export ATEN_CPU_CAPABILITY="${ATEN_CPU_CAPABILITY:-avx2}"
+fi
+
 for round in $(seq 1 "$ROUNDS"); do
   for model in $MODELS; do
     for batch in $BATCHES; do
@@ -75,7 +84,7 @@ ISA="$(ONEDNN_VERBOSE=1 "$NNTRAIN" --spec=models/mnist_mlp.textproto --data="$DA
   --batch_size=32 --max_train_examples=32 --out="$OUT/isa-probe.nnm" 2>&1 |
   sed -n 's/.*,cpu,isa:\(.*\)$/\1/p' | head -n 1)"
 "$PYTHON" - "$OUT" "$ROUNDS" "$MODELS" "$BATCHES" "$EPOCHS" "$THREADS" "$DATA" \
-  "${ISA:-unknown} (ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-unset})" <<'PY'
+  "${ISA:-unknown} (ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-unset}; PyTorch: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-unset})" <<'PY'
 import json, statistics, sys
 out, rounds, models, batches, epochs, threads, data, isa = sys.argv[1:]
 def last_epoch_seconds(path):
