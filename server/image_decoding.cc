@@ -1,6 +1,7 @@
 #include "server/image_decoding.h"
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -30,9 +31,21 @@ absl::Status CheckCount(int64_t n, const ImageDecodingOptions& options,
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> DecodeTensor(const nnserve::v1::FloatTensor& tensor,
-                                     const ImageDecodingOptions& options,
-                                     std::vector<float>* out) {
+// True if every value is in [0, 1] (NaN is not): float compares with no
+// branch per value, which the compiler vectorizes (as v2/model_mapping.cc's
+// AllInUnitRange); the element loop below then only names the first bad one.
+bool AllInUnitRange(const float* values, int64_t count) {
+  uint32_t outside = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    outside |= static_cast<uint32_t>(!(values[i] >= 0.0f)) |
+               static_cast<uint32_t>(!(values[i] <= 1.0f));
+  }
+  return outside == 0;
+}
+
+// Checks a float tensor's shape, count and values; returns its images.
+absl::StatusOr<int64_t> CheckTensor(const nnserve::v1::FloatTensor& tensor,
+                                    const ImageDecodingOptions& options) {
   const int64_t h = options.height, w = options.width;
   const auto& shape = tensor.shape();
   const bool ok_shape =
@@ -51,8 +64,10 @@ absl::StatusOr<int64_t> DecodeTensor(const nnserve::v1::FloatTensor& tensor,
         "images.tensor.values: got ", tensor.values_size(),
         " values, shape [", QuoteList(shape), "] needs ", expected));
   }
+  const float* const values = tensor.values().data();
+  if (AllInUnitRange(values, expected)) return n;
   for (int64_t i = 0; i < expected; ++i) {
-    const float v = tensor.values(static_cast<int>(i));
+    const float v = values[i];
     // Written so that NaN fails too.
     if (!(v >= 0.0f && v <= 1.0f)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -60,6 +75,13 @@ absl::StatusOr<int64_t> DecodeTensor(const nnserve::v1::FloatTensor& tensor,
           "; pixel values must be finite and in [0, 1]"));
     }
   }
+  return n;
+}
+
+absl::StatusOr<int64_t> DecodeTensor(const nnserve::v1::FloatTensor& tensor,
+                                     const ImageDecodingOptions& options,
+                                     std::vector<float>* out) {
+  ASSIGN_OR_RETURN(const int64_t n, CheckTensor(tensor, options));
   out->assign(tensor.values().begin(), tensor.values().end());
   return n;
 }
@@ -128,6 +150,22 @@ absl::StatusOr<int64_t> DecodeImages(const Images& images,
   return absl::InvalidArgumentError(
       "images: no images; set one of images.tensor, images.pixels or "
       "images.encoded");
+}
+
+absl::StatusOr<int64_t> DecodeImagesView(const Images& images,
+                                         const ImageDecodingOptions& options,
+                                         std::vector<float>* storage,
+                                         absl::Span<const float>* view) {
+  if (images.encoding_case() == Images::kTensor) {
+    const nnserve::v1::FloatTensor& tensor = images.tensor();
+    ASSIGN_OR_RETURN(const int64_t n, CheckTensor(tensor, options));
+    *view = absl::MakeConstSpan(tensor.values().data(),
+                                static_cast<size_t>(tensor.values_size()));
+    return n;
+  }
+  ASSIGN_OR_RETURN(const int64_t n, DecodeImages(images, options, storage));
+  *view = absl::MakeConstSpan(*storage);
+  return n;
 }
 
 }  // namespace nn

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "common/limits.h"
 #include "nnserve/v1/inference.pb.h"
 
@@ -35,6 +36,16 @@ struct ImageDecodingOptions {
 absl::StatusOr<int64_t> DecodeImages(const nnserve::v1::Images& images,
                                      const ImageDecodingOptions& options,
                                      std::vector<float>* out);
+
+// DecodeImages without a copy where none is needed: a float tensor is
+// checked as DecodeImages checks it (same errors) and `*view` is set to its
+// values, valid as long as `images` is, `storage` untouched; pixels and PNGs
+// are decoded into `storage` and `*view` views it. Returns N >= 1; on an
+// error `*view` is unchanged.
+absl::StatusOr<int64_t> DecodeImagesView(const nnserve::v1::Images& images,
+                                         const ImageDecodingOptions& options,
+                                         std::vector<float>* storage,
+                                         absl::Span<const float>* view);
 
 // The number of images a request claims, before decoding: common/images.h's
 // CountImages(images, height * width).

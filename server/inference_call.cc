@@ -36,7 +36,9 @@ Admission InferenceCall::Submit(std::unique_ptr<InferenceCall> call,
   raw->output_.resize(images * static_cast<int64_t>(servable.labels().size()));
   BatchTask task;
   task.num_images = images;
-  task.input = absl::MakeConstSpan(raw->input_);
+  task.input = raw->has_input_view_
+                   ? raw->input_view_
+                   : absl::MakeConstSpan(raw->input_);
   task.output = absl::MakeSpan(raw->output_);
   task.deadline = deadline;
   task.is_cancelled = std::move(is_cancelled);

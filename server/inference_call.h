@@ -24,9 +24,10 @@
 // batch worker, after the outcome is recorded (RequestRecorder) and before
 // the call (and its version handle) is destroyed.
 //
-// Hot path, per request: the protocol's call object, its input and output
-// buffers and the batcher's task state are the allocations (as before this
-// layer existed); virtual calls are per request (WriteReply, Finish, the
+// Hot path, per request: the protocol's call object, its input buffer (none
+// when the protocol's decoder gives a view: UseInput), its output buffer
+// past a few values (16 floats inline) and the batcher's task state (when
+// queued or following) are the allocations; virtual calls are per request (WriteReply, Finish, the
 // recorder), none per image; no lock of its own.
 #ifndef NNSERVE_SERVER_INFERENCE_CALL_H_
 #define NNSERVE_SERVER_INFERENCE_CALL_H_
@@ -37,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -75,6 +77,14 @@ class InferenceCall {
   // {images, height * width} floats in [0, 1], row-major; filled by the
   // protocol's decoder before Submit.
   std::vector<float>& input() { return input_; }
+  // Instead of input(): the images are `images` (the same layout), e.g. a
+  // view of the wire request's own float values, which must stay valid and
+  // unchanged until the call is destroyed (a request the call holds does).
+  // Set before Submit; input() is then not used.
+  void UseInput(absl::Span<const float> images) {
+    input_view_ = images;
+    has_input_view_ = true;
+  }
   // Images submitted (0 before Submit).
   int64_t num_images() const { return num_images_; }
   // {num_images, num_classes} class probabilities, each row summing to 1;
@@ -120,7 +130,12 @@ class InferenceCall {
   const metrics::Protocol protocol_;
   std::shared_ptr<ServableVersion> servable_;
   std::vector<float> input_;
-  std::vector<float> output_;
+  // Set by UseInput (else the input is input_).
+  absl::Span<const float> input_view_;
+  bool has_input_view_ = false;
+  // Inline for a few images of a few classes (MLP: 1 image of 10): no
+  // allocation for them.
+  absl::InlinedVector<float, 16> output_;
   int64_t num_images_ = 0;
 };
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "common/status_macros.h"
 #include "common/grpc_status.h"
 #include "engine/onnx/onnx_export.h"
+#include "google/protobuf/arena.h"
 #include "server/image_decoding.h"
 #include "server/inference_call.h"
 #include "server/metrics/metric_names.h"
@@ -55,6 +57,14 @@ absl::Status TrainingDisabled() {
 // protocol-independent call (inference_call.h), which owns the decoded
 // input, the probabilities and the version handle until the reply is
 // finished.
+//
+// As V2's GrpcInferCall: the request and the reply each live on a protobuf
+// arena whose first block is part of the call, so the messages, their
+// sub-messages, repeated fields and strings' headers are that one
+// allocation, freed at once; the reply's arena is made where the reply is
+// written (an arena takes a new block for each thread that allocates from
+// it, and under load the reply is written on a batch worker). A float
+// tensor's values are computed from where they were parsed (UseInput).
 class PredictCall final : public InferenceCall {
  public:
   PredictCall(absl::Time start, grpc::ServerUnaryReactor* reactor,
@@ -63,24 +73,42 @@ class PredictCall final : public InferenceCall {
       : InferenceCall(start),
         reactor_(reactor),
         response_bytes_(response_bytes),
-        finished_(finished) {}
+        finished_(finished),
+        request_arena_(request_block_, sizeof request_block_),
+        request_(google::protobuf::Arena::CreateMessage<PredictRequest>(
+            &request_arena_)) {}
 
-  PredictRequest request;
+  PredictRequest& request() { return *request_; }
   int top_k = 0;
 
  private:
+  // One 28x28 image as a float tensor is 3,136 bytes of values, parsed
+  // into one reservation; with the messages, the shape, the model's name
+  // and the arena's own header it fits in 4 KB. Larger requests (more
+  // images) take further blocks. One image's reply (10 probabilities, a
+  // label) fits in 1 KB.
+  static constexpr size_t kRequestBlockBytes = 4096;
+  static constexpr size_t kResponseBlockBytes = 1024;
+
   // Fills the reply from the probabilities: argmax (lowest index on ties),
-  // probabilities, and top-k by descending probability.
+  // probabilities, and top-k by descending probability (lowest index first
+  // on ties).
   absl::Status WriteReply() override {
     const std::vector<std::string>& labels = servable().labels();
     const int num_classes = static_cast<int>(labels.size());
-    response_.set_model(servable().model_name());
-    response_.set_version(servable().version());
-    std::vector<int> order(num_classes);
+    response_arena_.emplace(response_block_, sizeof response_block_);
+    auto* response =
+        google::protobuf::Arena::CreateMessage<PredictResponse>(
+            &*response_arena_);
+    response->set_model(servable().model_name());
+    response->set_version(servable().version());
+    response->mutable_predictions()->Reserve(static_cast<int>(num_images()));
+    // The class order is built only when top-k scores are asked for.
+    std::vector<int> order(top_k > 0 ? num_classes : 0);
     const float* output = probabilities().data();
     for (int64_t i = 0; i < num_images(); ++i) {
       const float* p = output + i * num_classes;
-      nnserve::v1::Prediction* prediction = response_.add_predictions();
+      nnserve::v1::Prediction* prediction = response->add_predictions();
       const int best =
           static_cast<int>(std::max_element(p, p + num_classes) - p);
       prediction->set_class_index(best);
@@ -91,6 +119,7 @@ class PredictCall final : public InferenceCall {
         std::iota(order.begin(), order.end(), 0);
         std::stable_sort(order.begin(), order.end(),
                          [p](int a, int b) { return p[a] > p[b]; });
+        prediction->mutable_top_k()->Reserve(top_k);
         for (int k = 0; k < top_k; ++k) {
           nnserve::v1::ClassScore* score = prediction->add_top_k();
           score->set_class_index(order[k]);
@@ -99,7 +128,7 @@ class PredictCall final : public InferenceCall {
         }
       }
     }
-    return SerializeResponse(response_, response_bytes_);
+    return SerializeResponse(*response, response_bytes_);
   }
 
   void Finish(const absl::Status& status) override {
@@ -111,7 +140,14 @@ class PredictCall final : public InferenceCall {
   grpc::ServerUnaryReactor* const reactor_;
   grpc::ByteBuffer* const response_bytes_;  // gRPC's, for the reply
   std::atomic<int64_t>* const finished_;
-  PredictResponse response_;
+  // Declared in this order: each block before the arena that uses it, an
+  // arena before the message it owns (which it frees, not their
+  // destructors).
+  alignas(8) char request_block_[kRequestBlockBytes];
+  alignas(8) char response_block_[kResponseBlockBytes];
+  google::protobuf::Arena request_arena_;
+  PredictRequest* const request_;
+  std::optional<google::protobuf::Arena> response_arena_;  // WriteReply's
 };
 
 }  // namespace
@@ -133,8 +169,8 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto call = std::make_unique<PredictCall>(start, reactor, response_bytes,
                                             &predicts_finished_);
-  const absl::Status parsed = ParseRequest(*request_bytes, &call->request);
-  const PredictRequest& request = call->request;
+  const absl::Status parsed = ParseRequest(*request_bytes, &call->request());
+  const PredictRequest& request = call->request();
   // Finishes a call that never reached a model version.
   auto fail = [&](const absl::Status& status) {
     predicts_finished_.fetch_add(1, std::memory_order_relaxed);
@@ -161,14 +197,18 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(
     return reactor;
   }
   call->top_k = request.top_k();
+  // A float tensor is not copied: the call computes it where it was parsed
+  // (the request lives as long as the call).
+  absl::Span<const float> input;
   absl::StatusOr<int64_t> images =
-      DecodeImages(request.images(),
-                   call->decoding(options_.max_images_per_request),
-                   &call->input());
+      DecodeImagesView(request.images(),
+                       call->decoding(options_.max_images_per_request),
+                       &call->input(), &input);
   if (!images.ok()) {
     InferenceCall::Fail(std::move(call), images.status());
     return reactor;
   }
+  call->UseInput(input);
   InferenceCall::Submit(std::move(call), *images,
                         ToAbslDeadline(context->deadline()),
                         [context] { return context->IsCancelled(); });

@@ -5,6 +5,7 @@
 // directly, the rejections by code and by their metrics.
 #include "server/inference_service.h"
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -154,6 +155,87 @@ TEST_F(InferenceServiceTest, PredictAnswersWithTheModelsProbabilities) {
   EXPECT_EQ(Scrape().Sum(metrics::kRequestsTotal,
                          {{"model", "m"}, {"version", "1"}, {"code", "OK"}}),
             1);
+}
+
+// The same images as a float tensor (computed from the parsed request, not
+// copied) and as uint8 pixels: the same predictions; top_k 0 adds no scores,
+// top_k 10 all classes by descending probability, lowest index first on ties.
+TEST_F(InferenceServiceTest, FloatTensorAnswersAsPixelsAndTopKShapesTheScores) {
+  const std::string pixels = Pixels(3);
+  for (const int top_k : {0, 10}) {
+    SCOPED_TRACE(top_k);
+    PredictRequest as_pixels = PixelRequest(3);
+    as_pixels.set_top_k(top_k);
+    PredictRequest as_tensor;
+    as_tensor.set_model("m");
+    as_tensor.set_top_k(top_k);
+    nnserve::v1::FloatTensor* tensor =
+        as_tensor.mutable_images()->mutable_tensor();
+    tensor->add_shape(3);
+    tensor->add_shape(28);
+    tensor->add_shape(28);
+    for (const char c : pixels) {
+      tensor->add_values(static_cast<float>(static_cast<uint8_t>(c)) / 255.0f);
+    }
+    PredictResponse from_pixels, from_tensor;
+    ASSERT_TRUE(Predict(as_pixels, &from_pixels).ok());
+    const grpc::Status status = Predict(as_tensor, &from_tensor);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(from_tensor.predictions_size(), 3);
+    for (int i = 0; i < 3; ++i) {
+      const nnserve::v1::Prediction& t = from_tensor.predictions(i);
+      const nnserve::v1::Prediction& p = from_pixels.predictions(i);
+      ASSERT_EQ(t.probabilities_size(), 10);
+      EXPECT_LE(testing::MaxContractError(
+                    absl::MakeConstSpan(t.probabilities().data(), 10),
+                    absl::MakeConstSpan(p.probabilities().data(), 10)),
+                testing::kRunToRunTolerance);
+      EXPECT_EQ(t.label(), model_->labels()[t.class_index()]);
+      EXPECT_EQ(t.confidence(), t.probabilities(t.class_index()));
+      ASSERT_EQ(t.top_k_size(), top_k);
+      std::vector<bool> seen(10, false);
+      for (int k = 0; k < top_k; ++k) {
+        const nnserve::v1::ClassScore& score = t.top_k(k);
+        ASSERT_GE(score.class_index(), 0);
+        ASSERT_LT(score.class_index(), 10);
+        EXPECT_FALSE(seen[score.class_index()]);
+        seen[score.class_index()] = true;
+        EXPECT_EQ(score.probability(), t.probabilities(score.class_index()));
+        EXPECT_EQ(score.label(), model_->labels()[score.class_index()]);
+        if (k > 0) {
+          const nnserve::v1::ClassScore& before = t.top_k(k - 1);
+          EXPECT_TRUE(before.probability() > score.probability() ||
+                      (before.probability() == score.probability() &&
+                       before.class_index() < score.class_index()));
+        }
+      }
+      if (top_k > 0) {
+        EXPECT_EQ(t.top_k(0).class_index(), t.class_index());
+      }
+    }
+  }
+}
+
+// A float tensor is range checked before it is computed: the first value
+// outside [0, 1] (NaN too) is named, whatever the others.
+TEST_F(InferenceServiceTest, FloatTensorValueOutOfRangeIsNamed) {
+  for (const float bad : {-0.5f, 1.5f, std::nanf("")}) {
+    PredictRequest request;
+    request.set_model("m");
+    nnserve::v1::FloatTensor* tensor =
+        request.mutable_images()->mutable_tensor();
+    tensor->add_shape(2);
+    tensor->add_shape(784);
+    for (int i = 0; i < 2 * 784; ++i) tensor->add_values(0.5f);
+    tensor->set_values(900, bad);
+    tensor->set_values(1000, 2.0f);
+    PredictResponse response;
+    const grpc::Status status = Predict(request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(status.error_message().find("images.tensor.values[900] (image 1)"),
+              std::string::npos)
+        << status.error_message();
+  }
 }
 
 TEST_F(InferenceServiceTest, TooManyImagesIsResourceExhaustedCountedTooLarge) {
