@@ -185,9 +185,14 @@ absl::StatusOr<BackwardAppender> Conv2D::AppendForward(
                        b, pd, src, kernel_md));
   const dnnl::memory dst = b.current();
   if (!b.training()) return BackwardAppender();
+  const bool relu = act == nnserve::v1::ACTIVATION_RELU && fused.empty();
+  if (relu) b.training_builder()->MarkReluOutput(dst);
 
   return BackwardAppender([=, this](TrainingPlanBuilder& b) {
-    AppendActivationBackward(b, act, dst);
+    // A max pooling after it folds the ReLU's backward into its own.
+    if (!relu || !b.current_diff_relu_folded(dst)) {
+      AppendActivationBackward(b, act, dst);
+    }
     const dnnl::memory diff_dst = b.DiffAs(pd.dst_desc());
     const dnnl::convolution_backward_weights::primitive_desc weights_pd(
         {dnnl::algorithm::convolution_direct, src_any_md, weights_any_md,

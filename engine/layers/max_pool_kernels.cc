@@ -76,7 +76,8 @@ void MaxPoolForward(const MaxPoolGeometry& g, const float* src, float* dst,
 }
 
 void MaxPoolBackward(const MaxPoolGeometry& g, const float* diff_dst,
-                     const int32_t* argmax, float* diff_src) {
+                     const int32_t* argmax, const float* relu_dst,
+                     float* diff_src) {
   const int64_t plane_in = g.height * g.width * g.inner;
   const int64_t plane_out = g.out_height * g.out_width * g.inner;
 #pragma omp parallel for schedule(static) if (g.outer * plane_in > 16384)
@@ -85,9 +86,20 @@ void MaxPoolBackward(const MaxPoolGeometry& g, const float* diff_dst,
     std::memset(dx, 0, static_cast<size_t>(plane_in) * sizeof(float));
     const float* dy = diff_dst + o * plane_out;
     const int32_t* index = argmax + o * plane_out;
+    if (relu_dst == nullptr) {
+      for (int64_t k = 0; k < plane_out; k += g.inner) {
+        for (int64_t c = 0; c < g.inner; ++c) {
+          if (index[k + c] >= 0) dx[index[k + c] * g.inner + c] += dy[k + c];
+        }
+      }
+      continue;
+    }
+    const float* y = relu_dst + o * plane_out;
     for (int64_t k = 0; k < plane_out; k += g.inner) {
       for (int64_t c = 0; c < g.inner; ++c) {
-        if (index[k + c] >= 0) dx[index[k + c] * g.inner + c] += dy[k + c];
+        if (index[k + c] >= 0 && y[k + c] > 0.0f) {
+          dx[index[k + c] * g.inner + c] += dy[k + c];
+        }
       }
     }
   }

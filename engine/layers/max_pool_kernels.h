@@ -38,9 +38,14 @@ void MaxPoolForward(const MaxPoolGeometry& g, const float* src, float* dst,
                     int32_t* argmax);
 
 // diff_src = 0, then diff_src[argmax] += diff_dst for every output
-// (overlapping windows add up, in a fixed order per plane).
+// (overlapping windows add up, in a fixed order per plane). With `relu_dst`
+// (the forward's dst, when src is a ReLU's output) an output whose max is
+// not positive sends nothing: that is the ReLU's backward (diff * (x > 0),
+// x the input cell, equal to the max of every window it won) folded in, so
+// the layer below skips its eltwise backward step. nullptr: plain pooling.
 void MaxPoolBackward(const MaxPoolGeometry& g, const float* diff_dst,
-                     const int32_t* argmax, float* diff_src);
+                     const int32_t* argmax, const float* relu_dst,
+                     float* diff_src);
 
 }  // namespace nn::layers_internal
 

@@ -120,6 +120,9 @@ BackwardAppender AppendTrainingPool(TrainingPlanBuilder& b, dnnl::memory src,
   int32_t* index = static_cast<int32_t*>(argmax.get_data_handle());
   b.AddHostStep([=] { MaxPoolForward(g, x, y, index); });
   b.set_current(dst);
+  // The input is a ReLU's output (a Conv2D's, in this buffer): the backward
+  // applies the ReLU's backward too, and the Conv2D skips its eltwise step.
+  const bool fold_relu = input_shape.size() == 3 && b.IsReluOutput(src);
 
   return BackwardAppender([=](TrainingPlanBuilder& b) {
     if (!b.needs_input_diff()) return absl::OkStatus();
@@ -128,8 +131,13 @@ BackwardAppender AppendTrainingPool(TrainingPlanBuilder& b, dnnl::memory src,
     const dnnl::memory diff_src = b.NewMemory(src.get_desc());
     const float* dy = static_cast<const float*>(diff_dst.get_data_handle());
     float* dx = static_cast<float*>(diff_src.get_data_handle());
-    b.AddHostStep([=] { MaxPoolBackward(g, dy, index, dx); });
-    b.set_current_diff(ImageDiffForInput(b, diff_src, input_shape));
+    const float* relu_dst = fold_relu ? y : nullptr;
+    b.AddHostStep([=] { MaxPoolBackward(g, dy, index, relu_dst, dx); });
+    if (fold_relu) {
+      b.set_current_diff_relu_folded(diff_src, src);
+    } else {
+      b.set_current_diff(ImageDiffForInput(b, diff_src, input_shape));
+    }
     return absl::OkStatus();
   });
 }

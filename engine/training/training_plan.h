@@ -82,7 +82,31 @@ class TrainingPlanBuilder final : public ForwardBuilder {
   // the layer after it produced.
   const dnnl::memory& current_diff() const { return current_diff_; }
   // Leaves d loss / d (this layer's input) for the layer before.
-  void set_current_diff(const dnnl::memory& diff) { current_diff_ = diff; }
+  void set_current_diff(const dnnl::memory& diff) {
+    current_diff_ = diff;
+    relu_folded_ = nullptr;
+  }
+  // The same, for a layer whose backward already applied the backward of
+  // the ReLU that produced its input `relu_output` (zeros wherever it is not
+  // positive): the layer before then skips its ReLU's backward step.
+  void set_current_diff_relu_folded(const dnnl::memory& diff,
+                                    const dnnl::memory& relu_output) {
+    current_diff_ = diff;
+    relu_folded_ = relu_output.get_data_handle();
+  }
+  bool current_diff_relu_folded(const dnnl::memory& relu_output) const {
+    return relu_folded_ != nullptr &&
+           relu_folded_ == relu_output.get_data_handle();
+  }
+  // Forward: `output` is a ReLU's output in full (no other op after it), so
+  // the next layer's backward may fold the ReLU's backward in
+  // (set_current_diff_relu_folded). One value: the latest marked.
+  void MarkReluOutput(const dnnl::memory& output) {
+    relu_output_ = output.get_data_handle();
+  }
+  bool IsReluOutput(const dnnl::memory& value) const {
+    return relu_output_ != nullptr && relu_output_ == value.get_data_handle();
+  }
   dnnl::memory DiffAs(const dnnl::memory::desc& md) {
     return Reorder(current_diff_, md);
   }
@@ -138,6 +162,8 @@ class TrainingPlanBuilder final : public ForwardBuilder {
   bool backward_ = false;
   bool needs_input_diff_ = false;
   dnnl::memory current_diff_;
+  const void* relu_folded_ = nullptr;  // see set_current_diff_relu_folded
+  const void* relu_output_ = nullptr;  // see MarkReluOutput
   const uint64_t* step_seed_ = nullptr;
 };
 

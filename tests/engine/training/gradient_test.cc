@@ -215,6 +215,11 @@ const GradientCase kCases[] = {
               "layers { conv2d { filters: 5 kernel_height: 3 kernel_width: 3 "
               "activation: ACTIVATION_RELU } }"
               "layers { max_pooling2d { pool_height: 2 pool_width: 2 } }")},
+    {"ConvReluOverlappingPool", {9, 9, 2},
+     WithHead("layers { conv2d { filters: 3 kernel_height: 2 kernel_width: 2 "
+              "activation: ACTIVATION_RELU } }"
+              "layers { max_pooling2d { pool_height: 3 pool_width: 3 "
+              "stride_height: 1 stride_width: 1 padding: PADDING_SAME } }")},
     {"SimpleRnnLastState", {5, 4},
      WithHead("layers { simple_rnn { units: 6 } }", false)},
     {"SimpleRnnReturnSequences", {5, 4},
