@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <civetweb.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,6 +23,37 @@
 #include "common/logging.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/text_serializer.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NNSERVE_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define NNSERVE_ASAN 1
+#endif
+
+#if defined(NNSERVE_ASAN)
+// AddressSanitizer builds only. Debian 12's libcivetweb 1.15 is built with
+// USE_STACK_SIZE=102400: mg_start creates its master and worker threads
+// with pthread_attr_setstacksize(&attr, 0x19000), a compile-time constant
+// with no runtime option. Under ASan such a thread's exit (in mg_stop)
+// faults inside ASan's own AsanThread::Destroy, reading just past the
+// AsanThread that ASan maps right above the 100 KiB stack (reported as a
+// "stack-overflow" or SEGV on T-1 as nnserve ends; console_training_e2e_test
+// StreamsAreCappedAndEndWhenTheServerDrains reproduced it every time). This
+// definition, exported by the executable, takes civetweb's call and gives
+// every thread at least 8 MiB, glibc's default; with it the report is gone.
+// Release builds keep civetweb's size (no definition there).
+extern "C" int pthread_attr_setstacksize(pthread_attr_t* attr,
+                                         size_t stack_size) {
+  using Fn = int (*)(pthread_attr_t*, size_t);
+  static const Fn real =
+      reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "pthread_attr_setstacksize"));
+  constexpr size_t kMinStack = size_t{8} << 20;
+  return real(attr, stack_size < kMinStack ? kMinStack : stack_size);
+}
+#endif
 
 namespace nn::metrics {
 namespace {
