@@ -36,7 +36,7 @@ using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
 constexpr int64_t kImage = 28 * 28;
-constexpr int64_t kBatchSizes[] = {1, 8, 32, 256};
+constexpr int64_t kBatchSizes[] = {1, 8, 12, 32, 64, 256};
 constexpr int kThreadCounts[] = {1, 2};
 const char* const kModels[] = {"mnist_mlp", "mnist_cnn", "mnist_rnn"};
 
@@ -75,15 +75,20 @@ void SetCounters(benchmark::State& state, int64_t batch, int64_t flops) {
       benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
+// chunk_activation_bytes: the context's chunk cap (NetworkContext::Options;
+// the default, or 0 for a whole batch at once: the EngineWholeBatch rows).
 void BM_Engine(benchmark::State& state, const std::string& name, int64_t batch,
-               int threads) {
+               int threads, size_t chunk_activation_bytes) {
   SetThreadOneDnnThreads(threads);
   std::shared_ptr<const Model> model = LoadTutorialModel(name);
   if (model == nullptr) {
     state.SkipWithError("cannot load the model spec (run from the repo root)");
     return;
   }
-  std::unique_ptr<InferenceContext> context = model->NewInferenceContext();
+  Model::ContextOptions options;
+  options.chunk_activation_bytes = chunk_activation_bytes;
+  std::unique_ptr<InferenceContext> context =
+      model->NewInferenceContext(options);
   const std::vector<float> images = Images(batch);
   std::vector<float> probabilities(static_cast<size_t>(batch * 10));
   if (!context->Prepare(batch).ok()) {
@@ -359,8 +364,14 @@ void RegisterAll() {
         const std::string suffix = std::string(model) + "/batch:" +
                                    std::to_string(batch) +
                                    "/threads:" + std::to_string(threads);
-        benchmark::RegisterBenchmark(("Engine/" + suffix).c_str(), BM_Engine,
-                                     std::string(model), batch, threads)
+        benchmark::RegisterBenchmark(
+            ("Engine/" + suffix).c_str(), BM_Engine, std::string(model), batch,
+            threads, Model::ContextOptions().chunk_activation_bytes)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("EngineWholeBatch/" + suffix).c_str(),
+                                     BM_Engine, std::string(model), batch,
+                                     threads, size_t{0})
             ->UseRealTime()
             ->Unit(benchmark::kMicrosecond);
         benchmark::RegisterBenchmark(("BareChain/" + suffix).c_str(),

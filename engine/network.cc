@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "engine/initializers.h"
 #include "engine/onednn.h"
+#include "engine/threading.h"
 
 namespace nn {
 
@@ -118,6 +119,14 @@ int64_t Network::forward_flops() const {
     flops += layer->forward_flops();
   }
   return flops;
+}
+
+int64_t Network::activation_bytes_per_sample() const {
+  int64_t floats = NumElements(input_shape_);
+  for (const std::unique_ptr<Layer>& layer : layers_) {
+    floats += NumElements(layer->output_shape());
+  }
+  return floats * static_cast<int64_t>(sizeof(float));
 }
 
 const ParameterSpec& Network::parameter_spec(int id) const {
@@ -259,7 +268,19 @@ NetworkContext::NetworkContext(std::shared_ptr<const Network> network,
                                Options options)
     : network_(std::move(network)),
       options_(options),
-      owner_(std::this_thread::get_id()) {}
+      owner_(std::this_thread::get_id()) {
+  int64_t cap = std::max<int64_t>(options_.max_batch_size, 1);
+  if (options_.chunk_activation_bytes > 0) {
+    // Per oneDNN thread of the creating (and only running) thread.
+    const int64_t budget =
+        static_cast<int64_t>(options_.chunk_activation_bytes) *
+        std::max(ThreadOneDnnThreads(), 1);
+    const int64_t per_sample =
+        std::max<int64_t>(network_->activation_bytes_per_sample(), 1);
+    cap = std::min<int64_t>(cap, budget / per_sample);
+  }
+  max_chunk_ = LargestPlanBatchSize(std::max<int64_t>(cap, 1));
+}
 
 std::unique_ptr<NetworkContext> NetworkContext::Create(
     std::shared_ptr<const Network> network, Options options) {
@@ -333,7 +354,7 @@ std::vector<int64_t> PlanBatchSizes(int64_t max_n) {
 absl::Status NetworkContext::Prepare(int64_t n) {
   if (n < 1) return PlanFor(n).status();
   for (int64_t left = n; left > 0;) {
-    const int64_t chunk = LargestPlanBatchSize(left);
+    const int64_t chunk = LargestPlanBatchSize(std::min(left, max_chunk_));
     RETURN_IF_ERROR(PlanFor(chunk).status());
     left -= chunk;
   }
@@ -353,7 +374,7 @@ absl::Status NetworkContext::Run(absl::Span<const float> input, int64_t n,
   }
   if (n < 1 || n > options_.max_batch_size) return PlanFor(n).status();
   for (int64_t done = 0; done < n;) {
-    const int64_t chunk = LargestPlanBatchSize(n - done);
+    const int64_t chunk = LargestPlanBatchSize(std::min(n - done, max_chunk_));
     ASSIGN_OR_RETURN(ExecutionPlan * plan, PlanFor(chunk));
     RETURN_IF_ERROR(plan->Execute(input.data() + done * in_size,
                                   output.data() + done * out_size,

@@ -78,6 +78,10 @@ class Network {
   }
   // Per-sample forward floating-point operations (see Layer::forward_flops).
   int64_t forward_flops() const;
+  // Bytes of one sample's activations at inference: the input and every
+  // layer's output as floats (an upper bound: fused activations and
+  // in-place steps share buffers). What NetworkContext sizes chunks by.
+  int64_t activation_bytes_per_sample() const;
 
   // Parameter tensors of all layers in layer order (ids 0, 1, ...).
   int num_parameter_tensors() const {
@@ -169,6 +173,20 @@ class NetworkContext {
     int max_cached_plans = 32;
     // Largest n Run accepts (bounds the arena); larger is INVALID_ARGUMENT.
     int64_t max_batch_size = 4096;
+    // Bytes of activations a chunk may hold per oneDNN thread of the
+    // creating thread (engine/threading.h; 0: no cap). A batch runs as
+    // chunks of at most max_chunk() images: the largest plan batch size
+    // whose activations (Network::activation_bytes_per_sample) fit in this
+    // times the thread count, at least 1. Measured (bench/README.md, "Large
+    // batches in chunks"): on an AVX-512 machine (2 MB of L2 a core) the
+    // tutorial CNN's ~160 KB an image made a whole batch of 256 run at 0.70
+    // of the chunked speed on 1 thread (0.77 on 2), as its activations left
+    // the caches; on an AVX2 machine it was nearly flat from 8 to 256. 3 MiB
+    // a thread gives the CNN chunks of 16 images (1 thread) or 32 (2): no
+    // slower than whole batches from 12 to 64 (2 MiB, chunks of 12 / 24,
+    // was 5-11 % slower at 32 and 64 on 2 threads), and keeps the MLP (a few
+    // KB an image) and RNN (~11 KB) whole up to 256.
+    size_t chunk_activation_bytes = size_t{3} << 20;
   };
 
   static std::unique_ptr<NetworkContext> Create(
@@ -185,7 +203,8 @@ class NetworkContext {
   // input: n samples of NumElements(input_shape) floats, row-major; output:
   // n samples of NumElements(output_shape). INVALID_ARGUMENT if n is outside
   // [1, max_batch_size] or a span's size differs; input and output must not
-  // overlap. Runs as chunks of plan batch sizes (LargestPlanBatchSize). The
+  // overlap. Runs as chunks of plan batch sizes (LargestPlanBatchSize) of at
+  // most max_chunk() images. The
   // first call that needs a plan builds it (milliseconds: oneDNN generates
   // kernels); later calls add no allocation to oneDNN's own (see plan.h).
   absl::Status Run(absl::Span<const float> input, int64_t n,
@@ -194,6 +213,8 @@ class NetworkContext {
   absl::Status Prepare(int64_t n);
 
   int cached_plans() const { return static_cast<int>(plans_.size()); }
+  // The largest chunk Run executes at once (Options::chunk_activation_bytes).
+  int64_t max_chunk() const { return max_chunk_; }
   size_t arena_bytes() const { return arena_.bytes(); }
 
  private:
@@ -210,6 +231,7 @@ class NetworkContext {
   std::optional<dnnl::stream> stream_;
   absl::flat_hash_map<int64_t, CachedPlan> plans_;  // by batch size
   uint64_t uses_ = 0;
+  int64_t max_chunk_ = 1;  // a plan batch size, <= options_.max_batch_size
   AlignedBuffer arena_;
 };
 

@@ -5,6 +5,7 @@
 #include "engine/model.h"
 #include "engine/onednn.h"
 #include "engine/plan.h"
+#include "engine/threading.h"
 #include "gtest/gtest.h"
 #include "tests/engine/allocation_counter.h"
 #include "tests/engine/test_util.h"
@@ -189,9 +190,61 @@ TEST(PlanTest, ChunkedBatchesMatchSingleImagesAndPlansStayFew) {
   }
   EXPECT_LE(context->cached_plans(),
             static_cast<int>(PlanBatchSizes(kMax).size()));
-  auto prepared = NetworkContext::Create(model->network());
+  NetworkContext::Options whole;
+  whole.chunk_activation_bytes = 0;
+  auto prepared = NetworkContext::Create(model->network(), whole);
   ASSERT_TRUE(prepared->Prepare(37).ok());
   EXPECT_EQ(prepared->cached_plans(), 3);  // 32 + 4 + 1
+}
+
+// A batch runs in chunks whose activations fit chunk_activation_bytes: the
+// largest plan batch size that fits, at least 1; 0 is no cap. The chunks
+// compute what the whole batch does, within the numerical contract.
+TEST(PlanTest, ChunksAreCappedByTheirActivationBytes) {
+  std::shared_ptr<const Model> model = TutorialModel("mnist_cnn");
+  ASSERT_NE(model, nullptr);
+  const Network& network = *model->network();
+  // The input and each layer's output as floats.
+  int64_t floats = 28 * 28;
+  for (int i = 0; i < network.num_layers(); ++i) {
+    floats += NumElements(network.layer(i).output_shape());
+  }
+  const int64_t per_image = network.activation_bytes_per_sample();
+  EXPECT_EQ(per_image, floats * 4);
+  EXPECT_GT(per_image, 100 << 10);  // conv1's 26x26x32 alone is 86.5 KB
+
+  const int threads_before = ThreadOneDnnThreads();
+  SetThreadOneDnnThreads(1);
+  NetworkContext::Options options;
+  options.chunk_activation_bytes = static_cast<size_t>(per_image * 7);
+  auto capped = NetworkContext::Create(model->network(), options);
+  EXPECT_EQ(capped->max_chunk(), 6);  // 7 is not a plan batch size
+  options.chunk_activation_bytes = static_cast<size_t>(per_image / 2);
+  EXPECT_EQ(NetworkContext::Create(model->network(), options)->max_chunk(), 1);
+  options.chunk_activation_bytes = 0;
+  options.max_batch_size = 100;
+  auto whole = NetworkContext::Create(model->network(), options);
+  EXPECT_EQ(whole->max_chunk(), 96);
+  const auto budget = static_cast<int64_t>(
+      NetworkContext::Options().chunk_activation_bytes);
+  EXPECT_EQ(NetworkContext::Create(model->network())->max_chunk(),
+            LargestPlanBatchSize(budget / per_image));
+  SetThreadOneDnnThreads(2);  // the budget is per oneDNN thread
+  EXPECT_EQ(NetworkContext::Create(model->network())->max_chunk(),
+            LargestPlanBatchSize(2 * budget / per_image));
+  SetThreadOneDnnThreads(1);  // capped and whole below: 1 thread each
+
+  constexpr int64_t kBatch = 29;  // 6 + 6 + 6 + 6 + 4 + 1 capped
+  const std::vector<float> images = MnistTestImages(kBatch);
+  std::vector<float> expected(kBatch * 10), output(kBatch * 10, -1.0f);
+  ASSERT_TRUE(whole->Run(images, kBatch, absl::MakeSpan(expected)).ok());
+  ASSERT_TRUE(capped->Run(images, kBatch, absl::MakeSpan(output)).ok());
+  EXPECT_EQ(capped->cached_plans(), 3);  // 6, 4 and 1
+  for (int64_t i = 0; i < kBatch * 10; ++i) {
+    ASSERT_NEAR(output[i], expected[i], ::nn::testing::kRunToRunTolerance)
+        << "element " << i;
+  }
+  SetThreadOneDnnThreads(threads_before);
 }
 
 // oneDNN 2.6 allocates inside every primitive execution (its argument
