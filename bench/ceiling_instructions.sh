@@ -67,25 +67,6 @@ counted() {  # counted OUT CONCURRENCY REQUESTS: one run's dump in OUT
   until [[ -s "$WORK/cg.$DUMPS" ]]; do sleep 0.2; done
   mv "$WORK/cg.$DUMPS" "$1"
 }
-total() {
-  callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
-}
-functions() {  # "inclusive-Ir function" lines, summed over objects
-  callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
-    sed -nE 's/^ *([0-9,]+) \( *[0-9.]+%\)  (.*) \[[^]]*\]$/\1\t\2/p' |
-    awk -F '\t' '{ gsub(",", "", $1); sum[$2] += $1 }
-      END { for (f in sum) print sum[f] "\t" f }'
-}
-per_request() {
-  awk -v a="$(total "$1")" -v b="$(total "$2")" -v d=$((N2 - N1)) \
-    'BEGIN { printf "%.0f", (b - a) / d }'
-}
-diff_functions() {
-  join -t $'\t' -j 2 -a 2 -e 0 -o 0,1.1,2.1 \
-    <(functions "$1" | sort -t $'\t' -k 2) <(functions "$2" | sort -t $'\t' -k 2) |
-    awk -F '\t' -v d=$((N2 - N1)) '{ printf "%.0f\t%s\n", ($3 - $2) / d, $1 }' |
-    sort -t $'\t' -k 1,1nr
-}
 compute() {  # compute C: nnserve's ExecutionPlan::Execute per request
   diff_functions "$WORK/nnserve.$1.$N1" "$WORK/nnserve.$1.$N2" |
     awk -F '\t' 'index($2, "???:nn::ExecutionPlan::Execute(") == 1 { print $1; exit }'

@@ -61,27 +61,6 @@ bench() {  # bench WIRE REQUESTS [WRAPPER...]
     --model="$MODEL" --concurrency=1 --warmup=0s --duration=3600s \
     --max_requests="$n" --csv >/dev/null
 }
-total() {  # total CALLGRIND_FILE: instructions counted in it
-  callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
-}
-# functions FILE: "inclusive-Ir function" lines, per function (summed over
-# objects).
-functions() {
-  callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
-    sed -nE 's/^ *([0-9,]+) \( *[0-9.]+%\)  (.*) \[[^]]*\]$/\1\t\2/p' |
-    awk -F '\t' '{ gsub(",", "", $1); sum[$2] += $1 }
-      END { for (f in sum) print sum[f] "\t" f }'
-}
-per_request() {  # per_request FILE1 FILE2
-  awk -v a="$(total "$1")" -v b="$(total "$2")" -v d=$((N2 - N1)) \
-    'BEGIN { printf "%.0f", (b - a) / d }'
-}
-diff_functions() {  # diff_functions FILE1 FILE2 > per-request function costs
-  join -t $'\t' -j 2 -a 2 -e 0 -o 0,1.1,2.1 \
-    <(functions "$1" | sort -t $'\t' -k 2) <(functions "$2" | sort -t $'\t' -k 2) |
-    awk -F '\t' -v d=$((N2 - N1)) '{ printf "%.0f\t%s\n", ($3 - $2) / d, $1 }' |
-    sort -t $'\t' -k 1,1nr
-}
 
 # Server side.
 start_server valgrind --tool=callgrind --callgrind-out-file="$WORK/server.cg" \

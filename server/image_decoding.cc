@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/quote.h"
 #include "common/status_macros.h"
+#include "common/unit_range.h"
 #include "engine/data/dataset.h"
 #include "engine/data/png.h"
 
@@ -29,18 +30,6 @@ absl::Status CheckCount(int64_t n, const ImageDecodingOptions& options,
         options.max_images, " (--max_images_per_request)"));
   }
   return absl::OkStatus();
-}
-
-// True if every value is in [0, 1] (NaN is not): float compares with no
-// branch per value, which the compiler vectorizes (as v2/model_mapping.cc's
-// AllInUnitRange); the element loop below then only names the first bad one.
-bool AllInUnitRange(const float* values, int64_t count) {
-  uint32_t outside = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    outside |= static_cast<uint32_t>(!(values[i] >= 0.0f)) |
-               static_cast<uint32_t>(!(values[i] <= 1.0f));
-  }
-  return outside == 0;
 }
 
 // Checks a float tensor's shape, count and values; returns its images.
@@ -65,7 +54,7 @@ absl::StatusOr<int64_t> CheckTensor(const nnserve::v1::FloatTensor& tensor,
         " values, shape [", QuoteList(shape), "] needs ", expected));
   }
   const float* const values = tensor.values().data();
-  if (AllInUnitRange(values, expected)) return n;
+  if (AllInUnitRange(absl::MakeConstSpan(values, expected))) return n;
   for (int64_t i = 0; i < expected; ++i) {
     const float v = values[i];
     // Written so that NaN fails too.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "common/quote.h"
 #include "common/status_macros.h"
+#include "common/unit_range.h"
 #include "engine/data/dataset.h"
 #include "engine/data/png.h"
 
@@ -110,17 +111,6 @@ absl::Status BadPixel(const InputTensor& in, int64_t index, int64_t image_size,
 inline uint32_t OutsideUnitRange(uint32_t bits) {
   constexpr uint32_t kOne = 0x3f800000u, kMinusZero = 0x80000000u;
   return static_cast<uint32_t>(bits > kOne) & static_cast<uint32_t>(bits != kMinusZero);
-}
-
-// Float compares (ordered: NaN fails both; -0 >= 0), which vectorize to
-// two compares a vector of floats; no branch per element.
-bool AllInUnitRange(absl::Span<const float> values) {
-  uint32_t outside = 0;
-  for (float v : values) {
-    outside |= static_cast<uint32_t>(!(v >= 0.0f)) |
-               static_cast<uint32_t>(!(v <= 1.0f));
-  }
-  return outside == 0;
 }
 
 // Copies `count` little-endian floats from `raw` to `out` and checks them in
