@@ -58,6 +58,29 @@ class ScopedOneDnnThreads {
   int previous_;
 };
 
+// Below this many pixels a batch is filled on one thread.
+constexpr int64_t kParallelFillPixels = 32768;
+
+// Converts the images `indices` of `images` into the plan's input (one row
+// of PixelToUnit values per image) and copies their labels. Spread over
+// the calling thread's OpenMP team for large batches: the gather of
+// scattered images and the 4x wider float rows cost about 10 % of an MLP
+// batch on one thread, while the team's other threads wait for the next
+// primitive anyway. Each image is converted alone, so the result does not
+// depend on the split.
+void FillBatch(const ImageSet& images, absl::Span<const int64_t> indices,
+               TrainingPlan& plan) {
+  const int64_t n = static_cast<int64_t>(indices.size());
+  const int64_t image_size = images.image_size();
+  float* input = plan.input().data();
+  int32_t* labels = plan.labels().data();
+#pragma omp parallel for schedule(static) if (n * image_size > kParallelFillPixels)
+  for (int64_t k = 0; k < n; ++k) {
+    PixelsToUnit(images.image(indices[k]), image_size, input + k * image_size);
+    labels[k] = images.labels[indices[k]];
+  }
+}
+
 // Fisher-Yates with the engine's own generator (std::shuffle's algorithm
 // differs between standard libraries).
 void Shuffle(std::vector<int64_t>& values, Random& random) {
@@ -224,7 +247,6 @@ absl::StatusOr<SavedModel> TrainingRun::Run() {
   const Clock::time_point run_start = Clock::now();
   RETURN_IF_ERROR(Prepare());
   const ImageSet& train = *data_.train;
-  const int64_t image_size = train.image_size();
   const int64_t train_count = static_cast<int64_t>(train_indices_.size());
   const int64_t batch_size =
       std::min<int64_t>(config_.batch_size(), train_count);
@@ -264,12 +286,7 @@ absl::StatusOr<SavedModel> TrainingRun::Run() {
       const int64_t begin = int64_t{batch - 1} * batch_size;
       const int64_t n = std::min(batch_size, train_count - begin);
       ASSIGN_OR_RETURN(TrainingPlan * plan, PlanFor(n));
-      float* input = plan->input().data();
-      for (int64_t k = 0; k < n; ++k) {
-        const int64_t index = order[begin + k];
-        PixelsToUnit(train.image(index), image_size, input + k * image_size);
-        plan->labels()[k] = train.labels[index];
-      }
+      FillBatch(train, absl::MakeConstSpan(order).subspan(begin, n), *plan);
       ASSIGN_OR_RETURN(const TrainingPlan::Result result,
                        plan->Run(MixSeed(dropout_seed, batches_done)));
       if (!std::isfinite(result.loss)) {
