@@ -29,6 +29,8 @@
 #define NNSERVE_ENGINE_FORWARD_BUILDER_H_
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <unordered_map>
 
 #include "absl/status/status.h"
@@ -113,6 +115,14 @@ class ForwardBuilder {
   virtual void AddStep(const dnnl::primitive& primitive,
                        const std::unordered_map<int, dnnl::memory>& args,
                        const dnnl::memory::desc& scratchpad_md = {}) = 0;
+  // Appends host code, for work a oneDNN primitive does slowly: `run` reads
+  // and writes the memories `args` (from this builder), taking their data
+  // handles when it runs (an inference plan binds its buffers per call). It
+  // runs after every step before it has finished and must not throw.
+  // `name` says what it does in ExecutionPlan::Describe.
+  virtual void AddHostStep(std::string name,
+                           const std::unordered_map<int, dnnl::memory>& args,
+                           std::function<void()> run) = 0;
 
  protected:
   ForwardBuilder(bool training, int64_t batch_size)

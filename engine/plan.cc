@@ -117,6 +117,10 @@ absl::Status ExecutionPlan::Execute(const float* input, float* output,
     bound_arena_ = arena;
   }
   for (const Step& step : steps_) {
+    if (step.host) {
+      step.host();
+      continue;
+    }
     absl::Status status =
         CheckDnnl(dnnl_primitive_execute(step.primitive.get(), stream.get(),
                                          static_cast<int>(step.args.size()),
@@ -190,7 +194,7 @@ absl::StatusOr<dnnl::memory> PlanBuilder::Parameter(
 void PlanBuilder::AddStep(const dnnl::primitive& primitive,
                           const std::unordered_map<int, dnnl::memory>& args,
                           const dnnl::memory::desc& scratchpad_md) {
-  ExecutionPlan::Step step{primitive, {}};
+  ExecutionPlan::Step step{primitive, {}, {}, {}};
   step.args.reserve(args.size() + 1);
   for (const auto& [arg, memory] : args) {
     step.args.push_back({arg, memory.get()});
@@ -204,6 +208,17 @@ void PlanBuilder::AddStep(const dnnl::primitive& primitive,
     scratchpad.bytes = std::max(scratchpad.bytes, scratchpad_md.get_size());
     dnnl::memory memory = NewAlias(scratchpad_md, scratchpad_buffer_);
     step.args.push_back({DNNL_ARG_SCRATCHPAD, memory.get()});
+  }
+  plan_->steps_.push_back(std::move(step));
+}
+
+void PlanBuilder::AddHostStep(std::string name,
+                              const std::unordered_map<int, dnnl::memory>& args,
+                              std::function<void()> run) {
+  ExecutionPlan::Step step{dnnl::primitive(), {}, std::move(run),
+                           std::move(name)};
+  for (const auto& [arg, memory] : args) {
+    step.args.push_back({arg, memory.get()});
   }
   plan_->steps_.push_back(std::move(step));
 }

@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -144,8 +145,10 @@ class ExecutionPlan {
     size_t offset;
   };
   struct Step {
-    dnnl::primitive primitive;
+    dnnl::primitive primitive;          // empty for a host step
     std::vector<dnnl_exec_arg_t> args;  // handles owned by bindings_/fixed_
+    std::function<void()> host;         // a host step's code
+    std::string host_name;              // and what it does (Describe)
   };
 
   int64_t batch_size_ = 0;
@@ -189,6 +192,9 @@ class PlanBuilder final : public ForwardBuilder {
   void AddStep(const dnnl::primitive& primitive,
                const std::unordered_map<int, dnnl::memory>& args,
                const dnnl::memory::desc& scratchpad_md = {}) override;
+  void AddHostStep(std::string name,
+                   const std::unordered_map<int, dnnl::memory>& args,
+                   std::function<void()> run) override;
 
   // Ends the plan: current() converted to `output_md` becomes the output,
   // written straight into the caller's output buffer. The builder is spent.

@@ -85,23 +85,30 @@ std::string DescribePostOps(const_dnnl_primitive_desc_t pd) {
 std::vector<std::string> ExecutionPlan::Describe() const {
   std::vector<std::string> lines;
   for (const Step& step : steps_) {
-    const_dnnl_primitive_desc_t pd = nullptr;
-    if (dnnl_primitive_get_primitive_desc(step.primitive.get(), &pd) != dnnl_success) {
-      lines.push_back("? (no primitive descriptor)");
-      continue;
+    std::string line;
+    if (step.host) {
+      line = absl::StrCat("host ", step.host_name);
+    } else {
+      const_dnnl_primitive_desc_t pd = nullptr;
+      if (dnnl_primitive_get_primitive_desc(step.primitive.get(), &pd) !=
+          dnnl_success) {
+        lines.push_back("? (no primitive descriptor)");
+        continue;
+      }
+      dnnl_primitive_kind_t kind = dnnl_undefined_primitive;
+      const char* impl = "?";
+      dnnl_prop_kind_t prop = dnnl_prop_kind_undef;
+      dnnl_primitive_desc_query(pd, dnnl_query_primitive_kind, 0, &kind);
+      dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+      const bool has_prop =
+          dnnl_primitive_desc_query(pd, dnnl_query_prop_kind, 0, &prop) ==
+          dnnl_success;
+      line = absl::StrCat(dnnl_prim_kind2str(kind), " ", impl);
+      if (has_prop && prop != dnnl_prop_kind_undef) {
+        absl::StrAppend(&line, " ", dnnl_prop_kind2str(prop));
+      }
+      absl::StrAppend(&line, DescribePostOps(pd));
     }
-    dnnl_primitive_kind_t kind = dnnl_undefined_primitive;
-    const char* impl = "?";
-    dnnl_prop_kind_t prop = dnnl_prop_kind_undef;
-    dnnl_primitive_desc_query(pd, dnnl_query_primitive_kind, 0, &kind);
-    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-    const bool has_prop =
-        dnnl_primitive_desc_query(pd, dnnl_query_prop_kind, 0, &prop) == dnnl_success;
-    std::string line = absl::StrCat(dnnl_prim_kind2str(kind), " ", impl);
-    if (has_prop && prop != dnnl_prop_kind_undef) {
-      absl::StrAppend(&line, " ", dnnl_prop_kind2str(prop));
-    }
-    absl::StrAppend(&line, DescribePostOps(pd));
 
     std::vector<std::pair<int, dnnl_memory_t>> args;
     for (const dnnl_exec_arg_t& arg : step.args) args.emplace_back(arg.arg, arg.memory);

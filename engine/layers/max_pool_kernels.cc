@@ -11,21 +11,23 @@ namespace {
 // One output row (all ow) of one plane, channels in chunks of kChunk kept
 // in local arrays (registers: the compare-and-select loops vectorise, which
 // they do not on the output buffers, as those might alias the input).
-// kInner is the channel count per plane when known at compile time (16: a
-// convolution's nChw16c output), 0 for g.inner. Compiled for AVX-512, AVX2
-// and baseline x86-64 (compares and selects only: every variant gives the
-// same result).
+// kInner is the channel count per plane when known at compile time (16 or
+// 8: a convolution's nChw16c or nChw8c output), 0 for g.inner. kArgmax:
+// record the winners in `index` (training), else not (inference). Compiled
+// for AVX-512, AVX2 and baseline x86-64 (compares and selects only: every
+// variant gives the same result).
 constexpr int64_t kChunk = 16;
 
-template <int64_t kInner>
+template <int64_t kInner, bool kArgmax>
 NN_VECTOR_CLONES void PoolRow(
     const MaxPoolGeometry& g, const float* plane, int64_t oh, float* y,
     int32_t* index) {
   const int64_t inner = kInner != 0 ? kInner : g.inner;
-  for (int64_t ow = 0; ow < g.out_width; ++ow, y += inner, index += inner) {
+  for (int64_t ow = 0; ow < g.out_width; ++ow, y += inner) {
     for (int64_t c0 = 0; c0 < inner; c0 += kChunk) {
-      const int64_t lanes = kInner == kChunk ? kChunk
-                                             : std::min(kChunk, inner - c0);
+      const int64_t lanes = kInner != 0 && kInner % kChunk == 0
+                                ? kChunk
+                                : std::min(kChunk, inner - c0);
       float best[kChunk];
       int32_t arg[kChunk];
       for (int64_t c = 0; c < kChunk; ++c) {
@@ -50,8 +52,30 @@ NN_VECTOR_CLONES void PoolRow(
       }
       for (int64_t c = 0; c < lanes; ++c) {
         y[c0 + c] = arg[c] < 0 ? 0.0f : best[c];
-        index[c0 + c] = arg[c];
+        if constexpr (kArgmax) index[c0 + c] = arg[c];
       }
+    }
+    if constexpr (kArgmax) index += inner;
+  }
+}
+
+template <bool kArgmax>
+void PoolRows(const MaxPoolGeometry& g, const float* src, float* dst,
+              int32_t* argmax) {
+  const int64_t rows = g.outer * g.out_height;
+#pragma omp parallel for schedule(static) if (rows * g.out_width * g.inner > 16384)
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t o = row / g.out_height;
+    const int64_t oh = row % g.out_height;
+    const float* plane = src + o * g.height * g.width * g.inner;
+    const int64_t at = row * g.out_width * g.inner;
+    int32_t* index = kArgmax ? argmax + at : nullptr;
+    if (g.inner == 16) {
+      PoolRow<16, kArgmax>(g, plane, oh, dst + at, index);
+    } else if (g.inner == 8) {
+      PoolRow<8, kArgmax>(g, plane, oh, dst + at, index);
+    } else {
+      PoolRow<0, kArgmax>(g, plane, oh, dst + at, index);
     }
   }
 }
@@ -60,18 +84,10 @@ NN_VECTOR_CLONES void PoolRow(
 
 void MaxPoolForward(const MaxPoolGeometry& g, const float* src, float* dst,
                     int32_t* argmax) {
-  const int64_t rows = g.outer * g.out_height;
-#pragma omp parallel for schedule(static) if (rows * g.out_width * g.inner > 16384)
-  for (int64_t row = 0; row < rows; ++row) {
-    const int64_t o = row / g.out_height;
-    const int64_t oh = row % g.out_height;
-    const float* plane = src + o * g.height * g.width * g.inner;
-    const int64_t at = row * g.out_width * g.inner;
-    if (g.inner == 16) {
-      PoolRow<16>(g, plane, oh, dst + at, argmax + at);
-    } else {
-      PoolRow<0>(g, plane, oh, dst + at, argmax + at);
-    }
+  if (argmax != nullptr) {
+    PoolRows<true>(g, src, dst, argmax);
+  } else {
+    PoolRows<false>(g, src, dst, nullptr);
   }
 }
 

@@ -1,5 +1,6 @@
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/layers/internal.h"
@@ -17,8 +18,9 @@ namespace {
 
 // {H, W} or {H, W, C} -> {H', W', C} (C = 1 for {H, W}); sizes as Conv2D
 // with the pool as kernel, stride 0 meaning the pool size. Padded positions
-// never win the max. No parameters. oneDNN pooling (max) for inference;
-// training uses host kernels (max_pool_kernels.h says why).
+// never win the max. No parameters. oneDNN pooling (max) for inference
+// where it is an AVX-512 kernel; host kernels in training and below AVX-512
+// (max_pool_kernels.h says why).
 class MaxPooling2D final : public Layer {
  public:
   static absl::StatusOr<std::unique_ptr<Layer>> Create(
@@ -72,32 +74,38 @@ int64_t MaxPooling2D::forward_flops() const {
 
 namespace {
 
-// Training's forward: host kernels (engine/layers/max_pool_kernels.h says
-// why not oneDNN's training pooling) on a channels-innermost layout: the
-// input's own when it is nhwc or nChw<B>c (a convolution's output), else
-// reordered to nhwc. Records the winning input cell of every output for the
-// backward half.
-BackwardAppender AppendTrainingPool(TrainingPlanBuilder& b, dnnl::memory src,
-                                    const Window2D& window,
-                                    const nnserve::v1::MaxPooling2DLayer& pool,
-                                    const Shape& input_shape,
-                                    const Shape& output_shape) {
+// The host kernels' plan (engine/layers/max_pool_kernels.h): the input in
+// its own layout when it is nhwc, nChw<B>c (a convolution's output) or
+// nchw, else reordered to nhwc; the output in the same layout.
+struct HostPool {
+  dnnl::memory src;
+  dnnl::memory::desc dst_md;
+  MaxPoolGeometry g;
+};
+
+HostPool PlanHostPool(ForwardBuilder& b, dnnl::memory src,
+                      const Window2D& window,
+                      const nnserve::v1::MaxPooling2DLayer& pool,
+                      const Shape& input_shape, const Shape& output_shape) {
   const int64_t n = b.batch_size();
   const int64_t channels = output_shape[2];
   const dnnl::memory::dims in_dims = src.get_desc().dims();
   tag layout = tag::nhwc;
   int64_t inner = channels;
-  for (const auto& [blocked, block] :
-       {std::pair{tag::aBcd16b, 16}, {tag::aBcd8b, 8}, {tag::aBcd4b, 4}}) {
-    if (src.get_desc() == dnnl::memory::desc(in_dims, dt::f32, blocked)) {
-      layout = blocked;
+  // Plain nchw is N*C planes of one channel each.
+  for (const auto& [other, block] :
+       {std::pair{tag::aBcd16b, int64_t{16}}, {tag::aBcd8b, 8}, {tag::aBcd4b, 4},
+        {tag::nchw, 1}}) {
+    if (src.get_desc() == dnnl::memory::desc(in_dims, dt::f32, other)) {
+      layout = other;
       inner = block;
     }
   }
-  src = b.Reorder(src, dnnl::memory::desc(in_dims, dt::f32, layout));
-  const dnnl::memory::desc dst_md(
+  HostPool plan;
+  plan.src = b.Reorder(src, dnnl::memory::desc(in_dims, dt::f32, layout));
+  plan.dst_md = dnnl::memory::desc(
       {n, channels, output_shape[0], output_shape[1]}, dt::f32, layout);
-  MaxPoolGeometry g;
+  MaxPoolGeometry& g = plan.g;
   g.inner = inner;
   g.outer = n * ((channels + inner - 1) / inner);
   g.height = input_shape[0];
@@ -110,6 +118,22 @@ BackwardAppender AppendTrainingPool(TrainingPlanBuilder& b, dnnl::memory src,
   g.stride_width = window.strides[1];
   g.pad_top = window.pad_before[0];
   g.pad_left = window.pad_before[1];
+  return plan;
+}
+
+// Training's forward: host kernels (engine/layers/max_pool_kernels.h says
+// why not oneDNN's training pooling). Records the winning input cell of
+// every output for the backward half.
+BackwardAppender AppendTrainingPool(TrainingPlanBuilder& b, dnnl::memory src,
+                                    const Window2D& window,
+                                    const nnserve::v1::MaxPooling2DLayer& pool,
+                                    const Shape& input_shape,
+                                    const Shape& output_shape) {
+  const HostPool plan =
+      PlanHostPool(b, src, window, pool, input_shape, output_shape);
+  src = plan.src;
+  const dnnl::memory::desc dst_md = plan.dst_md;
+  const MaxPoolGeometry g = plan.g;
   const dnnl::memory dst = b.NewMemory(dst_md);
   // The winning input cell of every output element, as int32.
   const dnnl::memory argmax = b.NewMemory(dnnl::memory::desc(
@@ -160,6 +184,26 @@ absl::StatusOr<BackwardAppender> MaxPooling2D::AppendForward(
        window.strides, {pool.pool_height(), pool.pool_width()},
        window.pad_before, window.pad_after},
       PrimitiveAttr({}), b.engine());
+  if (!absl::StartsWith(pd.impl_info_str(), "jit:avx512")) {
+    // Below AVX-512, oneDNN 2.6's pooling is several times slower than the
+    // host loops (max_pool_kernels.h): run those.
+    const HostPool plan =
+        PlanHostPool(b, src, window, pool, input_shape(), output_shape());
+    const dnnl::memory dst = b.NewMemory(plan.dst_md);
+    const dnnl::memory x = plan.src;
+    b.AddHostStep(
+        absl::StrCat("max_pooling inner:", plan.g.inner),
+        {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, dst}}, [g = plan.g, x, dst] {
+          void* from = nullptr;
+          void* to = nullptr;
+          dnnl_memory_get_data_handle(x.get(), &from);
+          dnnl_memory_get_data_handle(dst.get(), &to);
+          MaxPoolForward(g, static_cast<const float*>(from),
+                         static_cast<float*>(to), nullptr);
+        });
+    b.set_current(dst);
+    return BackwardAppender();
+  }
   const dnnl::memory dst = b.NewMemory(pd.dst_desc());
   b.AddStep(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}},
             pd.scratchpad_desc());

@@ -146,6 +146,13 @@ class TrainingPlanBuilder final : public ForwardBuilder {
   // Appends host code; it runs after every step before it has finished. It
   // must not throw.
   void AddHostStep(std::function<void()> step);
+  // ForwardBuilder's: the memories are buffers of their own, whose handles
+  // never change.
+  void AddHostStep(std::string /*name*/,
+                   const std::unordered_map<int, dnnl::memory>& /*args*/,
+                   std::function<void()> run) override {
+    AddHostStep(std::move(run));
+  }
   // The seed Run was given (read it when the step runs, not when built):
   // layers that draw random numbers (Dropout) mix it with layer_index().
   const uint64_t* step_seed() const { return step_seed_; }

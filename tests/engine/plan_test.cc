@@ -1,5 +1,6 @@
 // Execution plans: what is fused, what is shared, and what a call costs.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/model.h"
@@ -81,6 +82,36 @@ TEST(PlanTest, CnnHasOneStepPerLayerPlusAtMostOneReorderAtTheFlatten) {
     const int steps = Steps(*model->network(), n);
     EXPECT_GE(steps, 7) << n;
     EXPECT_LE(steps, below_avx2 ? 9 : 8) << n;
+  }
+}
+
+TEST(PlanTest, MaxPoolingRunsOnTheHostBelowAvx512) {
+  // oneDNN 2.6's AVX2 pooling is ~6x slower than the host loops
+  // (engine/layers/max_pool_kernels.h); its AVX-512 pooling is not.
+  std::shared_ptr<const Model> model = TutorialModel("mnist_cnn");
+  ASSERT_NE(model, nullptr);
+  const bool avx512 =
+      dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core;
+  dnnl::stream stream(CpuEngine());
+  for (int64_t n : {1, 32}) {
+    absl::StatusOr<std::unique_ptr<ExecutionPlan>> plan =
+        model->network()->BuildInferencePlan(n, stream);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    int host = 0, onednn = 0;
+    for (const std::string& line : (*plan)->Describe()) {
+      if (line.rfind("host max_pooling", 0) == 0) {
+        ++host;
+        // The arguments are described like a primitive's.
+        EXPECT_NE(line.find(" src=arena@"), std::string::npos) << line;
+        EXPECT_NE(line.find(" dst=arena@"), std::string::npos) << line;
+      }
+      if (line.rfind("pooling", 0) == 0) {
+        ++onednn;
+        EXPECT_NE(line.find("jit:avx512"), std::string::npos) << line;
+      }
+    }
+    EXPECT_EQ(host, avx512 ? 0 : 2) << n;
+    EXPECT_EQ(onednn, avx512 ? 2 : 0) << n;
   }
 }
 
