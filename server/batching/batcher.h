@@ -292,6 +292,12 @@ class Batcher {
   int64_t queued_images() const;
   // Workers that built a processor and are running (<= options().num_workers).
   int num_workers() const;
+  // Task states allocated so far. A queued or following task needs one; it
+  // returns to a pool when the task is done and the next task reuses it, so
+  // this grows with the most tasks in the batcher at once (beyond 256 kept
+  // in the pool, the extra ones are freed and allocated again), not with
+  // the tasks served. For tests and diagnostics.
+  int64_t task_states_made() const;
   const Options& options() const;
 
  private:
