@@ -25,10 +25,11 @@
 // the call (and its version handle) is destroyed.
 //
 // Hot path, per request: the protocol's call object, its input buffer (none
-// when the protocol's decoder gives a view: UseInput), its output buffer
-// past a few values (16 floats inline) and the batcher's task state (when
-// queued or following) are the allocations; virtual calls are per request (WriteReply, Finish, the
-// recorder), none per image; no lock of its own.
+// when the protocol's decoder gives a view: UseInput) and its output buffer
+// past a few values (16 floats inline) are the allocations (the batcher's
+// task state, when queued or following, comes from its pool: batcher.h);
+// virtual calls are per request (WriteReply, Finish, the recorder), none
+// per image; no lock of its own.
 #ifndef NNSERVE_SERVER_INFERENCE_CALL_H_
 #define NNSERVE_SERVER_INFERENCE_CALL_H_
 

@@ -170,7 +170,7 @@ void Batcher::Core::WorkerMain(int index) {
   }
   state_cv_.notify_all();
 
-  while (TakeBatch(buffers->batch)) ComputeBatch(**processor, *buffers);
+  while (TakeBatch(*buffers)) ComputeBatch(**processor, *buffers);
 
   processor->reset();  // destroyed on the thread that created it
   {
@@ -259,10 +259,31 @@ void Batcher::Core::WakeWorkers(int new_batches) {
   }
 }
 
+TaskState* Batcher::Core::NewStateLocked(BatchTask&& task, absl::Time now) {
+  std::unique_ptr<TaskState> state;
+  if (free_states_.empty()) {
+    state = std::make_unique<TaskState>();
+    ++task_states_made_;
+  } else {
+    state = std::move(free_states_.back());
+    free_states_.pop_back();
+  }
+  state->Reset(std::move(task), now);
+  return state.release();  // back in a unique_ptr in FinishSlice
+}
+
+void Batcher::Core::RecycleLocked(WorkerBuffers& buffers) {
+  std::vector<std::unique_ptr<TaskState>>& finished = buffers.finished;
+  while (!finished.empty() &&
+         free_states_.size() < batcher_internal::kMaxPooledTaskStates) {
+    free_states_.push_back(std::move(finished.back()));
+    finished.pop_back();
+  }
+}
+
 Admission Batcher::Core::Admit(BatchTask&& task) {
   if (Admission valid = Check(task); !valid.accepted()) return valid;
-  auto state = std::make_unique<TaskState>(std::move(task));
-  const int64_t n = state->task.num_images;
+  const int64_t n = task.num_images;
   int new_batches = 0;
   {
     MutexLock lock(mu_);
@@ -278,19 +299,21 @@ Admission Batcher::Core::Admit(BatchTask&& task) {
                        options_.max_queue_size, ")"));
     }
     const absl::Time now = clock_->Now();
-    state->enqueued = now;
-    new_batches = EnqueueLocked(state.release(), now);
+    new_batches = EnqueueLocked(NewStateLocked(std::move(task), now), now);
     AddQueuedLocked(n);
+    if (idle_workers_ == 0) new_batches = 0;  // nobody to wake
   }
   WakeWorkers(new_batches);
   return Admission::Accepted();
 }
 
 
-bool Batcher::Core::TakeBatch(std::vector<Slice>& batch) {
+bool Batcher::Core::TakeBatch(WorkerBuffers& buffers) {
+  std::vector<Slice>& batch = buffers.batch;
   bool more_queued;
   {
     MutexLock lock(mu_);
+    RecycleLocked(buffers);
     ++idle_workers_;
     lock.Wait(work_cv_, [&] {
       mu_.AssertHeld();
@@ -309,6 +332,7 @@ bool Batcher::Core::TakeBatch(std::vector<Slice>& batch) {
     last_batch_images_ = images;
     more_queued = !queue_.empty() && idle_workers_ > 0;
   }
+  buffers.finished.clear();  // beyond the pool's bound
   // Another batch is waiting and a worker is idle: make sure it wakes even if
   // this worker consumed the notification meant for it.
   if (more_queued) work_cv_.notify_one();
@@ -328,7 +352,7 @@ void Batcher::Core::ComputeBatch(BatchProcessor& processor,
       observer_->OnTaskStarted(start - state.enqueued);
     }
     if (state.failed.load(std::memory_order_acquire)) {
-      FinishSlice(slice, absl::OkStatus());
+      FinishSlice(slice, absl::OkStatus(), buffers);
       continue;
     }
     // The deadline first: gRPC also cancels a call whose deadline passed,
@@ -347,7 +371,7 @@ void Batcher::Core::ComputeBatch(BatchProcessor& processor,
       if (state.Fail(std::move(drop)) && observer_ != nullptr) {
         observer_->OnTaskDropped(why);
       }
-      FinishSlice(slice, absl::OkStatus());
+      FinishSlice(slice, absl::OkStatus(), buffers);
       continue;
     }
     buffers.live.push_back(slice);
@@ -386,22 +410,21 @@ void Batcher::Core::ComputeBatch(BatchProcessor& processor,
   if (status.ok() && observer_ != nullptr) {
     observer_->OnBatchComputed(n, clock_->Now() - compute_start);
   }
-  for (const Slice& slice : buffers.live) FinishSlice(slice, status);
+  for (const Slice& slice : buffers.live) FinishSlice(slice, status, buffers);
 }
 
-void Batcher::Core::FinishSlice(const Slice& slice, absl::Status status) {
+void Batcher::Core::FinishSlice(const Slice& slice, absl::Status status,
+                                WorkerBuffers& buffers) {
   TaskState* state = slice.task;
   if (!status.ok()) state->Fail(std::move(status));
   if (state->pending_slices.fetch_sub(1, std::memory_order_acq_rel) != 1) {
     return;
   }
-  absl::Status result;
-  {
-    MutexLock lock(state->mu);
-    result = std::move(state->result);
-  }
+  // The last slice: no other thread refers to the state any more.
+  absl::Status result = std::move(state->result);
   absl::AnyInvocable<void(absl::Status)> done = std::move(state->task.done);
-  delete state;  // releases input, output and is_cancelled before `done`
+  state->task = BatchTask();  // releases input, output and is_cancelled
+  buffers.finished.emplace_back(state);  // reserved: no allocation
   done(std::move(result));
 }
 
@@ -472,6 +495,10 @@ void Batcher::Shutdown() { core_->Shutdown(); }
 int64_t Batcher::queued_images() const { return core_->queued_images(); }
 
 int Batcher::num_workers() const { return core_->running_workers(); }
+
+int64_t Batcher::task_states_made() const {
+  return core_->task_states_made();
+}
 
 const Batcher::Options& Batcher::options() const { return core_->options(); }
 

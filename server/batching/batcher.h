@@ -47,6 +47,18 @@
 // them and its outputs scattered back, except that a batch consisting of one
 // slice is computed in place on the task's own spans (no copy).
 //
+// What a task costs the batcher: a fast-path run's own task, nothing but
+// two lock pairs of the queue's mutex; a follower or a queued
+// task, a task state from a pool (no allocation once the pool holds as
+// many as were in the batcher at once; see task_states_made()), one lock
+// of the queue's mutex to join and its share of the computing thread's
+// locks (one a batch), and no lock of its own. A queued task wakes a
+// worker only if one is idle (blocked in its wait): a busy worker looks at
+// the queue before it sleeps again. Counted in bench/README.md
+// (bench/wakeups.sh, bench/batcher_handoff.cc, ceiling_instructions.sh): with
+// the fast path on (the server's default) the workers take nearly no task
+// of a light model, so a request costs no wake-up of the batcher's own.
+//
 // Thread safety: Submit(), Schedule(), RunInlineOrFollow() and
 // queued_images() may be called from any thread concurrently, including from
 // `done` callbacks.
@@ -292,6 +304,12 @@ class Batcher {
   int64_t queued_images() const;
   // Workers that built a processor and are running (<= options().num_workers).
   int num_workers() const;
+  // Task states allocated so far. A queued or following task needs one; it
+  // returns to a pool when the task is done and the next task reuses it, so
+  // this grows with the most tasks in the batcher at once (beyond 256 kept
+  // in the pool, the extra ones are freed and allocated again), not with
+  // the tasks served. For tests and diagnostics.
+  int64_t task_states_made() const;
   const Options& options() const;
 
  private:

@@ -24,30 +24,51 @@
 namespace nn {
 namespace batcher_internal {
 
-// A scheduled task, shared by its slices. Deleted by the worker that finishes
-// its last slice.
+// A scheduled task, shared by its slices. The batcher keeps a pool of them
+// (Batcher::Core::free_states_): taken under the queue's lock when a task
+// is queued or follows a fast-path run, returned by the thread that
+// finished its last slice the next time that thread takes the queue's lock
+// anyway (a worker's next TakeBatch, a run's next round), so the steady
+// state allocates none and takes no lock of the state's own. A state is in
+// exactly one place at a time: the pool, in use by one task (from its
+// queueing to its last slice), or a computing thread's `finished` list.
 struct TaskState {
-  explicit TaskState(BatchTask t) : task(std::move(t)) {}
-
   // Records `status` as the task's result unless an error is already
-  // recorded; returns whether it was recorded.
+  // recorded; returns whether it was recorded. Only the call that sets
+  // `failed` writes `result`, and it does so before its slice's
+  // `pending_slices` decrement; the thread that takes that count to 0 reads
+  // `result` after its own decrement (acq_rel on one atomic: it sees every
+  // earlier decrement's writes). So `result` needs no lock.
   bool Fail(absl::Status status) {
-    MutexLock lock(mu);
-    if (!result.ok()) return false;
+    bool expected = false;
+    if (!failed.compare_exchange_strong(expected, true,
+                                        std::memory_order_acq_rel)) {
+      return false;
+    }
     result = std::move(status);
-    failed.store(true, std::memory_order_release);
     return true;
+  }
+
+  // Makes a state from the pool (or a new one) hold `t`, queued at `now`.
+  void Reset(BatchTask&& t, absl::Time now) {
+    task = std::move(t);
+    enqueued = now;
+    failed.store(false, std::memory_order_relaxed);
+    result = absl::OkStatus();
   }
 
   BatchTask task;
   absl::Time enqueued;
-  // Slices not finished yet; the worker that takes it to 0 runs `done`.
+  // Slices not finished yet; the thread that takes it to 0 runs `done`.
   std::atomic<int64_t> pending_slices{0};
   // True once `result` holds an error: later slices are skipped.
   std::atomic<bool> failed{false};
-  Mutex mu;
-  absl::Status result ABSL_GUARDED_BY(mu);
+  absl::Status result;  // see Fail()
 };
+
+// Most task states the pool keeps between bursts; more than that many
+// tasks queued at once allocate the rest, freed when they finish.
+constexpr size_t kMaxPooledTaskStates = 256;
 
 // Images [offset, offset + count) of one task. The first slice of each batch
 // in the queue has `starts_batch` set.
@@ -65,6 +86,9 @@ struct WorkerBuffers {
   std::vector<Slice> live;         // those not dropped
   std::vector<float> input;        // {max_batch_size, input_size}
   std::vector<float> output;       // {max_batch_size, output_size}
+  // States of the tasks this thread finished, for the pool: returned at its
+  // next lock of the queue (Core::RecycleLocked).
+  std::vector<std::unique_ptr<TaskState>> finished;
 };
 
 // How many batches of followers a fast-path run computes after its own task
@@ -81,6 +105,7 @@ inline std::unique_ptr<WorkerBuffers> NewBuffers(int64_t images,
   buffers->live.reserve(images);
   buffers->input.resize(images * input_size);
   buffers->output.resize(images * output_size);
+  buffers->finished.reserve(images);  // a task per slice at most
   return buffers;
 }
 
@@ -116,17 +141,30 @@ class Batcher::Core : public std::enable_shared_from_this<Core> {
     MutexLock lock(mu_);
     return running_workers_;
   }
+  int64_t task_states_made() const {
+    MutexLock lock(mu_);
+    return task_states_made_;
+  }
   const Options& options() const { return options_; }
 
  private:
   void WorkerMain(int index);
-  // Blocks until a batch is queued, moves it into `batch` and returns true;
-  // returns false once stopping with nothing queued.
-  bool TakeBatch(std::vector<Slice>& batch);
+  // Returns `buffers.finished` to the pool, then blocks until a batch is
+  // queued, moves it into `buffers.batch` and returns true; returns false
+  // once stopping with nothing queued.
+  bool TakeBatch(WorkerBuffers& buffers);
   void ComputeBatch(BatchProcessor& processor, WorkerBuffers& buffers);
   // Whether the next slice must start a new batch rather than join the open
   // one (the last batch in the queue).
   bool MustStartBatch(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A state for `task` queued at `now`: one from the pool, else a new one.
+  TaskState* NewStateLocked(BatchTask&& task, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the states in `buffers.finished` to the pool (up to
+  // kMaxPooledTaskStates; the rest stay there for the caller to free
+  // outside the lock).
+  void RecycleLocked(WorkerBuffers& buffers)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Appends `state`'s images to the queue as slices (joining the open batch
   // where it has room) and sets its pending slice count; returns how many
   // batches it started. The caller accounts queued_images_.
@@ -138,14 +176,19 @@ class Batcher::Core : public std::enable_shared_from_this<Core> {
   // still joins is left to another run in progress or, by the last run, to
   // the workers' queue.
   void ComputeFollowers(BatchProcessor& processor);
+  // Wakes workers for `new_batches` batches queued by the caller, who
+  // counted them under mu_ only if a worker was idle then (0 otherwise: a
+  // busy worker looks at the queue before it sleeps again).
   void WakeWorkers(int new_batches);
   // Adds `delta` to queued_images_ and tells the observer the new depth.
   void AddQueuedLocked(int64_t delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // kInvalid or kTooLarge (the task can never be queued), else accepted.
   Admission Check(const BatchTask& task) const;
   // Finishes one slice with `status` (OK: computed, or its task already
-  // failed); runs `done` and deletes the task after the last slice.
-  static void FinishSlice(const Slice& slice, absl::Status status);
+  // failed); after the last slice, releases the task's fields, puts its
+  // state on `buffers.finished` and runs `done`.
+  static void FinishSlice(const Slice& slice, absl::Status status,
+                          WorkerBuffers& buffers);
 
   const Options options_;
   const BatchProcessorFactory factory_;
@@ -171,6 +214,9 @@ class Batcher::Core : public std::enable_shared_from_this<Core> {
   // takes one (or makes one) and gives it back.
   std::vector<std::unique_ptr<WorkerBuffers>> spare_buffers_
       ABSL_GUARDED_BY(mu_);
+  // Task states not in use (TaskState); how many were ever allocated.
+  std::vector<std::unique_ptr<TaskState>> free_states_ ABSL_GUARDED_BY(mu_);
+  int64_t task_states_made_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t last_batch_images_ ABSL_GUARDED_BY(mu_) = 0;  // taken by a worker
   int running_workers_ ABSL_GUARDED_BY(mu_) = 0;  // have a processor
   int reported_workers_ ABSL_GUARDED_BY(mu_) = 0; // started or failed

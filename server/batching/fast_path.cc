@@ -48,10 +48,9 @@ bool Batcher::Core::RunInlineOrFollow(BatchTask& task,
         follower_images_ + n <= options_.max_inline_images &&
         queued_images_ + n <= options_.max_queue_size) {
       // A run is computing: follow it (no worker to wake, no hand-off).
-      auto state = std::make_unique<TaskState>(std::move(task));
-      state->enqueued = clock_->Now();
+      TaskState* state = NewStateLocked(std::move(task), clock_->Now());
       state->pending_slices.store(1, std::memory_order_relaxed);
-      followers_.push_back(Slice{state.release(), 0, n, true});
+      followers_.push_back(Slice{state, 0, n, true});
       follower_images_ += n;
       AddQueuedLocked(n);
       return true;
@@ -92,11 +91,14 @@ bool Batcher::Core::RunInlineOrFollow(BatchTask& task,
 
 void Batcher::Core::ComputeFollowers(BatchProcessor& processor) {
   std::unique_ptr<WorkerBuffers> buffers;
+  // Task states the pool had no room for, freed after the lock (rare).
+  std::vector<std::unique_ptr<TaskState>> excess;
   for (int round = 0;; ++round) {
     int new_batches = 0;
     bool ended = false;
     {
       MutexLock lock(mu_);
+      if (buffers != nullptr) RecycleLocked(*buffers);
       if (followers_.empty()) {
         ended = true;
       } else if (round >= kMaxFollowerBatches && !stopping_) {
@@ -110,6 +112,7 @@ void Batcher::Core::ComputeFollowers(BatchProcessor& processor) {
           }
           followers_.clear();
           follower_images_ = 0;
+          if (idle_workers_ == 0) new_batches = 0;  // nobody to wake
         }
         ended = true;
       } else {
@@ -130,13 +133,20 @@ void Batcher::Core::ComputeFollowers(BatchProcessor& processor) {
       }
       if (ended) {
         --inline_runs_;
-        if (buffers != nullptr) spare_buffers_.push_back(std::move(buffers));
+        if (buffers != nullptr) {
+          for (auto& state : buffers->finished) {
+            excess.push_back(std::move(state));
+          }
+          buffers->finished.clear();
+          spare_buffers_.push_back(std::move(buffers));
+        }
       }
     }
     if (ended) {
       WakeWorkers(new_batches);
       return;
     }
+    buffers->finished.clear();  // beyond the pool's bound
     ComputeBatch(processor, *buffers);
     buffers->batch.clear();
   }

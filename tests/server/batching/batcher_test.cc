@@ -663,6 +663,55 @@ TEST_F(BatcherTest, SingleSliceBatchIsComputedInPlaceAndOthersAreGathered) {
   EXPECT_EQ(records[2].input, c.input_data());  // c alone: in place
 }
 
+TEST_F(BatcherTest, QueuedTasksReuseTheStatesOfFinishedTasks) {
+  Start();
+  OccupyTheWorker();  // one state, in use
+  Probe& a = NewProbe(1, 10);
+  Probe& b = NewProbe(2, 20);
+  Probe& c = NewProbe(1, 30);
+  ScheduleAll({&a, &b, &c});  // three more: none is free yet
+  EXPECT_EQ(batcher_->task_states_made(), 4);
+  gate_->Release(1);
+  // Taking the next batch, the worker gave the first task's state back.
+  ASSERT_TRUE(gate_->AwaitEntered(2));
+  Probe& d = NewProbe(1, 40);
+  ScheduleAll({&d});
+  EXPECT_EQ(batcher_->task_states_made(), 4);
+  gate_->Release(1);
+  ASSERT_TRUE(gate_->AwaitEntered(3));  // a, b and c's states are free
+  Probe& e = NewProbe(3, 50);
+  Probe& f = NewProbe(1, 60);
+  Probe& g = NewProbe(1, 70);
+  ScheduleAll({&e, &f, &g});
+  EXPECT_EQ(batcher_->task_states_made(), 4);
+  // Each reused state served one task at a time: every task is done once,
+  // with its own outputs.
+  OpenAndExpectSuccess({&a, &b, &c, &d, &e, &f, &g});
+  EXPECT_THAT(gate_->tags(),
+              ElementsAre(ElementsAre(-1), ElementsAre(10, 20, 21, 30),
+                          ElementsAre(40), ElementsAre(50, 51, 52, 60, 70)));
+  EXPECT_EQ(batcher_->task_states_made(), 4);
+}
+
+TEST_F(BatcherTest, ASplitTaskFreesItsStateOnlyAfterItsLastSlice) {
+  Batcher::Options options = TestOptions();
+  options.max_batch_size = 2;
+  Start(options);
+  OccupyTheWorker();
+  Probe& big = NewProbe(5, 10);  // slices of 2, 2, 1
+  ScheduleAll({&big});
+  gate_->Release(2);  // the occupier and big's first slice
+  ASSERT_TRUE(gate_->AwaitEntered(3));
+  // big is still in the batcher: its state must not be given to c.
+  Probe& c = NewProbe(1, 30);
+  ScheduleAll({&c});
+  EXPECT_EQ(batcher_->task_states_made(), 2);  // c reuses the occupier's
+  OpenAndExpectSuccess({&big, &c});
+  EXPECT_THAT(gate_->tags(),
+              ElementsAre(ElementsAre(-1), ElementsAre(10, 11),
+                          ElementsAre(12, 13), ElementsAre(14, 30)));
+}
+
 TEST(BatcherCreateTest, FailsWithTheFactoryErrorWhenNoWorkerCanStart) {
   FakeClock clock;
   Batcher::Options options = TestOptions();
@@ -896,6 +945,120 @@ TEST(BatcherStressTest, ManyProducersGetEveryTaskDoneOnceWithCorrectOutputs) {
 
 TEST(BatcherStressTest, ManyProducersOnTheFastPathGetEveryTaskDoneOnce) {
   RunManyProducers(/*fast_path=*/true);
+}
+
+// Producers submit through Submit (the request path: the fast path, then
+// the queue) while another thread cancels every third task at some moment
+// of its life (before, while or after it is queued, followed or computed):
+// each accepted task's `done` runs once, with its reference outputs or
+// CANCELLED (only if it was cancelled); a task rejected as cancelled never
+// completes; and the pooled task states stay bounded by what can be in the
+// batcher at once (the queue, the batches computing and the states waiting
+// to return to the pool), far fewer than the tasks.
+TEST(BatcherStressTest, ConcurrentCancellationNeverSharesOrLosesATask) {
+  constexpr int kProducers = 4;
+  constexpr int kTasksEach = 200;
+  constexpr int kMaxAttempts = 20'000;
+  class ReferenceProcessor : public BatchProcessor {
+   public:
+    absl::Status Process(absl::Span<const float> input, int64_t n,
+                         absl::Span<float> output) override {
+      Reference(input, n, output);
+      return absl::OkStatus();
+    }
+  };
+  Batcher::Options options = TestOptions();
+  options.max_batch_size = 8;
+  options.max_queue_size = 48;
+  options.num_workers = 2;
+  options.max_inline_images = 4;
+  absl::StatusOr<std::unique_ptr<Batcher>> batcher = Batcher::Create(
+      options,
+      [](int) -> absl::StatusOr<std::unique_ptr<BatchProcessor>> {
+        return std::make_unique<ReferenceProcessor>();
+      },
+      Clock::Real());
+  ASSERT_TRUE(batcher.ok()) << batcher.status();
+
+  struct Item {
+    Item(int64_t n, float tag) : probe(n, tag) {}
+    Probe probe;
+    std::atomic<bool> cancel{false};
+    std::atomic<bool> submitted{false};
+    bool accepted = false;
+    bool rejected_as_cancelled = false;
+  };
+  std::deque<Item> items;  // [p * kTasksEach + t]
+  for (int p = 0; p < kProducers; ++p) {
+    for (int t = 0; t < kTasksEach; ++t) {
+      items.emplace_back(1 + (p * 13 + t * 5) % 6, 10'000.0f * p + 20.0f * t);
+    }
+  }
+  std::atomic<bool> producing{true};
+  std::thread canceller([&] {
+    // Sweeps until the producers are done, cancelling every third task
+    // once it is submitted (or about to be).
+    while (producing.load()) {
+      for (size_t i = 0; i < items.size(); i += 3) {
+        if (items[i].submitted.load()) items[i].cancel.store(true);
+      }
+      std::this_thread::yield();
+    }
+  });
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      ReferenceProcessor own;  // this thread's, for the fast path
+      for (int t = 0; t < kTasksEach; ++t) {
+        Item& item = items[p * kTasksEach + t];
+        item.submitted.store(true);
+        for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+          BatchTask task = item.probe.Task();
+          task.is_cancelled = [&item] { return item.cancel.load(); };
+          const Admission admission = (*batcher)->Submit(std::move(task), &own);
+          if (admission.accepted()) {
+            item.accepted = true;
+            break;
+          }
+          if (admission.rejection() == Rejection::kCancelled) {
+            item.rejected_as_cancelled = true;
+            break;
+          }
+          ASSERT_EQ(admission.rejection(), Rejection::kQueueFull)
+              << admission.status();
+          std::this_thread::yield();
+        }
+      }
+    });
+  }
+  for (std::thread& producer : producers) producer.join();
+  producing.store(false);
+  canceller.join();
+
+  int accepted = 0;
+  for (Item& item : items) {
+    if (!item.accepted) continue;
+    ++accepted;
+    const absl::Status status = item.probe.Await();
+    if (status.ok()) {
+      EXPECT_TRUE(item.probe.OutputIsCorrect());
+    } else {
+      EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+      EXPECT_TRUE(item.cancel.load());
+    }
+  }
+  (*batcher)->Shutdown();
+  for (Item& item : items) {
+    EXPECT_EQ(item.probe.done_calls(), item.accepted ? 1 : 0);
+    if (item.rejected_as_cancelled) {
+      EXPECT_TRUE(item.cancel.load());
+    }
+  }
+  EXPECT_GT(accepted, kProducers * kTasksEach / 2);
+  // Queued tasks (<= 48, one image or more each), tasks in the batches of
+  // the 2 workers and of up to 4 runs' followers (8 and 4 images), and as
+  // many states again on those threads' way back to the pool.
+  EXPECT_LE((*batcher)->task_states_made(), 48 + 2 * (2 * 8 + 4 * 4));
 }
 
 }  // namespace
@@ -1144,6 +1307,34 @@ TEST_F(BatcherFollowTest, ARunKeptBusyByFollowersHandsTheRestToTheWorkers) {
     EXPECT_EQ(probe->done_calls(), 1);
     EXPECT_TRUE(probe->OutputIsCorrect());
   }
+}
+
+TEST_F(BatcherFollowTest, FollowersReuseTheStatesOfFinishedFollowers) {
+  Start(InlineOptions());
+  Probe& a = NewProbe(1, 10);
+  StartRun(a);  // the run's own task needs no state
+  Probe& b = NewProbe(1, 20);
+  ASSERT_TRUE(Offer(b));
+  EXPECT_EQ(batcher_->task_states_made(), 1);
+  run_gate_->Release(1);
+  ASSERT_TRUE(run_gate_->AwaitEntered(2));  // computing b
+  Probe& c = NewProbe(2, 30);
+  ASSERT_TRUE(Offer(c));  // b's state is still in use
+  EXPECT_EQ(batcher_->task_states_made(), 2);
+  run_gate_->Release(1);
+  ASSERT_TRUE(run_gate_->AwaitEntered(3));  // computing c; b's state is free
+  Probe& d = NewProbe(1, 40);
+  ASSERT_TRUE(Offer(d));
+  EXPECT_EQ(batcher_->task_states_made(), 2);
+  FinishRun();
+  for (Probe* probe : {&a, &b, &c, &d}) {
+    EXPECT_TRUE(probe->Await().ok());
+    EXPECT_EQ(probe->done_calls(), 1);
+    EXPECT_TRUE(probe->OutputIsCorrect());
+  }
+  EXPECT_THAT(run_gate_->tags(),
+              ElementsAre(ElementsAre(10), ElementsAre(20),
+                          ElementsAre(30, 31), ElementsAre(40)));
 }
 
 TEST_F(BatcherFollowTest, FollowerPastItsDeadlineIsDroppedWithoutCompute) {
