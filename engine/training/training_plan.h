@@ -69,7 +69,14 @@ class TrainingPlanBuilder final : public ForwardBuilder {
   dnnl::memory NewMemory(const dnnl::memory::desc& md) override;
   // `md` must not be larger than `value`'s layout.
   dnnl::memory View(const dnnl::memory& value,
-                    const dnnl::memory::desc& md) override;
+                    const dnnl::memory::desc& md) override {
+    return ViewAt(value, md, 0);
+  }
+  // `value`'s bytes from `offset_bytes` on, reinterpreted as `md` (no copy):
+  // e.g. one time step's {N, units} block of a time-major sequence. `md`
+  // must fit in what is left of `value`'s buffer (dnnl::error otherwise).
+  dnnl::memory ViewAt(const dnnl::memory& value, const dnnl::memory::desc& md,
+                      size_t offset_bytes);
   // ParameterAs; never an error status.
   absl::StatusOr<dnnl::memory> Parameter(
       int index, const dnnl::memory::desc& keras_md,
@@ -209,6 +216,11 @@ class TrainingPlan {
   // d loss / d input, row-major like input(); empty unless
   // Options::input_gradient.
   absl::Span<const float> input_gradient() const { return input_gradient_; }
+  // The logits {batch_size(), num_classes()} of the latest Run (the
+  // training forward pass without the final softmax), row-major.
+  absl::Span<const float> logits() const {
+    return absl::MakeConstSpan(logits_, batch_size_ * num_classes_);
+  }
   int num_steps() const {
     return static_cast<int>(forward_.size() + backward_.size());
   }
