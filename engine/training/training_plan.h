@@ -19,7 +19,7 @@
 //
 // Parameters are read in place from the Network's tensors (Keras layout) at
 // every Run, so the optimiser updates them in place between runs; where a
-// primitive prefers another layout (convolutions, RNN), one reorder step per
+// primitive prefers another layout (convolutions), one reorder step per
 // parameter and direction copies them (small: the weights, not the
 // activations). Activations, workspaces and gradient buffers are allocated
 // once, when the plan is built; Run allocates nothing itself.
@@ -143,7 +143,8 @@ class TrainingPlanBuilder final : public ForwardBuilder {
   void FinishGradient(int index, const dnnl::memory::desc& keras_md,
                       const dnnl::memory& written);
   // Appends a step that sets `buffer` to zeros (for primitives that add to
-  // their output, such as the RNN's weight gradients).
+  // their output, or a gradient no step writes, such as the recurrent
+  // kernel's of a one-step SimpleRNN).
   void AddZeroStep(const dnnl::memory& buffer);
 
   // --- Steps (in the current direction: forward, then backward) ---

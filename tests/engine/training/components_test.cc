@@ -248,8 +248,8 @@ TEST_F(OptimizerTest, LeavesNonTrainableParametersAlone) {
 // --- Plans ---
 
 TEST(TrainingPlanTest, RepeatedRunsGiveTheSameGradients) {
-  // The RNN's backward primitive adds to its weight-gradient buffers: the
-  // plan must clear them on every run.
+  // Every gradient is written afresh on every run, never added to what the
+  // run before left (the SimpleRNN's backward steps add into G in place).
   std::unique_ptr<Network> network = MakeNetwork(
       {5, 4},
       "layers { simple_rnn { units: 6 return_sequences: true } }"
