@@ -44,13 +44,17 @@ dnnl::memory TrainingPlanBuilder::NewMemory(const dnnl::memory::desc& md) {
   return memory;
 }
 
-dnnl::memory TrainingPlanBuilder::View(const dnnl::memory& value,
-                                       const dnnl::memory::desc& md) {
-  if (md.get_size() > value.get_desc().get_size()) {
+dnnl::memory TrainingPlanBuilder::ViewAt(const dnnl::memory& value,
+                                         const dnnl::memory::desc& md,
+                                         size_t offset_bytes) {
+  const size_t size = value.get_desc().get_size();
+  if (offset_bytes > size || md.get_size() > size - offset_bytes) {
     throw dnnl::error(dnnl_invalid_arguments,
                       "a view must fit in the viewed buffer");
   }
-  dnnl::memory memory(md, CpuEngine(), value.get_data_handle());
+  dnnl::memory memory(
+      md, CpuEngine(),
+      static_cast<char*>(value.get_data_handle()) + offset_bytes);
   plan_->memories_.push_back(memory);
   return memory;
 }

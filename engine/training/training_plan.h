@@ -19,7 +19,7 @@
 //
 // Parameters are read in place from the Network's tensors (Keras layout) at
 // every Run, so the optimiser updates them in place between runs; where a
-// primitive prefers another layout (convolutions, RNN), one reorder step per
+// primitive prefers another layout (convolutions), one reorder step per
 // parameter and direction copies them (small: the weights, not the
 // activations). Activations, workspaces and gradient buffers are allocated
 // once, when the plan is built; Run allocates nothing itself.
@@ -69,7 +69,14 @@ class TrainingPlanBuilder final : public ForwardBuilder {
   dnnl::memory NewMemory(const dnnl::memory::desc& md) override;
   // `md` must not be larger than `value`'s layout.
   dnnl::memory View(const dnnl::memory& value,
-                    const dnnl::memory::desc& md) override;
+                    const dnnl::memory::desc& md) override {
+    return ViewAt(value, md, 0);
+  }
+  // `value`'s bytes from `offset_bytes` on, reinterpreted as `md` (no copy):
+  // e.g. one time step's {N, units} block of a time-major sequence. `md`
+  // must fit in what is left of `value`'s buffer (dnnl::error otherwise).
+  dnnl::memory ViewAt(const dnnl::memory& value, const dnnl::memory::desc& md,
+                      size_t offset_bytes);
   // ParameterAs; never an error status.
   absl::StatusOr<dnnl::memory> Parameter(
       int index, const dnnl::memory::desc& keras_md,
@@ -136,7 +143,8 @@ class TrainingPlanBuilder final : public ForwardBuilder {
   void FinishGradient(int index, const dnnl::memory::desc& keras_md,
                       const dnnl::memory& written);
   // Appends a step that sets `buffer` to zeros (for primitives that add to
-  // their output, such as the RNN's weight gradients).
+  // their output, or a gradient no step writes, such as the recurrent
+  // kernel's of a one-step SimpleRNN).
   void AddZeroStep(const dnnl::memory& buffer);
 
   // --- Steps (in the current direction: forward, then backward) ---
@@ -216,6 +224,11 @@ class TrainingPlan {
   // d loss / d input, row-major like input(); empty unless
   // Options::input_gradient.
   absl::Span<const float> input_gradient() const { return input_gradient_; }
+  // The logits {batch_size(), num_classes()} of the latest Run (the
+  // training forward pass without the final softmax), row-major.
+  absl::Span<const float> logits() const {
+    return absl::MakeConstSpan(logits_, batch_size_ * num_classes_);
+  }
   int num_steps() const {
     return static_cast<int>(forward_.size() + backward_.size());
   }

@@ -17,6 +17,7 @@
 #include "engine/training/training_plan.h"
 #include "gtest/gtest.h"
 #include "tests/engine/test_util.h"
+#include "tests/support/numerical_contract.h"
 
 namespace nn {
 namespace {
@@ -247,8 +248,8 @@ TEST_F(OptimizerTest, LeavesNonTrainableParametersAlone) {
 // --- Plans ---
 
 TEST(TrainingPlanTest, RepeatedRunsGiveTheSameGradients) {
-  // The RNN's backward primitive adds to its weight-gradient buffers: the
-  // plan must clear them on every run.
+  // Every gradient is written afresh on every run, never added to what the
+  // run before left (the SimpleRNN's backward steps add into G in place).
   std::unique_ptr<Network> network = MakeNetwork(
       {5, 4},
       "layers { simple_rnn { units: 6 return_sequences: true } }"
@@ -266,6 +267,44 @@ TEST(TrainingPlanTest, RepeatedRunsGiveTheSameGradients) {
   for (int id = 0; id < network->num_parameter_tensors(); ++id) {
     EXPECT_EQ(gradients[id].values(), first[id].values())
         << network->parameter_name(id);
+  }
+}
+
+TEST(TrainingPlanTest, TrainingForwardOfSimpleRnnsMatchesInference) {
+  // Training runs SimpleRNN as inner products and per-step matmuls,
+  // inference as oneDNN's vanilla_rnn: both within the numerical contract.
+  std::shared_ptr<Network> network = MakeNetwork(
+      {7, 5},
+      "layers { simple_rnn { units: 6 return_sequences: true } }"
+      "layers { simple_rnn { units: 4 return_sequences: true } }"
+      "layers { simple_rnn { units: 8 } }"
+      "layers { dense { units: 3 activation: ACTIVATION_SOFTMAX } }");
+  ASSERT_NE(network, nullptr);
+  std::vector<Tensor> gradients = GradientsFor(*network);
+  for (int64_t batch : {1, 5, 33}) {
+    SCOPED_TRACE(::testing::Message() << "batch " << batch);
+    std::unique_ptr<TrainingPlan> plan =
+        MakePlan(network.get(), gradients, batch, false);
+    ASSERT_NE(plan, nullptr);
+    ASSERT_TRUE(plan->Run(1).ok());
+    // Softmax of the training logits, in double.
+    std::vector<float> trained;
+    const int classes = plan->num_classes();
+    for (int64_t i = 0; i < batch; ++i) {
+      const absl::Span<const float> z =
+          plan->logits().subspan(i * classes, classes);
+      const double top = *std::max_element(z.begin(), z.end());
+      double sum = 0;
+      for (float v : z) sum += std::exp(v - top);
+      for (float v : z) {
+        trained.push_back(static_cast<float>(std::exp(v - top) / sum));
+      }
+    }
+    const std::vector<float> input(plan->input().begin(), plan->input().end());
+    const std::vector<float> inferred =
+        ::nn::testing::RunNetwork(network, input, batch);
+    EXPECT_LE(::nn::testing::MaxContractError(trained, inferred),
+              ::nn::testing::kRunToRunTolerance);
   }
 }
 

@@ -110,7 +110,9 @@ TEST(TrainerTest, TinyNetworkOverfitsThirtyTwoRealImagesToFullAccuracy) {
   EXPECT_EQ(Accuracy(*saved, images), 1.0);
 }
 
-TEST(TrainerTest, SameSeedAndThreadCountGiveBitIdenticalWeights) {
+// Trains `spec` twice with one seed and once with another (2 threads): the
+// first two must agree to the bit, the third must not.
+void ExpectBitIdenticalForTheSameSeed(const ModelSpec& spec) {
   const ImageSet images = SpreadSubset(Mnist().train, 200);
   TrainerOptions options;
   options.config.set_epochs(1);
@@ -118,10 +120,8 @@ TEST(TrainerTest, SameSeedAndThreadCountGiveBitIdenticalWeights) {
   options.config.set_seed(42);
   options.threads = 2;
   const TrainingData data{.train = &images, .name = "inline"};
-  absl::StatusOr<SavedModel> first =
-      TrainNewModel(SmallCnnWithEverything(), data, options);
-  absl::StatusOr<SavedModel> second =
-      TrainNewModel(SmallCnnWithEverything(), data, options);
+  absl::StatusOr<SavedModel> first = TrainNewModel(spec, data, options);
+  absl::StatusOr<SavedModel> second = TrainNewModel(spec, data, options);
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_TRUE(second.ok()) << second.status();
   const auto a = Weights(*first), b = Weights(*second);
@@ -140,10 +140,23 @@ TEST(TrainerTest, SameSeedAndThreadCountGiveBitIdenticalWeights) {
             second->history(0).epochs(0).loss());
 
   options.config.set_seed(43);
-  absl::StatusOr<SavedModel> other =
-      TrainNewModel(SmallCnnWithEverything(), data, options);
+  absl::StatusOr<SavedModel> other = TrainNewModel(spec, data, options);
   ASSERT_TRUE(other.ok()) << other.status();
   EXPECT_NE(Weights(*first), Weights(*other));
+}
+
+TEST(TrainerTest, SameSeedAndThreadCountGiveBitIdenticalWeights) {
+  ExpectBitIdenticalForTheSameSeed(SmallCnnWithEverything());
+}
+
+TEST(TrainerTest, SameSeedAndThreadCountGiveBitIdenticalRnnWeights) {
+  // SimpleRNN trains on per-step matmuls (engine/layers/simple_rnn.cc).
+  ExpectBitIdenticalForTheSameSeed(ParseSpec(R"pb(
+    name: "small_rnn"
+    layers { simple_rnn { units: 16 return_sequences: true } }
+    layers { simple_rnn { units: 12 } }
+    layers { dense { units: 10 activation: ACTIVATION_SOFTMAX } }
+  )pb"));
 }
 
 TEST(TrainerTest, SavedModelLoadsAndContinuesTraining) {
