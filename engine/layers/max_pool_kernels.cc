@@ -8,52 +8,84 @@
 namespace nn::layers_internal {
 namespace {
 
-// One output row (all ow) of one plane, channels in chunks of kChunk kept
-// in local arrays (registers: the compare-and-select loops vectorise, which
-// they do not on the output buffers, as those might alias the input).
-// kInner is the channel count per plane when known at compile time (16 or
-// 8: a convolution's nChw16c or nChw8c output), 0 for g.inner. kArgmax:
-// record the winners in `index` (training), else not (inference). Compiled
-// for AVX-512, AVX2 and baseline x86-64 (compares and selects only: every
-// variant gives the same result).
-constexpr int64_t kChunk = 16;
+// One output row (all ow) of one plane, channels in chunks of kLanes held
+// in GCC vector types (so the maxima stay in registers across the window's
+// cells), the tail of a chunk in plain loops. The window's rows and columns
+// inside the input are found once per row and column, not tested per cell.
+// kLanes is the channel count per plane for a convolution's nChw16c or
+// nChw8c output (one chunk), 16 otherwise. kArgmax: record the winners in
+// `index` (training); without it (inference) only the maxima are kept, and
+// a window whose cells are all -infinity or NaN is recognised by its max
+// staying -infinity. Compiled for AVX-512, AVX2 and baseline x86-64
+// (compares and selects only: every variant gives the same result).
+// (GCC drops vector_size from an alias template with a dependent size:
+// one plain typedef per width.)
+typedef float Floats8 __attribute__((vector_size(32)));
+typedef int32_t Ints8 __attribute__((vector_size(32)));
+typedef float Floats16 __attribute__((vector_size(64)));
+typedef int32_t Ints16 __attribute__((vector_size(64)));
+template <int64_t kLanes>
+struct Vectors;
+template <>
+struct Vectors<8> {
+  using Floats = Floats8;
+  using Ints = Ints8;
+};
+template <>
+struct Vectors<16> {
+  using Floats = Floats16;
+  using Ints = Ints16;
+};
 
-template <int64_t kInner, bool kArgmax>
-NN_VECTOR_CLONES void PoolRow(
-    const MaxPoolGeometry& g, const float* plane, int64_t oh, float* y,
-    int32_t* index) {
-  const int64_t inner = kInner != 0 ? kInner : g.inner;
+template <int64_t kLanes, bool kArgmax>
+NN_VECTOR_CLONES void PoolRow(const MaxPoolGeometry& g, const float* plane,
+                              int64_t oh, float* y, int32_t* index) {
+  using Floats = typename Vectors<kLanes>::Floats;
+  using Ints = typename Vectors<kLanes>::Ints;
+  static_assert(sizeof(Floats) == kLanes * sizeof(float));
+  constexpr float kLowest = -std::numeric_limits<float>::infinity();
+  const int64_t inner = g.inner;
+  const int64_t top = oh * g.stride_height - g.pad_top;
+  const int64_t ih0 = std::max<int64_t>(top, 0);
+  const int64_t ih1 = std::min(top + g.pool_height, g.height);
   for (int64_t ow = 0; ow < g.out_width; ++ow, y += inner) {
-    for (int64_t c0 = 0; c0 < inner; c0 += kChunk) {
-      const int64_t lanes = kInner != 0 && kInner % kChunk == 0
-                                ? kChunk
-                                : std::min(kChunk, inner - c0);
-      float best[kChunk];
-      int32_t arg[kChunk];
-      for (int64_t c = 0; c < kChunk; ++c) {
-        best[c] = -std::numeric_limits<float>::infinity();
-        arg[c] = -1;
-      }
-      for (int64_t kh = 0; kh < g.pool_height; ++kh) {
-        const int64_t ih = oh * g.stride_height - g.pad_top + kh;
-        if (ih < 0 || ih >= g.height) continue;
-        for (int64_t kw = 0; kw < g.pool_width; ++kw) {
-          const int64_t iw = ow * g.stride_width - g.pad_left + kw;
-          if (iw < 0 || iw >= g.width) continue;
-          const float* x = plane + (ih * g.width + iw) * inner + c0;
-          const int32_t cell = static_cast<int32_t>(ih * g.width + iw);
-#pragma omp simd
-          for (int64_t c = 0; c < lanes; ++c) {
-            const bool larger = x[c] > best[c];  // the first max wins ties
-            best[c] = larger ? x[c] : best[c];
-            arg[c] = larger ? cell : arg[c];
+    const int64_t left = ow * g.stride_width - g.pad_left;
+    const int64_t iw0 = std::max<int64_t>(left, 0);
+    const int64_t iw1 = std::min(left + g.pool_width, g.width);
+    int64_t c0 = 0;
+    for (; c0 + kLanes <= inner; c0 += kLanes) {
+      Floats best = kLowest - Floats{};
+      Ints arg = -1 - Ints{};
+      for (int64_t ih = ih0; ih < ih1; ++ih) {
+        for (int64_t iw = iw0; iw < iw1; ++iw) {
+          Floats x;
+          std::memcpy(&x, plane + (ih * g.width + iw) * inner + c0, sizeof x);
+          const Ints larger = x > best;  // the first max wins ties
+          best = larger ? x : best;
+          if constexpr (kArgmax) {
+            const int32_t cell = static_cast<int32_t>(ih * g.width + iw);
+            arg = larger ? cell + Ints{} : arg;
           }
         }
       }
-      for (int64_t c = 0; c < lanes; ++c) {
-        y[c0 + c] = arg[c] < 0 ? 0.0f : best[c];
-        if constexpr (kArgmax) index[c0 + c] = arg[c];
+      const Floats out = best > kLowest ? best : Floats{};
+      std::memcpy(y + c0, &out, sizeof out);
+      if constexpr (kArgmax) std::memcpy(index + c0, &arg, sizeof arg);
+    }
+    for (int64_t c = c0; c < inner; ++c) {  // the tail: one channel at a time
+      float best = kLowest;
+      int32_t arg = -1;
+      for (int64_t ih = ih0; ih < ih1; ++ih) {
+        for (int64_t iw = iw0; iw < iw1; ++iw) {
+          const float x = plane[(ih * g.width + iw) * inner + c];
+          if (x > best) {
+            best = x;
+            arg = static_cast<int32_t>(ih * g.width + iw);
+          }
+        }
       }
+      y[c] = best > kLowest ? best : 0.0f;
+      if constexpr (kArgmax) index[c] = arg;
     }
     if constexpr (kArgmax) index += inner;
   }
@@ -70,12 +102,10 @@ void PoolRows(const MaxPoolGeometry& g, const float* src, float* dst,
     const float* plane = src + o * g.height * g.width * g.inner;
     const int64_t at = row * g.out_width * g.inner;
     int32_t* index = kArgmax ? argmax + at : nullptr;
-    if (g.inner == 16) {
-      PoolRow<16, kArgmax>(g, plane, oh, dst + at, index);
-    } else if (g.inner == 8) {
+    if (g.inner == 8) {
       PoolRow<8, kArgmax>(g, plane, oh, dst + at, index);
     } else {
-      PoolRow<0, kArgmax>(g, plane, oh, dst + at, index);
+      PoolRow<16, kArgmax>(g, plane, oh, dst + at, index);
     }
   }
 }

@@ -75,8 +75,9 @@ int64_t MaxPooling2D::forward_flops() const {
 namespace {
 
 // The host kernels' plan (engine/layers/max_pool_kernels.h): the input in
-// its own layout when it is nhwc, nChw<B>c (a convolution's output) or
-// nchw, else reordered to nhwc; the output in the same layout.
+// its own layout when it is channels-innermost (nhwc, a convolution's
+// nChw<B>c, or nchw for one channel), else reordered to nhwc; the output in
+// the same layout.
 struct HostPool {
   dnnl::memory src;
   dnnl::memory::desc dst_md;
@@ -92,14 +93,17 @@ HostPool PlanHostPool(ForwardBuilder& b, dnnl::memory src,
   const dnnl::memory::dims in_dims = src.get_desc().dims();
   tag layout = tag::nhwc;
   int64_t inner = channels;
-  // Plain nchw is N*C planes of one channel each.
-  for (const auto& [other, block] :
-       {std::pair{tag::aBcd16b, int64_t{16}}, {tag::aBcd8b, 8}, {tag::aBcd4b, 4},
-        {tag::nchw, 1}}) {
-    if (src.get_desc() == dnnl::memory::desc(in_dims, dt::f32, other)) {
-      layout = other;
+  for (const auto& [blocked, block] :
+       {std::pair{tag::aBcd16b, 16}, {tag::aBcd8b, 8}, {tag::aBcd4b, 4}}) {
+    if (src.get_desc() == dnnl::memory::desc(in_dims, dt::f32, blocked)) {
+      layout = blocked;
       inner = block;
     }
+  }
+  // One channel: nchw is nhwc.
+  if (channels == 1 &&
+      src.get_desc() == dnnl::memory::desc(in_dims, dt::f32, tag::nchw)) {
+    layout = tag::nchw;
   }
   HostPool plan;
   plan.src = b.Reorder(src, dnnl::memory::desc(in_dims, dt::f32, layout));

@@ -76,12 +76,13 @@ TEST(PlanTest, CnnHasOneStepPerLayerPlusAtMostOneReorderAtTheFlatten) {
   // Below AVX2 (ONEDNN_MAX_CPU_ISA=SSE41, scripts/test-isa.sh) oneDNN 2.6
   // has no direct kernel for the 1-channel first convolution: its gemm
   // kernel writes plain NCHW, which the pooling keeps, and one more reorder
-  // to the second convolution's blocked layout follows.
+  // to the second convolution's blocked layout follows, and the pooling
+  // (host loops below AVX-512) reads it reordered to nhwc.
   const bool below_avx2 = dnnl::get_effective_cpu_isa() < dnnl::cpu_isa::avx2;
   for (int64_t n : {1, 32}) {
     const int steps = Steps(*model->network(), n);
     EXPECT_GE(steps, 7) << n;
-    EXPECT_LE(steps, below_avx2 ? 9 : 8) << n;
+    EXPECT_LE(steps, below_avx2 ? 10 : 8) << n;
   }
 }
 
