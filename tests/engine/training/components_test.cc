@@ -1,7 +1,8 @@
 // The parts of training below the trainer: the fused loss, the regulariser,
 // the optimisers (against Keras' update rules computed by hand in double),
-// Dropout's masks, BatchNormalization's moving statistics, and plans that
-// give the same gradients on every run.
+// Dropout's masks, BatchNormalization's moving statistics, the max-pooling
+// host kernels against naive loops, and plans that give the same gradients
+// on every run.
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/layers/max_pool_kernels.h"
 #include "engine/network.h"
 #include "engine/training/loss.h"
 #include "engine/training/optimizer.h"
@@ -394,6 +396,104 @@ std::vector<float> DropoutMask(float rate, uint64_t step_seed) {
     EXPECT_NEAR(plan->input_gradient()[i], mask[i] * expected, 1e-5) << i;
   }
   return mask;
+}
+
+// The max-pooling host kernels (engine/layers/max_pool_kernels.h) against
+// naive loops, bit for bit: forward (with and without winners), and the
+// backward, scattered into zeros in output order, with and without the
+// ReLU fold; tiled, remainder, padded, gapped and overlapping windows, in
+// channel blocks of 8 and 16 and nhwc with a tail (3 and 20 channels).
+TEST(MaxPoolKernelsTest, MatchNaiveLoopsBitForBit) {
+  using layers_internal::MaxPoolBackward;
+  using layers_internal::MaxPoolForward;
+  using layers_internal::MaxPoolGeometry;
+  struct Window {
+    int64_t height, width, pool, stride, pad;
+  };
+  const Window windows[] = {{8, 8, 2, 2, 0},  {7, 9, 2, 2, 0}, {7, 7, 2, 2, 1},
+                            {9, 9, 2, 3, 0},  {6, 6, 3, 1, 1}, {26, 26, 2, 2, 0}};
+  for (const Window& w : windows) {
+    for (const int64_t inner : {8, 16, 3, 20}) {
+      SCOPED_TRACE(absl::StrCat(w.height, "x", w.width, " pool ", w.pool,
+                                " stride ", w.stride, " pad ", w.pad,
+                                " inner ", inner));
+      MaxPoolGeometry g;
+      g.outer = 3;
+      g.inner = inner;
+      g.height = w.height;
+      g.width = w.width;
+      g.pool_height = g.pool_width = w.pool;
+      g.stride_height = g.stride_width = w.stride;
+      g.pad_top = g.pad_left = w.pad;
+      g.out_height = (w.height + 2 * w.pad - w.pool) / w.stride + 1;
+      g.out_width = (w.width + 2 * w.pad - w.pool) / w.stride + 1;
+      const int64_t in_size = g.outer * g.height * g.width * inner;
+      const int64_t out_size = g.outer * g.out_height * g.out_width * inner;
+      // Signed values with ties (steps of 0.25), so ties and non-positive
+      // maxima occur.
+      std::vector<float> x = RandomInput(in_size, 17);
+      for (float& v : x) v = std::round(v * 8.0f) / 4.0f;
+      std::vector<float> y(out_size), y_plain(out_size);
+      std::vector<int32_t> argmax(out_size);
+      MaxPoolForward(g, x.data(), y.data(), argmax.data());
+      MaxPoolForward(g, x.data(), y_plain.data(), nullptr);
+      std::vector<float> want_y(out_size);
+      std::vector<int32_t> want_argmax(out_size);
+      for (int64_t o = 0; o < g.outer; ++o) {
+        for (int64_t oh = 0; oh < g.out_height; ++oh) {
+          for (int64_t ow = 0; ow < g.out_width; ++ow) {
+            for (int64_t c = 0; c < inner; ++c) {
+              float best = -INFINITY;
+              int32_t arg = -1;
+              for (int64_t kh = 0; kh < w.pool; ++kh) {
+                for (int64_t kw = 0; kw < w.pool; ++kw) {
+                  const int64_t ih = oh * w.stride - w.pad + kh;
+                  const int64_t iw = ow * w.stride - w.pad + kw;
+                  if (ih < 0 || ih >= w.height || iw < 0 || iw >= w.width) {
+                    continue;
+                  }
+                  const float v =
+                      x[((o * w.height + ih) * w.width + iw) * inner + c];
+                  if (v > best) {
+                    best = v;
+                    arg = static_cast<int32_t>(ih * w.width + iw);
+                  }
+                }
+              }
+              const int64_t at =
+                  ((o * g.out_height + oh) * g.out_width + ow) * inner + c;
+              want_y[at] = arg < 0 ? 0.0f : best;
+              want_argmax[at] = arg;
+            }
+          }
+        }
+      }
+      ASSERT_EQ(y, want_y);
+      ASSERT_EQ(y_plain, want_y);
+      ASSERT_EQ(argmax, want_argmax);
+      const std::vector<float> dy = RandomInput(out_size, 23);
+      for (const bool relu : {false, true}) {
+        std::vector<float> dx(in_size, 7.0f);  // overwritten everywhere
+        MaxPoolBackward(g, dy.data(), argmax.data(), relu ? y.data() : nullptr,
+                        dx.data());
+        std::vector<float> want_dx(in_size, 0.0f);
+        for (int64_t o = 0; o < g.outer; ++o) {
+          for (int64_t k = 0; k < g.out_height * g.out_width; ++k) {
+            for (int64_t c = 0; c < inner; ++c) {
+              const int64_t at = (o * g.out_height * g.out_width + k) * inner + c;
+              if (argmax[at] < 0 || (relu && !(y[at] > 0.0f))) continue;
+              want_dx[(o * w.height * w.width + argmax[at]) * inner + c] +=
+                  dy[at];
+            }
+          }
+        }
+        for (int64_t i = 0; i < in_size; ++i) {
+          ASSERT_EQ(std::signbit(dx[i]), std::signbit(want_dx[i])) << i;
+          ASSERT_EQ(dx[i], want_dx[i]) << "relu " << relu << " at " << i;
+        }
+      }
+    }
+  }
 }
 
 TEST(DropoutTest, DropsAboutRateAndScalesTheRestByOneOverKeep) {

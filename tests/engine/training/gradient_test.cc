@@ -212,6 +212,12 @@ const GradientCase kCases[] = {
      WithHead("layers { max_pooling2d { pool_height: 2 pool_width: 2 } }")},
     {"MaxPooling2DOneChannelInput", {7, 9},
      WithHead("layers { max_pooling2d { pool_height: 2 pool_width: 3 } }")},
+    {"MaxPooling2DSamePaddingClipsTheLastWindow", {7, 7, 2},
+     WithHead("layers { max_pooling2d { pool_height: 2 pool_width: 2 "
+              "padding: PADDING_SAME } }")},
+    {"MaxPooling2DStrideAbovePoolLeavesGaps", {9, 9, 2},
+     WithHead("layers { max_pooling2d { pool_height: 2 pool_width: 2 "
+              "stride_height: 3 stride_width: 3 } }")},
     {"MaxPooling2DSameStride1", {5, 6, 2},
      WithHead("layers { max_pooling2d { pool_height: 3 pool_width: 3 "
               "stride_height: 1 stride_width: 1 padding: PADDING_SAME } }")},
