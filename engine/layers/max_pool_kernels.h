@@ -8,11 +8,11 @@
 // slowly: 600 us each for {32, 32, 26, 26} in thread CPU time, against
 // 31 us for inference; about a third of the tutorial CNN's training epoch.
 // These loops do the same work at memory speed. At inference oneDNN's
-// AVX-512 pooling is as fast as these loops (1.5 us an image for the
-// tutorial CNN's first pooling, 26x26x32 in nChw16c), but its AVX2 kernel
-// (jit:avx2, nChw8c) takes 20 us, 6x these loops' 3.3 us: inference uses
-// these loops wherever oneDNN's pooling is not an AVX-512 kernel
-// (MaxPooling2D::AppendForward).
+// AVX-512 pooling is a little faster than these loops (1.5 against 2.1 us
+// an image for the tutorial CNN's first pooling, 26x26x32 in nChw16c, one
+// thread), but its AVX2 kernel (jit:avx2, nChw8c) takes 20 us against
+// their 3.0: inference uses these loops wherever oneDNN's pooling is not an
+// AVX-512 kernel (MaxPooling2D::AppendForward).
 //
 // Layout: images as `outer` planes of {height, width, inner} floats, the
 // channels innermost: nhwc is outer = N, inner = C; oneDNN's blocked
@@ -44,7 +44,8 @@ void MaxPoolForward(const MaxPoolGeometry& g, const float* src, float* dst,
                     int32_t* argmax);
 
 // diff_src = 0, then diff_src[argmax] += diff_dst for every output
-// (overlapping windows add up, in a fixed order per plane). With `relu_dst`
+// (overlapping windows add up, in a fixed order per plane; windows that do
+// not overlap write each cell once, with the same bits). With `relu_dst`
 // (the forward's dst, when src is a ReLU's output) an output whose max is
 // not positive sends nothing: that is the ReLU's backward (diff * (x > 0),
 // x the input cell, equal to the max of every window it won) folded in, so
