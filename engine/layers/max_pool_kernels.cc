@@ -8,19 +8,8 @@
 namespace nn::layers_internal {
 namespace {
 
-
-// One output row (all ow) of one plane, channels in chunks of kLanes held
-// in GCC vector types (so the maxima stay in registers across the window's
-// cells), the tail of a chunk in plain loops. The window's rows and columns
-// inside the input are found once per row and column, not tested per cell.
-// kLanes is 8 or 16 (PoolRows picks), channels beyond a multiple of it
-// go one at a time. kArgmax: record the winners in
-// `index` (training); without it (inference) only the maxima are kept, and
-// a window whose cells are all -infinity or NaN is recognised by its max
-// staying -infinity. Compiled for AVX-512, AVX2 and baseline x86-64
-// (compares and selects only: every variant gives the same result).
-// (GCC drops vector_size from an alias template with a dependent size:
-// one plain typedef per width.)
+// GCC vector types of 8 and 16 lanes. (GCC drops vector_size from an alias
+// template with a dependent size: one plain typedef per width.)
 typedef float Floats8 __attribute__((vector_size(32)));
 typedef int32_t Ints8 __attribute__((vector_size(32)));
 typedef float Floats16 __attribute__((vector_size(64)));
@@ -38,6 +27,27 @@ struct Vectors<16> {
   using Ints = Ints16;
 };
 
+// The input cells [begin, end) along one axis of the window of output
+// position `out` (padded cells left out).
+struct WindowCells {
+  int64_t begin, end;
+};
+inline WindowCells Window(int64_t out, int64_t stride, int64_t pad,
+                          int64_t pool, int64_t size) {
+  const int64_t first = out * stride - pad;
+  return {std::max<int64_t>(first, 0), std::min(first + pool, size)};
+}
+
+// One output row (all ow) of one plane, channels in chunks of kLanes held
+// in GCC vector types (so the maxima stay in registers across the window's
+// cells), the tail of a chunk in plain loops. The window's rows and columns
+// inside the input are found once per row and column, not tested per cell.
+// kLanes is 8 or 16 (PoolRows picks), channels beyond a multiple of it
+// go one at a time. kArgmax: record the winners in
+// `index` (training); without it (inference) only the maxima are kept, and
+// a window whose cells are all -infinity or NaN is recognised by its max
+// staying -infinity. Compiled for AVX-512, AVX2 and baseline x86-64
+// (compares and selects only: every variant gives the same result).
 template <int64_t kLanes, bool kArgmax>
 NN_VECTOR_CLONES void PoolRow(const MaxPoolGeometry& g, const float* plane,
                               int64_t oh, float* y, int32_t* index) {
@@ -46,13 +56,11 @@ NN_VECTOR_CLONES void PoolRow(const MaxPoolGeometry& g, const float* plane,
   static_assert(sizeof(Floats) == kLanes * sizeof(float));
   constexpr float kLowest = -std::numeric_limits<float>::infinity();
   const int64_t inner = g.inner;
-  const int64_t top = oh * g.stride_height - g.pad_top;
-  const int64_t ih0 = std::max<int64_t>(top, 0);
-  const int64_t ih1 = std::min(top + g.pool_height, g.height);
+  const auto [ih0, ih1] =
+      Window(oh, g.stride_height, g.pad_top, g.pool_height, g.height);
   for (int64_t ow = 0; ow < g.out_width; ++ow, y += inner) {
-    const int64_t left = ow * g.stride_width - g.pad_left;
-    const int64_t iw0 = std::max<int64_t>(left, 0);
-    const int64_t iw1 = std::min(left + g.pool_width, g.width);
+    const auto [iw0, iw1] =
+        Window(ow, g.stride_width, g.pad_left, g.pool_width, g.width);
     int64_t c0 = 0;
     for (; c0 + kLanes <= inner; c0 += kLanes) {
       Floats best = kLowest - Floats{};
@@ -140,14 +148,12 @@ NN_VECTOR_CLONES void BackwardRow(const MaxPoolGeometry& g, const float* dy,
                                   const int32_t* index, const float* y,
                                   int64_t oh, float* plane) {
   const int64_t inner = g.inner;
-  const int64_t top = oh * g.stride_height - g.pad_top;
-  const int64_t ih0 = std::max<int64_t>(top, 0);
-  const int64_t ih1 = std::min(top + g.pool_height, g.height);
+  const auto [ih0, ih1] =
+      Window(oh, g.stride_height, g.pad_top, g.pool_height, g.height);
   for (int64_t ow = 0; ow < g.out_width;
        ++ow, dy += inner, index += inner, y += kRelu ? inner : 0) {
-    const int64_t left = ow * g.stride_width - g.pad_left;
-    const int64_t iw0 = std::max<int64_t>(left, 0);
-    const int64_t iw1 = std::min(left + g.pool_width, g.width);
+    const auto [iw0, iw1] =
+        Window(ow, g.stride_width, g.pad_left, g.pool_width, g.width);
     for (int64_t ih = ih0; ih < ih1; ++ih) {
       for (int64_t iw = iw0; iw < iw1; ++iw) {
         const int32_t cell = static_cast<int32_t>(ih * g.width + iw);

@@ -61,19 +61,16 @@ class ScopedOneDnnThreads {
 // Below this many pixels a batch is filled on one thread.
 constexpr int64_t kParallelFillPixels = 32768;
 
-// Converts the images `indices` of `images` into the plan's input (one row
-// of PixelToUnit values per image) and copies their labels. Spread over
-// the calling thread's OpenMP team for large batches: the gather of
-// scattered images and the 4x wider float rows cost about 10 % of an MLP
-// batch on one thread, while the team's other threads wait for the next
-// primitive anyway. Each image is converted alone, so the result does not
-// depend on the split.
-void FillBatch(const ImageSet& images, absl::Span<const int64_t> indices,
-               TrainingPlan& plan) {
+// Converts the images `indices` of `images` into `out` (one row of
+// PixelToUnit values per image). Spread over the calling thread's OpenMP
+// team for large batches: the gather of scattered images and the 4x wider
+// float rows cost about 10 % of an MLP batch on one thread, while the
+// team's other threads wait for the next primitive anyway. Each image is
+// converted alone, so the result does not depend on the split.
+void ImagesToUnit(const ImageSet& images, absl::Span<const int64_t> indices,
+                  float* out) {
   const int64_t n = static_cast<int64_t>(indices.size());
   const int64_t image_size = images.image_size();
-  float* input = plan.input().data();
-  int32_t* labels = plan.labels().data();
 #pragma omp parallel for schedule(static) if (n * image_size > kParallelFillPixels)
   for (int64_t k = 0; k < n; ++k) {
     if (k + 1 < n) {
@@ -84,8 +81,16 @@ void FillBatch(const ImageSet& images, absl::Span<const int64_t> indices,
         __builtin_prefetch(next + at);
       }
     }
-    PixelsToUnit(images.image(indices[k]), image_size, input + k * image_size);
-    labels[k] = images.labels[indices[k]];
+    PixelsToUnit(images.image(indices[k]), image_size, out + k * image_size);
+  }
+}
+
+// The plan's batch: the images `indices` of `images` and their labels.
+void FillBatch(const ImageSet& images, absl::Span<const int64_t> indices,
+               TrainingPlan& plan) {
+  ImagesToUnit(images, indices, plan.input().data());
+  for (size_t k = 0; k < indices.size(); ++k) {
+    plan.labels()[k] = images.labels[indices[k]];
   }
 }
 
@@ -231,10 +236,7 @@ absl::StatusOr<Metrics> TrainingRun::Evaluate(
   for (int64_t begin = 0; begin < count; begin += kEvaluationBatchSize) {
     if (Cancelled()) return absl::CancelledError("training cancelled");
     const int64_t n = std::min(kEvaluationBatchSize, count - begin);
-    for (int64_t k = 0; k < n; ++k) {
-      PixelsToUnit(images.image(indices[begin + k]), image_size,
-                   input.data() + k * image_size);
-    }
+    ImagesToUnit(images, indices.subspan(begin, n), input.data());
     RETURN_IF_ERROR(context->Run(
         absl::MakeConstSpan(input.data(), static_cast<size_t>(n * image_size)),
         n, absl::MakeSpan(output.data(), static_cast<size_t>(n * classes))));

@@ -849,6 +849,28 @@ TEST_F(BatcherTest, ObserverSeesQueueWaitsComputeTimesDropsAndDepth) {
   EXPECT_THAT(observer_.depths(), ElementsAre(1, 0, 2, 3, 0));
 }
 
+// The reference function as a processor, for the stress tests' workers and
+// their producers' fast path.
+class ReferenceProcessor : public BatchProcessor {
+ public:
+  absl::Status Process(absl::Span<const float> input, int64_t n,
+                       absl::Span<float> output) override {
+    Reference(input, n, output);
+    return absl::OkStatus();
+  }
+};
+
+// A batcher on the real clock whose workers run ReferenceProcessor.
+absl::StatusOr<std::unique_ptr<Batcher>> ReferenceBatcher(
+    const Batcher::Options& options) {
+  return Batcher::Create(
+      options,
+      [](int) -> absl::StatusOr<std::unique_ptr<BatchProcessor>> {
+        return std::make_unique<ReferenceProcessor>();
+      },
+      Clock::Real());
+}
+
 // Many producers against few workers on the real clock, with splits,
 // cancellations and a small queue: every accepted task's `done` runs exactly
 // once with the right outputs; no rejected task's ever does.
@@ -859,26 +881,14 @@ void RunManyProducers(bool fast_path) {
   constexpr int kProducers = 8;
   constexpr int kTasksEach = 150;
   constexpr int kMaxAttempts = 20'000;
-  class ReferenceProcessor : public BatchProcessor {
-   public:
-    absl::Status Process(absl::Span<const float> input, int64_t n,
-                         absl::Span<float> output) override {
-      Reference(input, n, output);
-      return absl::OkStatus();
-    }
-  };
   Batcher::Options options = TestOptions();
   options.max_batch_size = 8;
   options.max_queue_size = 48;
   options.num_workers = 3;
   options.max_queue_delay = absl::Microseconds(50);
   options.max_inline_images = fast_path ? 4 : 0;
-  absl::StatusOr<std::unique_ptr<Batcher>> batcher = Batcher::Create(
-      options,
-      [](int) -> absl::StatusOr<std::unique_ptr<BatchProcessor>> {
-        return std::make_unique<ReferenceProcessor>();
-      },
-      Clock::Real());
+  absl::StatusOr<std::unique_ptr<Batcher>> batcher =
+      ReferenceBatcher(options);
   ASSERT_TRUE(batcher.ok()) << batcher.status();
 
   struct Item {
@@ -959,25 +969,13 @@ TEST(BatcherStressTest, ConcurrentCancellationNeverSharesOrLosesATask) {
   constexpr int kProducers = 4;
   constexpr int kTasksEach = 200;
   constexpr int kMaxAttempts = 20'000;
-  class ReferenceProcessor : public BatchProcessor {
-   public:
-    absl::Status Process(absl::Span<const float> input, int64_t n,
-                         absl::Span<float> output) override {
-      Reference(input, n, output);
-      return absl::OkStatus();
-    }
-  };
   Batcher::Options options = TestOptions();
   options.max_batch_size = 8;
   options.max_queue_size = 48;
   options.num_workers = 2;
   options.max_inline_images = 4;
-  absl::StatusOr<std::unique_ptr<Batcher>> batcher = Batcher::Create(
-      options,
-      [](int) -> absl::StatusOr<std::unique_ptr<BatchProcessor>> {
-        return std::make_unique<ReferenceProcessor>();
-      },
-      Clock::Real());
+  absl::StatusOr<std::unique_ptr<Batcher>> batcher =
+      ReferenceBatcher(options);
   ASSERT_TRUE(batcher.ok()) << batcher.status();
 
   struct Item {
