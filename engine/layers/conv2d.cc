@@ -1,8 +1,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/layers/conv_weight_gradient.h"
 #include "engine/layers/internal.h"
 #include "engine/layers/layers.h"
 #include "engine/onednn.h"
@@ -35,6 +37,9 @@ class Conv2D final : public Layer {
 
  private:
   using Layer::Layer;
+  dnnl::memory AppendOneChannelWeightGradient(TrainingPlanBuilder& b,
+                                              const dnnl::memory& src,
+                                              const dnnl::memory& diff_dst) const;
 };
 
 // The validated spec's window; cannot fail once Create succeeded.
@@ -71,7 +76,9 @@ dnnl::convolution_backward_weights::primitive_desc WeightsGradient(
 
 // Training's image layouts: format_tag::any (oneDNN's blocked nChw<B>c),
 // unless the weight gradient would then pad the input channels to the block
-// B. In oneDNN 2.6 that happens for a layer with few input channels (the
+// B (with one channel below AVX-512 the weight gradient is the host
+// kernel's, AppendOneChannelWeightGradient, and the same choice stays for
+// the forward and backward_data). In oneDNN 2.6 that happens for a layer with few input channels (the
 // first layer, C = 1: on AVX2 the source is copied into 8x its size each
 // batch and the kernel does 8x the multiply-adds: 16.4 M instructions a
 // batch-32 call against 5.1 M in nhwc, engine/layers/README.md). Then the
@@ -211,20 +218,27 @@ absl::StatusOr<BackwardAppender> Conv2D::AppendForward(
          bias_md, dst_any_md, window.strides, window.pad_before,
          window.pad_after},
         PrimitiveAttr({}), b.engine(), pd);
-    const dnnl::memory diff_dst_for_weights =
-        b.Reorder(diff_dst, weights_pd.diff_dst_desc());
-    const dnnl::memory diff_kernel =
-        b.GradientAs(0, kernel_md, weights_pd.diff_weights_desc());
-    const dnnl::memory diff_bias =
-        b.GradientAs(1, bias_md, weights_pd.diff_bias_desc());
-    b.AddStep(dnnl::convolution_backward_weights(weights_pd),
-              {{DNNL_ARG_SRC, b.Reorder(src, weights_pd.src_desc())},
-               {DNNL_ARG_DIFF_DST, diff_dst_for_weights},
-               {DNNL_ARG_DIFF_WEIGHTS, diff_kernel},
-               {DNNL_ARG_DIFF_BIAS, diff_bias}},
-              weights_pd.scratchpad_desc());
-    b.FinishGradient(0, kernel_md, diff_kernel);
-    b.FinishGradient(1, bias_md, diff_bias);
+    dnnl::memory diff_dst_for_weights;
+    if (channels == 1 &&
+        !absl::StartsWith(weights_pd.impl_info_str(), "jit:avx512")) {
+      // One input channel below AVX-512: the host kernel is several times
+      // faster (engine/layers/conv_weight_gradient.h).
+      diff_dst_for_weights = AppendOneChannelWeightGradient(b, src, diff_dst);
+    } else {
+      diff_dst_for_weights = b.Reorder(diff_dst, weights_pd.diff_dst_desc());
+      const dnnl::memory diff_kernel =
+          b.GradientAs(0, kernel_md, weights_pd.diff_weights_desc());
+      const dnnl::memory diff_bias =
+          b.GradientAs(1, bias_md, weights_pd.diff_bias_desc());
+      b.AddStep(dnnl::convolution_backward_weights(weights_pd),
+                {{DNNL_ARG_SRC, b.Reorder(src, weights_pd.src_desc())},
+                 {DNNL_ARG_DIFF_DST, diff_dst_for_weights},
+                 {DNNL_ARG_DIFF_WEIGHTS, diff_kernel},
+                 {DNNL_ARG_DIFF_BIAS, diff_bias}},
+                weights_pd.scratchpad_desc());
+      b.FinishGradient(0, kernel_md, diff_kernel);
+      b.FinishGradient(1, bias_md, diff_bias);
+    }
     if (b.needs_input_diff()) {
       const dnnl::convolution_backward_data::primitive_desc data_pd(
           {dnnl::algorithm::convolution_direct, src_any_md, weights_any_md,
@@ -243,6 +257,52 @@ absl::StatusOr<BackwardAppender> Conv2D::AppendForward(
     }
     return absl::OkStatus();
   });
+}
+
+// One input channel below AVX-512: the kernel's and bias's gradients by the
+// host kernel (engine/layers/conv_weight_gradient.h says why), from the source and
+// diff_dst in nhwc, straight into the gradient tensors (Keras' hwio is the
+// kernel's layout). Returns diff_dst in nhwc, for backward_data.
+dnnl::memory Conv2D::AppendOneChannelWeightGradient(
+    TrainingPlanBuilder& b, const dnnl::memory& src,
+    const dnnl::memory& diff_dst) const {
+  const nnserve::v1::Conv2DLayer& conv = spec().conv2d();
+  const Window2D window = *ConvWindow(conv, input_shape());
+  OneChannelConvGeometry g;
+  g.images = b.batch_size();
+  g.height = input_shape()[0];
+  g.width = input_shape()[1];
+  g.out_height = window.height.output;
+  g.out_width = window.width.output;
+  g.filters = conv.filters();
+  g.kernel_height = conv.kernel_height();
+  g.kernel_width = conv.kernel_width();
+  g.stride_height = window.strides[0];
+  g.stride_width = window.strides[1];
+  g.pad_top = window.pad_before[0];
+  g.pad_left = window.pad_before[1];
+  const dnnl::memory::desc kernel_md(
+      {g.filters, 1, g.kernel_height, g.kernel_width}, dt::f32, tag::hwio);
+  const dnnl::memory::desc bias_md({g.filters}, dt::f32, tag::x);
+  // One channel: nhwc holds {N, H, W} row-major.
+  const dnnl::memory plain_src =
+      b.Reorder(src, ImageDesc(input_shape(), g.images, tag::nhwc));
+  const dnnl::memory plain_diff_dst =
+      b.Reorder(diff_dst, ImageDesc(output_shape(), g.images, tag::nhwc));
+  const dnnl::memory work = b.NewMemory(dnnl::memory::desc(
+      {OneChannelConvWorkFloats(g)}, dt::f32, tag::x));
+  const dnnl::memory diff_kernel = b.GradientAs(0, kernel_md, kernel_md);
+  const dnnl::memory diff_bias = b.GradientAs(1, bias_md, bias_md);
+  const float* x = static_cast<const float*>(plain_src.get_data_handle());
+  const float* dy = static_cast<const float*>(plain_diff_dst.get_data_handle());
+  float* scratch = static_cast<float*>(work.get_data_handle());
+  float* dw = static_cast<float*>(diff_kernel.get_data_handle());
+  float* db = static_cast<float*>(diff_bias.get_data_handle());
+  b.AddHostStep(
+      [=] { OneChannelConvWeightGradient(g, x, dy, scratch, dw, db); });
+  b.FinishGradient(0, kernel_md, diff_kernel);
+  b.FinishGradient(1, bias_md, diff_bias);
+  return plain_diff_dst;
 }
 
 namespace layers_internal {

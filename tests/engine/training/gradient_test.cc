@@ -191,6 +191,24 @@ const GradientCase kCases[] = {
     {"Conv2DValidOneChannel", {7, 8},
      WithHead("layers { conv2d { filters: 3 kernel_height: 3 kernel_width: 3 "
               "activation: ACTIVATION_RELU } }")},
+    // One input channel trains as inner products over image patches
+    // (Conv2D::AppendPatchTraining): as the network's first layer (no input
+    // gradient, the tutorial CNN's case), on a {H, W, 1} input, kernels
+    // wider than tall with "same" padding, and after a layer that needs the
+    // input gradient (the convolution's backward_data).
+    {"Conv2DOneChannelFirstLayer", {9, 8},
+     WithHead("layers { conv2d { filters: 5 kernel_height: 3 kernel_width: 3 "
+              "activation: ACTIVATION_RELU } }"),
+     6, false},
+    {"Conv2DOneChannelHwcInputSamePadding", {6, 7, 1},
+     WithHead("layers { conv2d { filters: 3 kernel_height: 2 kernel_width: 4 "
+              "padding: PADDING_SAME activation: ACTIVATION_TANH } }")},
+    {"Conv2DOneChannelAfterBatchNormalization", {6, 6, 1},
+     WithHead("layers { batch_normalization {} }"
+              "layers { conv2d { filters: 4 kernel_height: 3 kernel_width: 3 "
+              "activation: ACTIVATION_RELU } }"
+              "layers { max_pooling2d { pool_height: 2 pool_width: 2 } }"),
+     4, false},
     {"Conv2DValidManyChannels", {6, 7, 3},
      WithHead("layers { conv2d { filters: 5 kernel_height: 2 kernel_width: 3 "
               "activation: ACTIVATION_TANH } }")},
