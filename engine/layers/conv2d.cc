@@ -1,9 +1,11 @@
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/layers/conv_one_channel_forward.h"
 #include "engine/layers/conv_weight_gradient.h"
 #include "engine/layers/internal.h"
 #include "engine/layers/layers.h"
@@ -37,6 +39,11 @@ class Conv2D final : public Layer {
 
  private:
   using Layer::Layer;
+  // The geometry of this layer (one input channel) at batch size n.
+  OneChannelConvGeometry OneChannelGeometry(int64_t n) const;
+  void AppendOneChannelForward(ForwardBuilder& b,
+                               const OneChannelConvGeometry& g,
+                               bool relu) const;
   dnnl::memory AppendOneChannelWeightGradient(TrainingPlanBuilder& b,
                                               const dnnl::memory& src,
                                               const dnnl::memory& diff_dst) const;
@@ -185,6 +192,21 @@ absl::StatusOr<BackwardAppender> Conv2D::AppendForward(
   const dnnl::memory::desc bias_md({filters}, dt::f32, tag::x);
   std::vector<Activation> activations = {act};
   activations.insert(activations.end(), fused.begin(), fused.end());
+  if (!b.training() && channels == 1) {
+    // ReLU or nothing, in any order: the host kernel applies it.
+    bool relu = false, relu_or_linear = true;
+    for (const Activation a : activations) {
+      relu |= a == nnserve::v1::ACTIVATION_RELU;
+      relu_or_linear &= a == nnserve::v1::ACTIVATION_RELU ||
+                        (a != nnserve::v1::ACTIVATION_SOFTMAX &&
+                         !EltwiseAlgorithm(a).has_value());
+    }
+    const OneChannelConvGeometry g = OneChannelGeometry(n);
+    if (relu_or_linear && OneChannelConvForwardRunsHere(g)) {
+      AppendOneChannelForward(b, g, relu);
+      return BackwardAppender();
+    }
+  }
   const ImageLayouts layouts =
       b.training()
           ? TrainingImageLayouts(window, weights_any_md, bias_md,
@@ -259,17 +281,11 @@ absl::StatusOr<BackwardAppender> Conv2D::AppendForward(
   });
 }
 
-// One input channel below AVX-512: the kernel's and bias's gradients by the
-// host kernel (engine/layers/conv_weight_gradient.h says why), from the source and
-// diff_dst in nhwc, straight into the gradient tensors (Keras' hwio is the
-// kernel's layout). Returns diff_dst in nhwc, for backward_data.
-dnnl::memory Conv2D::AppendOneChannelWeightGradient(
-    TrainingPlanBuilder& b, const dnnl::memory& src,
-    const dnnl::memory& diff_dst) const {
+OneChannelConvGeometry Conv2D::OneChannelGeometry(int64_t n) const {
   const nnserve::v1::Conv2DLayer& conv = spec().conv2d();
   const Window2D window = *ConvWindow(conv, input_shape());
   OneChannelConvGeometry g;
-  g.images = b.batch_size();
+  g.images = n;
   g.height = input_shape()[0];
   g.width = input_shape()[1];
   g.out_height = window.height.output;
@@ -281,6 +297,60 @@ dnnl::memory Conv2D::AppendOneChannelWeightGradient(
   g.stride_width = window.strides[1];
   g.pad_top = window.pad_before[0];
   g.pad_left = window.pad_before[1];
+  return g;
+}
+
+// Inference with one input channel on AVX-512, 3x3: the host kernel
+// (engine/layers/conv_one_channel_forward.h says why), from the image in
+// plain layout into nhwc, bias and ReLU included.
+void Conv2D::AppendOneChannelForward(ForwardBuilder& b,
+                                     const OneChannelConvGeometry& g,
+                                     bool relu) const {
+  const dnnl::memory::desc kernel_md({g.filters, 1, 3, 3}, dt::f32, tag::hwio);
+  const dnnl::memory::desc bias_md({g.filters}, dt::f32, tag::x);
+  // One channel: nhwc holds {N, H, W} row-major.
+  const dnnl::memory src = b.Reorder(ImageInput(b, input_shape()),
+                                     ImageDesc(input_shape(), g.images, tag::nhwc));
+  // Packed once for the plan (inference): Keras' layout is the kernel's.
+  const dnnl::memory kernel = *b.Parameter(0, kernel_md, kernel_md);
+  const dnnl::memory bias = *b.Parameter(1, bias_md, bias_md);
+  const dnnl::memory dst =
+      b.NewMemory(ImageDesc(output_shape(), g.images, tag::nhwc));
+  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, src},
+                                                {DNNL_ARG_WEIGHTS, kernel},
+                                                {DNNL_ARG_BIAS, bias},
+                                                {DNNL_ARG_DST, dst}};
+  dnnl::memory work;
+  if (const int64_t floats = OneChannelConvForwardWorkFloats(g); floats > 0) {
+    work = b.NewMemory(dnnl::memory::desc({floats}, dt::f32, tag::x));
+    args.emplace(DNNL_ARG_WORKSPACE, work);
+  }
+  b.AddHostStep(
+      absl::StrCat("conv2d 1 channel 3x3 filters:", g.filters,
+                   relu ? " relu" : ""),
+      args, [g, relu, src, kernel, bias, dst, work] {
+        const auto data = [](const dnnl::memory& m) -> void* {
+          void* handle = nullptr;
+          if (m) dnnl_memory_get_data_handle(m.get(), &handle);
+          return handle;
+        };
+        OneChannelConvForward(g, static_cast<const float*>(data(src)),
+                              static_cast<const float*>(data(kernel)),
+                              static_cast<const float*>(data(bias)), relu,
+                              static_cast<float*>(data(work)),
+                              static_cast<float*>(data(dst)));
+      });
+  b.set_current(dst);
+}
+
+// One input channel below AVX-512: the kernel's and bias's gradients by the
+// host kernel (engine/layers/conv_weight_gradient.h says why), from the source and
+// diff_dst in nhwc, straight into the gradient tensors (Keras' hwio is the
+// kernel's layout). Returns diff_dst in nhwc, for backward_data.
+dnnl::memory Conv2D::AppendOneChannelWeightGradient(
+    TrainingPlanBuilder& b, const dnnl::memory& src,
+    const dnnl::memory& diff_dst) const {
+  const OneChannelConvGeometry g = OneChannelGeometry(b.batch_size());
   const dnnl::memory::desc kernel_md(
       {g.filters, 1, g.kernel_height, g.kernel_width}, dt::f32, tag::hwio);
   const dnnl::memory::desc bias_md({g.filters}, dt::f32, tag::x);

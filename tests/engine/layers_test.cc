@@ -97,6 +97,20 @@ const LayerCase kCases[] = {
     {"Conv2DSameStride2OddInputOneChannel", {7, 7},
      "layers { conv2d { filters: 6 kernel_height: 3 kernel_width: 3 "
      "stride_height: 2 stride_width: 2 padding: PADDING_SAME } }"},
+    // One channel, 3x3, filters a multiple of 16: on AVX-512 the host
+    // kernel (engine/layers/conv_one_channel_forward.h): padding and
+    // strides, a tail of output positions and of filter chunks, a ReLU
+    // from the layer or from an Activation layer after it.
+    {"Conv2DOneChannelSameStride2SixteenFilters", {9, 11},
+     "layers { conv2d { filters: 16 kernel_height: 3 kernel_width: 3 "
+     "stride_height: 2 stride_width: 2 padding: PADDING_SAME } }"},
+    {"Conv2DOneChannelFortyEightFiltersReluLayer", {9, 11},
+     "layers { conv2d { filters: 48 kernel_height: 3 kernel_width: 3 "
+     "padding: PADDING_SAME } }"
+     "layers { activation { activation: ACTIVATION_RELU } }"},
+    {"Conv2DOneChannelStride2By1Relu", {10, 9, 1},
+     "layers { conv2d { filters: 32 kernel_height: 3 kernel_width: 3 "
+     "stride_height: 2 stride_width: 1 activation: ACTIVATION_RELU } }"},
     {"Conv2DStackedBlockedLayouts", {12, 12},
      "layers { conv2d { filters: 32 kernel_height: 3 kernel_width: 3 "
      "activation: ACTIVATION_RELU } }"

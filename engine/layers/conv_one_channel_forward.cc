@@ -1,0 +1,159 @@
+#include "engine/layers/conv_one_channel_forward.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace nn::layers_internal {
+namespace {
+
+typedef float Floats16 __attribute__((vector_size(64)));
+constexpr int64_t kLanes = 16;
+constexpr int64_t kTaps = 9;       // 3 x 3
+constexpr int64_t kPositions = 4;  // output positions accumulated together
+
+// Whether some window reaches outside the image; then each image is first
+// copied into a zero-bordered plane covering every window.
+int64_t SpanHeight(const OneChannelConvGeometry& g) {
+  return (g.out_height - 1) * g.stride_height + 3;
+}
+int64_t SpanWidth(const OneChannelConvGeometry& g) {
+  return (g.out_width - 1) * g.stride_width + 3;
+}
+bool NeedsPaddedCopy(const OneChannelConvGeometry& g) {
+  return g.pad_top > 0 || g.pad_left > 0 ||
+         SpanHeight(g) - g.pad_top > g.height ||
+         SpanWidth(g) - g.pad_left > g.width;
+}
+
+// kChunks * 16 filters from c0 of output rows [row0, row1) (row = n *
+// out_height + oh); `planes` holds each image's plane (the image, or its
+// padded copy) at n * plane_floats, rows of plane_width.
+template <int64_t kChunks>
+__attribute__((target("avx512f,fma"))) void ForwardRows(
+    const OneChannelConvGeometry& g, const float* planes, int64_t plane_floats,
+    int64_t plane_width, const float* kernel, const float* bias, bool relu,
+    int64_t c0, int64_t row0, int64_t row1, float* dst) {
+  const int64_t f = g.filters;
+  Floats16 w[kTaps][kChunks];
+  Floats16 b[kChunks];
+  for (int64_t c = 0; c < kChunks; ++c) {
+    for (int64_t t = 0; t < kTaps; ++t) {
+      std::memcpy(&w[t][c], kernel + t * f + c0 + c * kLanes, sizeof(Floats16));
+    }
+    std::memcpy(&b[c], bias + c0 + c * kLanes, sizeof(Floats16));
+  }
+  const Floats16 zero = {};
+  for (int64_t row = row0; row < row1; ++row) {
+    const int64_t n = row / g.out_height;
+    const int64_t oh = row % g.out_height;
+    const float* top = planes + n * plane_floats + oh * g.stride_height * plane_width;
+    float* out = dst + row * g.out_width * f + c0;
+    int64_t ow = 0;
+    for (; ow + kPositions <= g.out_width; ow += kPositions) {
+      Floats16 acc[kPositions][kChunks];
+      // Unrolled in full, so that the 8 sums and 18 weights stay in the
+      // 32 vector registers (a loop over the taps spilled the sums).
+#pragma GCC unroll 4
+      for (int64_t p = 0; p < kPositions; ++p) {
+#pragma GCC unroll 2
+        for (int64_t c = 0; c < kChunks; ++c) acc[p][c] = b[c];
+      }
+#pragma GCC unroll 9
+      for (int64_t t = 0; t < kTaps; ++t) {
+        const float* cells = top + (t / 3) * plane_width + t % 3;
+#pragma GCC unroll 4
+        for (int64_t p = 0; p < kPositions; ++p) {
+          const Floats16 x = cells[(ow + p) * g.stride_width] - zero;
+#pragma GCC unroll 2
+          for (int64_t c = 0; c < kChunks; ++c) acc[p][c] += x * w[t][c];
+        }
+      }
+      for (int64_t p = 0; p < kPositions; ++p) {
+        for (int64_t c = 0; c < kChunks; ++c) {
+          const Floats16 y = relu ? (acc[p][c] > zero ? acc[p][c] : zero)
+                                  : acc[p][c];
+          std::memcpy(out + (ow + p) * f + c * kLanes, &y, sizeof(Floats16));
+        }
+      }
+    }
+    for (; ow < g.out_width; ++ow) {  // the last positions, one at a time
+      Floats16 acc[kChunks];
+      for (int64_t c = 0; c < kChunks; ++c) acc[c] = b[c];
+      for (int64_t t = 0; t < kTaps; ++t) {
+        const Floats16 x =
+            top[(t / 3) * plane_width + t % 3 + ow * g.stride_width] - zero;
+        for (int64_t c = 0; c < kChunks; ++c) acc[c] += x * w[t][c];
+      }
+      for (int64_t c = 0; c < kChunks; ++c) {
+        const Floats16 y = relu ? (acc[c] > zero ? acc[c] : zero) : acc[c];
+        std::memcpy(out + ow * f + c * kLanes, &y, sizeof(Floats16));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool OneChannelConvForwardRunsHere(const OneChannelConvGeometry& g) {
+  static const bool avx512 = [] {
+    __builtin_cpu_init();
+    const unsigned isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const unsigned core = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+    return (isa & core) == core && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("fma");
+  }();
+  return avx512 && g.kernel_height == 3 && g.kernel_width == 3 &&
+         g.filters > 0 && g.filters % kLanes == 0;
+}
+
+int64_t OneChannelConvForwardWorkFloats(const OneChannelConvGeometry& g) {
+  return NeedsPaddedCopy(g) ? g.images * SpanHeight(g) * SpanWidth(g) : 0;
+}
+
+void OneChannelConvForward(const OneChannelConvGeometry& g, const float* src,
+                           const float* kernel, const float* bias, bool relu,
+                           float* work, float* dst) {
+  const float* planes = src;
+  int64_t plane_floats = g.height * g.width;
+  int64_t plane_width = g.width;
+  if (NeedsPaddedCopy(g)) {
+    // Cell (r, c) of an image's plane is image cell (r - pad_top, c - pad_left).
+    const int64_t span_height = SpanHeight(g);
+    const int64_t span_width = SpanWidth(g);
+    for (int64_t n = 0; n < g.images; ++n) {
+      const float* image = src + n * g.height * g.width;
+      float* plane = work + n * span_height * span_width;
+      for (int64_t r = 0; r < span_height; ++r) {
+        const int64_t h = r - g.pad_top;
+        for (int64_t c = 0; c < span_width; ++c) {
+          const int64_t w = c - g.pad_left;
+          plane[r * span_width + c] =
+              h >= 0 && h < g.height && w >= 0 && w < g.width
+                  ? image[h * g.width + w]
+                  : 0.0f;
+        }
+      }
+    }
+    planes = work;
+    plane_floats = span_height * span_width;
+    plane_width = span_width;
+  }
+  const int64_t rows = g.images * g.out_height;
+  const int64_t row_floats = g.out_width * g.filters;
+#pragma omp parallel for schedule(static) if (rows * row_floats > 65536)
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t c0 = 0;
+    for (; c0 + 2 * kLanes <= g.filters; c0 += 2 * kLanes) {
+      ForwardRows<2>(g, planes, plane_floats, plane_width, kernel, bias, relu,
+                     c0, row, row + 1, dst);
+    }
+    if (c0 < g.filters) {
+      ForwardRows<1>(g, planes, plane_floats, plane_width, kernel, bias, relu,
+                     c0, row, row + 1, dst);
+    }
+  }
+}
+
+}  // namespace nn::layers_internal
