@@ -254,6 +254,13 @@ absl::StatusOr<std::unique_ptr<ExecutionPlan>> Network::BuildInferencePlan(
             fused.push_back(a);
           }
           b.BeginLayer(i, first_parameter_[i]);
+          if (next < num_layers() &&
+              layer.AbsorbsAtInference(fused, *layers_[next])) {
+            RETURN_IF_ERROR(
+                layer.AppendForwardAbsorbing(b, fused, *layers_[next]));
+            i = next + 1;
+            continue;
+          }
           // At inference the returned backward half is empty.
           RETURN_IF_ERROR(layer.AppendForward(b, fused).status());
           i = next;

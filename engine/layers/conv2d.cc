@@ -41,9 +41,19 @@ class Conv2D final : public Layer {
   using Layer::Layer;
   // The geometry of this layer (one input channel) at batch size n.
   OneChannelConvGeometry OneChannelGeometry(int64_t n) const;
+  bool AbsorbsAtInference(absl::Span<const Activation> fused,
+                          const Layer& next) const override;
+  absl::Status AppendForwardAbsorbing(ForwardBuilder& b,
+                                      absl::Span<const Activation> fused,
+                                      const Layer& next) const override;
+  // Whether inference runs the host kernel (conv_one_channel_forward.h)
+  // with the activations `fused` after the layer's own; `relu` is then
+  // whether one of them is a ReLU (the others are linear).
+  bool RunsOneChannelKernel(absl::Span<const Activation> fused,
+                            bool* relu) const;
   void AppendOneChannelForward(ForwardBuilder& b,
-                               const OneChannelConvGeometry& g,
-                               bool relu) const;
+                               const OneChannelConvGeometry& g, bool relu,
+                               bool pooled) const;
   dnnl::memory AppendOneChannelWeightGradient(TrainingPlanBuilder& b,
                                               const dnnl::memory& src,
                                               const dnnl::memory& diff_dst) const;
@@ -192,20 +202,9 @@ absl::StatusOr<BackwardAppender> Conv2D::AppendForward(
   const dnnl::memory::desc bias_md({filters}, dt::f32, tag::x);
   std::vector<Activation> activations = {act};
   activations.insert(activations.end(), fused.begin(), fused.end());
-  if (!b.training() && channels == 1) {
-    // ReLU or nothing, in any order: the host kernel applies it.
-    bool relu = false, relu_or_linear = true;
-    for (const Activation a : activations) {
-      relu |= a == nnserve::v1::ACTIVATION_RELU;
-      relu_or_linear &= a == nnserve::v1::ACTIVATION_RELU ||
-                        (a != nnserve::v1::ACTIVATION_SOFTMAX &&
-                         !EltwiseAlgorithm(a).has_value());
-    }
-    const OneChannelConvGeometry g = OneChannelGeometry(n);
-    if (relu_or_linear && OneChannelConvForwardRunsHere(g)) {
-      AppendOneChannelForward(b, g, relu);
-      return BackwardAppender();
-    }
+  if (bool relu = false; !b.training() && RunsOneChannelKernel(fused, &relu)) {
+    AppendOneChannelForward(b, OneChannelGeometry(n), relu, /*pooled=*/false);
+    return BackwardAppender();
   }
   const ImageLayouts layouts =
       b.training()
@@ -303,9 +302,61 @@ OneChannelConvGeometry Conv2D::OneChannelGeometry(int64_t n) const {
 // Inference with one input channel on AVX-512, 3x3: the host kernel
 // (engine/layers/conv_one_channel_forward.h says why), from the image in
 // plain layout into nhwc, bias and ReLU included.
+bool Conv2D::RunsOneChannelKernel(absl::Span<const Activation> fused,
+                                  bool* relu) const {
+  const int64_t channels = input_shape().size() == 3 ? input_shape()[2] : 1;
+  if (channels != 1 ||
+      !OneChannelConvForwardRunsHere(OneChannelGeometry(/*n=*/1))) {
+    return false;
+  }
+  // ReLU or nothing, in any order: the host kernel applies it.
+  std::vector<Activation> activations = {spec().conv2d().activation()};
+  activations.insert(activations.end(), fused.begin(), fused.end());
+  *relu = false;
+  for (const Activation a : activations) {
+    if (a == nnserve::v1::ACTIVATION_RELU) {
+      *relu = true;
+    } else if (a == nnserve::v1::ACTIVATION_SOFTMAX ||
+               EltwiseAlgorithm(a).has_value()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A MaxPooling2D of 2x2, stride 2, valid padding right after a convolution
+// the host kernel runs: the kernel stores the pooled maxima straight from
+// its sums (its four positions a pass are the pooling's window), and the
+// 26x26x32 output of the tutorial's first convolution is never written.
+bool Conv2D::AbsorbsAtInference(absl::Span<const Activation> fused,
+                                const Layer& next) const {
+  if (next.kind() != "MaxPooling2D") return false;
+  const nnserve::v1::MaxPooling2DLayer& pool = next.spec().max_pooling2d();
+  bool relu = false;
+  return pool.pool_height() == 2 && pool.pool_width() == 2 &&
+         (pool.stride_height() == 0 || pool.stride_height() == 2) &&
+         (pool.stride_width() == 0 || pool.stride_width() == 2) &&
+         pool.padding() != nnserve::v1::PADDING_SAME &&
+         output_shape()[0] >= 2 && output_shape()[1] >= 2 &&
+         RunsOneChannelKernel(fused, &relu);
+}
+
+absl::Status Conv2D::AppendForwardAbsorbing(ForwardBuilder& b,
+                                            absl::Span<const Activation> fused,
+                                            const Layer& next) const {
+  bool relu = false;
+  if (b.training() || !AbsorbsAtInference(fused, next) ||
+      !RunsOneChannelKernel(fused, &relu)) {
+    return Layer::AppendForwardAbsorbing(b, fused, next);
+  }
+  AppendOneChannelForward(b, OneChannelGeometry(b.batch_size()), relu,
+                          /*pooled=*/true);
+  return absl::OkStatus();
+}
+
 void Conv2D::AppendOneChannelForward(ForwardBuilder& b,
                                      const OneChannelConvGeometry& g,
-                                     bool relu) const {
+                                     bool relu, bool pooled) const {
   const dnnl::memory::desc kernel_md({g.filters, 1, 3, 3}, dt::f32, tag::hwio);
   const dnnl::memory::desc bias_md({g.filters}, dt::f32, tag::x);
   // One channel: nhwc holds {N, H, W} row-major.
@@ -314,8 +365,9 @@ void Conv2D::AppendOneChannelForward(ForwardBuilder& b,
   // Packed once for the plan (inference): Keras' layout is the kernel's.
   const dnnl::memory kernel = *b.Parameter(0, kernel_md, kernel_md);
   const dnnl::memory bias = *b.Parameter(1, bias_md, bias_md);
-  const dnnl::memory dst =
-      b.NewMemory(ImageDesc(output_shape(), g.images, tag::nhwc));
+  const Shape pooled_shape = {g.out_height / 2, g.out_width / 2, g.filters};
+  const dnnl::memory dst = b.NewMemory(
+      ImageDesc(pooled ? pooled_shape : output_shape(), g.images, tag::nhwc));
   std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, src},
                                                 {DNNL_ARG_WEIGHTS, kernel},
                                                 {DNNL_ARG_BIAS, bias},
@@ -327,8 +379,8 @@ void Conv2D::AppendOneChannelForward(ForwardBuilder& b,
   }
   b.AddHostStep(
       absl::StrCat("conv2d 1 channel 3x3 filters:", g.filters,
-                   relu ? " relu" : ""),
-      args, [g, relu, src, kernel, bias, dst, work] {
+                   relu ? " relu" : "", pooled ? " max_pooling 2x2" : ""),
+      args, [g, relu, pooled, src, kernel, bias, dst, work] {
         const auto data = [](const dnnl::memory& m) -> void* {
           void* handle = nullptr;
           if (m) dnnl_memory_get_data_handle(m.get(), &handle);
@@ -337,7 +389,7 @@ void Conv2D::AppendOneChannelForward(ForwardBuilder& b,
         OneChannelConvForward(g, static_cast<const float*>(data(src)),
                               static_cast<const float*>(data(kernel)),
                               static_cast<const float*>(data(bias)), relu,
-                              static_cast<float*>(data(work)),
+                              pooled, static_cast<float*>(data(work)),
                               static_cast<float*>(data(dst)));
       });
   b.set_current(dst);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -28,14 +29,19 @@ bool NeedsPaddedCopy(const OneChannelConvGeometry& g) {
 }
 
 // kChunks * 16 filters from c0 of output rows [row0, row1) (row = n *
-// out_height + oh); `planes` holds each image's plane (the image, or its
-// padded copy) at n * plane_floats, rows of plane_width.
-template <int64_t kChunks>
+// out_height + oh; with kPooled, rows of the 2x2-pooled output, n *
+// (out_height / 2) + ph); `planes` holds each image's plane (the image, or
+// its padded copy) at n * plane_floats, rows of plane_width.
+// Four output positions a pass: four consecutive ones of a row, or with
+// kPooled the 2x2 window of one pooled output, whose max is stored.
+template <int64_t kChunks, bool kPooled>
 __attribute__((target("avx512f,fma"))) void ForwardRows(
     const OneChannelConvGeometry& g, const float* planes, int64_t plane_floats,
     int64_t plane_width, const float* kernel, const float* bias, bool relu,
     int64_t c0, int64_t row0, int64_t row1, float* dst) {
   const int64_t f = g.filters;
+  const int64_t out_height = kPooled ? g.out_height / 2 : g.out_height;
+  const int64_t out_width = kPooled ? g.out_width / 2 : g.out_width;
   Floats16 w[kTaps][kChunks];
   Floats16 b[kChunks];
   for (int64_t c = 0; c < kChunks; ++c) {
@@ -44,14 +50,22 @@ __attribute__((target("avx512f,fma"))) void ForwardRows(
     }
     std::memcpy(&b[c], bias + c0 + c * kLanes, sizeof(Floats16));
   }
+  // Position p of a pass: conv row (first row + kRow[p]), conv column
+  // (first column + kColumn[p]).
+  constexpr int64_t kRow[kPositions] = {0, 0, kPooled ? 1 : 0, kPooled ? 1 : 0};
+  constexpr int64_t kColumn[kPositions] = {0, 1, kPooled ? 0 : 2,
+                                           kPooled ? 1 : 3};
   const Floats16 zero = {};
   for (int64_t row = row0; row < row1; ++row) {
-    const int64_t n = row / g.out_height;
-    const int64_t oh = row % g.out_height;
-    const float* top = planes + n * plane_floats + oh * g.stride_height * plane_width;
-    float* out = dst + row * g.out_width * f + c0;
+    const int64_t n = row / out_height;
+    const int64_t oh = (row % out_height) * (kPooled ? 2 : 1);
+    const float* top =
+        planes + n * plane_floats + oh * g.stride_height * plane_width;
+    float* out = dst + row * out_width * f + c0;
     int64_t ow = 0;
-    for (; ow + kPositions <= g.out_width; ow += kPositions) {
+    const int64_t step = kPooled ? 1 : kPositions;
+    for (; ow + step <= out_width; ow += step) {
+      const int64_t first_column = kPooled ? 2 * ow : ow;
       Floats16 acc[kPositions][kChunks];
       // Unrolled in full, so that the 8 sums and 18 weights stay in the
       // 32 vector registers (a loop over the taps spilled the sums).
@@ -62,33 +76,48 @@ __attribute__((target("avx512f,fma"))) void ForwardRows(
       }
 #pragma GCC unroll 9
       for (int64_t t = 0; t < kTaps; ++t) {
-        const float* cells = top + (t / 3) * plane_width + t % 3;
 #pragma GCC unroll 4
         for (int64_t p = 0; p < kPositions; ++p) {
-          const Floats16 x = cells[(ow + p) * g.stride_width] - zero;
+          const float* cell = top +
+                              (kRow[p] * g.stride_height + t / 3) * plane_width +
+                              (first_column + kColumn[p]) * g.stride_width + t % 3;
+          const Floats16 x = *cell - zero;
 #pragma GCC unroll 2
           for (int64_t c = 0; c < kChunks; ++c) acc[p][c] += x * w[t][c];
         }
       }
-      for (int64_t p = 0; p < kPositions; ++p) {
+      if constexpr (kPooled) {
         for (int64_t c = 0; c < kChunks; ++c) {
-          const Floats16 y = relu ? (acc[p][c] > zero ? acc[p][c] : zero)
-                                  : acc[p][c];
-          std::memcpy(out + (ow + p) * f + c * kLanes, &y, sizeof(Floats16));
+          Floats16 y = acc[0][c];
+          for (int64_t p = 1; p < kPositions; ++p) {
+            y = acc[p][c] > y ? acc[p][c] : y;
+          }
+          if (relu) y = y > zero ? y : zero;  // ReLU and max commute
+          std::memcpy(out + ow * f + c * kLanes, &y, sizeof(Floats16));
+        }
+      } else {
+        for (int64_t p = 0; p < kPositions; ++p) {
+          for (int64_t c = 0; c < kChunks; ++c) {
+            const Floats16 y = relu ? (acc[p][c] > zero ? acc[p][c] : zero)
+                                    : acc[p][c];
+            std::memcpy(out + (ow + p) * f + c * kLanes, &y, sizeof(Floats16));
+          }
         }
       }
     }
-    for (; ow < g.out_width; ++ow) {  // the last positions, one at a time
-      Floats16 acc[kChunks];
-      for (int64_t c = 0; c < kChunks; ++c) acc[c] = b[c];
-      for (int64_t t = 0; t < kTaps; ++t) {
-        const Floats16 x =
-            top[(t / 3) * plane_width + t % 3 + ow * g.stride_width] - zero;
-        for (int64_t c = 0; c < kChunks; ++c) acc[c] += x * w[t][c];
-      }
-      for (int64_t c = 0; c < kChunks; ++c) {
-        const Floats16 y = relu ? (acc[c] > zero ? acc[c] : zero) : acc[c];
-        std::memcpy(out + ow * f + c * kLanes, &y, sizeof(Floats16));
+    if constexpr (!kPooled) {
+      for (; ow < out_width; ++ow) {  // the last positions, one at a time
+        Floats16 acc[kChunks];
+        for (int64_t c = 0; c < kChunks; ++c) acc[c] = b[c];
+        for (int64_t t = 0; t < kTaps; ++t) {
+          const Floats16 x =
+              top[(t / 3) * plane_width + t % 3 + ow * g.stride_width] - zero;
+          for (int64_t c = 0; c < kChunks; ++c) acc[c] += x * w[t][c];
+        }
+        for (int64_t c = 0; c < kChunks; ++c) {
+          const Floats16 y = relu ? (acc[c] > zero ? acc[c] : zero) : acc[c];
+          std::memcpy(out + ow * f + c * kLanes, &y, sizeof(Floats16));
+        }
       }
     }
   }
@@ -114,7 +143,7 @@ int64_t OneChannelConvForwardWorkFloats(const OneChannelConvGeometry& g) {
 
 void OneChannelConvForward(const OneChannelConvGeometry& g, const float* src,
                            const float* kernel, const float* bias, bool relu,
-                           float* work, float* dst) {
+                           bool pooled, float* work, float* dst) {
   const float* planes = src;
   int64_t plane_floats = g.height * g.width;
   int64_t plane_width = g.width;
@@ -140,19 +169,27 @@ void OneChannelConvForward(const OneChannelConvGeometry& g, const float* src,
     plane_floats = span_height * span_width;
     plane_width = span_width;
   }
-  const int64_t rows = g.images * g.out_height;
-  const int64_t row_floats = g.out_width * g.filters;
-#pragma omp parallel for schedule(static) if (rows * row_floats > 65536)
+  const int64_t rows = g.images * (pooled ? g.out_height / 2 : g.out_height);
+  // Products a row: the same whether pooled or not.
+  const int64_t row_work = g.out_width * g.filters * (pooled ? 2 : 1);
+#pragma omp parallel for schedule(static) if (rows * row_work > 65536)
   for (int64_t row = 0; row < rows; ++row) {
+    // kChunks * 16 filters from c0 of this row.
+    const auto filters_from = [&](auto chunks, int64_t c0) {
+      constexpr int64_t kChunks = decltype(chunks)::value;
+      if (pooled) {
+        ForwardRows<kChunks, true>(g, planes, plane_floats, plane_width,
+                                   kernel, bias, relu, c0, row, row + 1, dst);
+      } else {
+        ForwardRows<kChunks, false>(g, planes, plane_floats, plane_width,
+                                    kernel, bias, relu, c0, row, row + 1, dst);
+      }
+    };
     int64_t c0 = 0;
     for (; c0 + 2 * kLanes <= g.filters; c0 += 2 * kLanes) {
-      ForwardRows<2>(g, planes, plane_floats, plane_width, kernel, bias, relu,
-                     c0, row, row + 1, dst);
+      filters_from(std::integral_constant<int64_t, 2>(), c0);
     }
-    if (c0 < g.filters) {
-      ForwardRows<1>(g, planes, plane_floats, plane_width, kernel, bias, relu,
-                     c0, row, row + 1, dst);
-    }
+    if (c0 < g.filters) filters_from(std::integral_constant<int64_t, 1>(), c0);
   }
 }
 

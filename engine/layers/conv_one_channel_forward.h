@@ -33,12 +33,18 @@ int64_t OneChannelConvForwardWorkFloats(const OneChannelConvGeometry& g);
 // dst[n][oh][ow][f] = act(bias[f] + sum over i, j < 3 of
 //   src[n][oh * stride_height - pad_top + i][ow * stride_width - pad_left + j]
 //   * kernel[i][j][f])   (0 outside the image),
-// act the ReLU when `relu`, else the identity. Spread over the OpenMP
-// threads (each output row is one thread's; the result does not depend on
-// the split). Only where OneChannelConvForwardRunsHere(g).
+// act the ReLU when `relu`, else the identity. With `pooled`, a 2x2 max
+// pooling of stride 2 (valid: the last row and column of an odd output
+// are left out) follows, and dst is {images, out_height / 2,
+// out_width / 2, filters} (nhwc) of the window maxima: the pooled output
+// of the MaxPooling2D after the layer, without the full output in memory.
+// Spread over the OpenMP threads (each output row is one thread's; the
+// result does not depend on the split). Only where
+// OneChannelConvForwardRunsHere(g), and when pooled, out_height and
+// out_width >= 2.
 void OneChannelConvForward(const OneChannelConvGeometry& g, const float* src,
                            const float* kernel, const float* bias, bool relu,
-                           float* work, float* dst);
+                           bool pooled, float* work, float* dst);
 
 }  // namespace nn::layers_internal
 

@@ -40,6 +40,18 @@ bool Layer::CanFuse(absl::Span<const Activation>, Activation) const {
   return false;
 }
 
+bool Layer::AbsorbsAtInference(absl::Span<const Activation>,
+                               const Layer&) const {
+  return false;
+}
+
+absl::Status Layer::AppendForwardAbsorbing(ForwardBuilder&,
+                                           absl::Span<const Activation>,
+                                           const Layer& next) const {
+  return absl::InternalError(absl::StrCat(kind(), " cannot absorb the ",
+                                          next.kind(), " after it"));
+}
+
 namespace layers_internal {
 
 // The kinds' factories, each defined in its layer file (README.md): build

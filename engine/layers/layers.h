@@ -102,6 +102,19 @@ class Layer {
   virtual bool CanFuse(absl::Span<const Activation> fused,
                        Activation next) const;
 
+  // Inference only: whether AppendForwardAbsorbing can compute this layer
+  // (with the activations `fused`) and `next`, the layer after it, in one
+  // step; the plan then skips `next`. None does unless it says so (a
+  // Conv2D followed by a MaxPooling2D on AVX-512, conv2d.cc).
+  virtual bool AbsorbsAtInference(absl::Span<const Activation> fused,
+                                  const Layer& next) const;
+  // Appends the forward pass of this layer and `next` (AbsorbsAtInference
+  // said yes): consumes b.current() and leaves `next`'s output. An error
+  // status if packing a parameter fails; INTERNAL if it cannot absorb it.
+  virtual absl::Status AppendForwardAbsorbing(
+      ForwardBuilder& b, absl::Span<const Activation> fused,
+      const Layer& next) const;
+
   // Appends the layer's forward pass: consumes b.current() and leaves the
   // layer's output as b.current() (per-sample shape output_shape()); the
   // layer's parameters are b.Parameter(0), b.Parameter(1), ... in

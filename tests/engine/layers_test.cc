@@ -111,6 +111,28 @@ const LayerCase kCases[] = {
     {"Conv2DOneChannelStride2By1Relu", {10, 9, 1},
      "layers { conv2d { filters: 32 kernel_height: 3 kernel_width: 3 "
      "stride_height: 2 stride_width: 1 activation: ACTIVATION_RELU } }"},
+    // A MaxPooling2D 2x2 / 2 after such a convolution is absorbed into the
+    // kernel on AVX-512 (Conv2D::AbsorbsAtInference): odd output sizes
+    // (the last row and column left out), the ReLU from an Activation
+    // layer in between, 48 filters; a pooling of stride 1 is not absorbed.
+    {"Conv2DOneChannelThenPoolOddSizes", {11, 12},
+     "layers { conv2d { filters: 32 kernel_height: 3 kernel_width: 3 "
+     "activation: ACTIVATION_RELU } }"
+     "layers { max_pooling2d { pool_height: 2 pool_width: 2 } }"},
+    {"Conv2DOneChannelReluLayerThenPoolStride2", {10, 10},
+     "layers { conv2d { filters: 48 kernel_height: 3 kernel_width: 3 "
+     "padding: PADDING_SAME } }"
+     "layers { activation { activation: ACTIVATION_RELU } }"
+     "layers { max_pooling2d { pool_height: 2 pool_width: 2 "
+     "stride_height: 2 stride_width: 2 } }"},
+    {"Conv2DOneChannelLinearThenPool", {9, 9},
+     "layers { conv2d { filters: 16 kernel_height: 3 kernel_width: 3 } }"
+     "layers { max_pooling2d { pool_height: 2 pool_width: 2 } }"},
+    {"Conv2DOneChannelThenOverlappingPool", {9, 9},
+     "layers { conv2d { filters: 16 kernel_height: 3 kernel_width: 3 "
+     "activation: ACTIVATION_RELU } }"
+     "layers { max_pooling2d { pool_height: 2 pool_width: 2 "
+     "stride_height: 1 stride_width: 1 } }"},
     {"Conv2DStackedBlockedLayouts", {12, 12},
      "layers { conv2d { filters: 32 kernel_height: 3 kernel_width: 3 "
      "activation: ACTIVATION_RELU } }"
