@@ -14,20 +14,6 @@ constexpr int64_t kLanes = 16;
 constexpr int64_t kTaps = 9;       // 3 x 3
 constexpr int64_t kPositions = 4;  // output positions accumulated together
 
-// Whether some window reaches outside the image; then each image is first
-// copied into a zero-bordered plane covering every window.
-int64_t SpanHeight(const OneChannelConvGeometry& g) {
-  return (g.out_height - 1) * g.stride_height + 3;
-}
-int64_t SpanWidth(const OneChannelConvGeometry& g) {
-  return (g.out_width - 1) * g.stride_width + 3;
-}
-bool NeedsPaddedCopy(const OneChannelConvGeometry& g) {
-  return g.pad_top > 0 || g.pad_left > 0 ||
-         SpanHeight(g) - g.pad_top > g.height ||
-         SpanWidth(g) - g.pad_left > g.width;
-}
-
 // kChunks * 16 filters from c0 of output rows [row0, row1) (row = n *
 // out_height + oh; with kPooled, rows of the 2x2-pooled output, n *
 // (out_height / 2) + ph); `planes` holds each image's plane (the image, or
@@ -138,7 +124,7 @@ bool OneChannelConvForwardRunsHere(const OneChannelConvGeometry& g) {
 }
 
 int64_t OneChannelConvForwardWorkFloats(const OneChannelConvGeometry& g) {
-  return NeedsPaddedCopy(g) ? g.images * SpanHeight(g) * SpanWidth(g) : 0;
+  return g.images * PaddedPlaneFloats(g);
 }
 
 void OneChannelConvForward(const OneChannelConvGeometry& g, const float* src,
@@ -147,27 +133,14 @@ void OneChannelConvForward(const OneChannelConvGeometry& g, const float* src,
   const float* planes = src;
   int64_t plane_floats = g.height * g.width;
   int64_t plane_width = g.width;
-  if (NeedsPaddedCopy(g)) {
-    // Cell (r, c) of an image's plane is image cell (r - pad_top, c - pad_left).
-    const int64_t span_height = SpanHeight(g);
-    const int64_t span_width = SpanWidth(g);
+  if (NeedsPaddedPlane(g)) {
     for (int64_t n = 0; n < g.images; ++n) {
-      const float* image = src + n * g.height * g.width;
-      float* plane = work + n * span_height * span_width;
-      for (int64_t r = 0; r < span_height; ++r) {
-        const int64_t h = r - g.pad_top;
-        for (int64_t c = 0; c < span_width; ++c) {
-          const int64_t w = c - g.pad_left;
-          plane[r * span_width + c] =
-              h >= 0 && h < g.height && w >= 0 && w < g.width
-                  ? image[h * g.width + w]
-                  : 0.0f;
-        }
-      }
+      CopyToPaddedPlane(g, src + n * g.height * g.width,
+                        work + n * PaddedPlaneFloats(g));
     }
     planes = work;
-    plane_floats = span_height * span_width;
-    plane_width = span_width;
+    plane_floats = PaddedPlaneFloats(g);
+    plane_width = PlaneWidth(g);
   }
   const int64_t rows = g.images * (pooled ? g.out_height / 2 : g.out_height);
   // Products a row: the same whether pooled or not.

@@ -16,7 +16,7 @@
 
 #include <cstdint>
 
-#include "engine/layers/conv_weight_gradient.h"
+#include "engine/layers/one_channel_conv.h"
 
 namespace nn::layers_internal {
 

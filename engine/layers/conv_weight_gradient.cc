@@ -18,23 +18,6 @@ struct VectorOf<8> {
   using type = Floats8;
 };
 
-// The input cells the windows cover: (out - 1) * stride + kernel per axis.
-int64_t SpanHeight(const OneChannelConvGeometry& g) {
-  return (g.out_height - 1) * g.stride_height + g.kernel_height;
-}
-int64_t SpanWidth(const OneChannelConvGeometry& g) {
-  return (g.out_width - 1) * g.stride_width + g.kernel_width;
-}
-// Whether some window reaches outside the image (then each image is first
-// copied into a zero-bordered plane of SpanHeight x SpanWidth).
-bool NeedsPaddedCopy(const OneChannelConvGeometry& g) {
-  return g.pad_top > 0 || g.pad_left > 0 ||
-         SpanHeight(g) - g.pad_top > g.height ||
-         SpanWidth(g) - g.pad_left > g.width;
-}
-int64_t PlaneFloats(const OneChannelConvGeometry& g) {
-  return NeedsPaddedCopy(g) ? SpanHeight(g) * SpanWidth(g) : 0;
-}
 int64_t SumFloats(const OneChannelConvGeometry& g) {
   return (g.kernel_height * g.kernel_width + 1) * g.filters;
 }
@@ -193,7 +176,7 @@ ImageSumsFunction ImageSumsForThisCpu() {
 }  // namespace
 
 int64_t OneChannelConvWorkFloats(const OneChannelConvGeometry& g) {
-  return g.images * (PlaneFloats(g) + SumFloats(g));
+  return g.images * (PaddedPlaneFloats(g) + SumFloats(g));
 }
 
 void OneChannelConvWeightGradient(const OneChannelConvGeometry& g,
@@ -201,10 +184,8 @@ void OneChannelConvWeightGradient(const OneChannelConvGeometry& g,
                                   float* work, float* diff_kernel,
                                   float* diff_bias) {
   static const ImageSumsFunction image_sums = ImageSumsForThisCpu();
-  const int64_t plane_floats = PlaneFloats(g);
+  const int64_t plane_floats = PaddedPlaneFloats(g);
   const int64_t sum_floats = SumFloats(g);
-  const int64_t span_height = SpanHeight(g);
-  const int64_t span_width = SpanWidth(g);
   const int64_t per_image = plane_floats + sum_floats;
   const int64_t out_floats = g.out_height * g.out_width * g.filters;
 #pragma omp parallel for schedule(static) if (g.images * out_floats > 16384)
@@ -214,20 +195,10 @@ void OneChannelConvWeightGradient(const OneChannelConvGeometry& g,
     const float* plane = image;
     int64_t plane_width = g.width;
     if (plane_floats > 0) {
-      // Cell (r, c) of the plane is image cell (r - pad_top, c - pad_left).
       float* padded = own + sum_floats;
-      for (int64_t r = 0; r < span_height; ++r) {
-        const int64_t h = r - g.pad_top;
-        float* line = padded + r * span_width;
-        for (int64_t c = 0; c < span_width; ++c) {
-          const int64_t w = c - g.pad_left;
-          line[c] = h >= 0 && h < g.height && w >= 0 && w < g.width
-                        ? image[h * g.width + w]
-                        : 0.0f;
-        }
-      }
+      CopyToPaddedPlane(g, image, padded);
       plane = padded;
-      plane_width = span_width;
+      plane_width = PlaneWidth(g);
     }
     image_sums(g, plane, plane_width, diff_dst + n * out_floats, own);
   }

@@ -20,17 +20,9 @@
 
 #include <cstdint>
 
-namespace nn::layers_internal {
+#include "engine/layers/one_channel_conv.h"
 
-struct OneChannelConvGeometry {
-  int64_t images = 0;
-  int64_t height = 0, width = 0;                // input
-  int64_t out_height = 0, out_width = 0;        // output
-  int64_t filters = 0;
-  int64_t kernel_height = 0, kernel_width = 0;
-  int64_t stride_height = 1, stride_width = 1;  // >= 1
-  int64_t pad_top = 0, pad_left = 0;            // padded cells read as 0
-};
+namespace nn::layers_internal {
 
 // Floats of the work buffer OneChannelConvWeightGradient needs.
 int64_t OneChannelConvWorkFloats(const OneChannelConvGeometry& g);
