@@ -74,6 +74,16 @@ ABSL_FLAG(int, max_inline_images, 12,
           "workers idle is computed on the thread that received it, or, "
           "while another such run is computing, joins that run's next batch "
           "(no hand-off to a worker); 0 turns it off.");
+ABSL_FLAG(int, gather_images, 8,
+          "Gathering, the fast path under heavy load: while requests arrive "
+          "so often that this many images would come within half of "
+          "--max_gather_delay and gRPC's receiving threads are saturated "
+          "(they rarely sleep), a request that finds the model idle waits "
+          "for others, and the one that completes the gather computes it as "
+          "one batch (at most --max_inline_images); 0 turns it off.");
+ABSL_FLAG(absl::Duration, max_gather_delay, absl::Milliseconds(1),
+          "The longest a gathered request waits for others before a worker "
+          "computes what was gathered.");
 ABSL_FLAG(int, threads_per_worker, 1,
           "oneDNN (OpenMP) threads each worker uses for one batch.");
 ABSL_FLAG(int64_t, max_images_per_request, nn::kDefaultMaxImagesPerRequest,
@@ -179,6 +189,9 @@ int main(int argc, char** argv) {
   batching.set_workers(workers > 0 ? workers : nn::AvailableCpus());
   batching.set_threads_per_worker(absl::GetFlag(FLAGS_threads_per_worker));
   batching.set_max_inline_images(absl::GetFlag(FLAGS_max_inline_images));
+  batching.set_gather_images(absl::GetFlag(FLAGS_gather_images));
+  batching.set_max_gather_delay_micros(
+      absl::ToInt64Microseconds(absl::GetFlag(FLAGS_max_gather_delay)));
   options.max_images_per_request = absl::GetFlag(FLAGS_max_images_per_request);
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);

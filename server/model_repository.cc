@@ -64,9 +64,18 @@ BatchingConfig ModelRepository::ResolveBatching(const BatchingConfig& defaults,
   if (config.has_max_inline_images() && config.max_inline_images() >= 0) {
     out.set_max_inline_images(config.max_inline_images());  // 0: off
   }
-  // A fast-path run computes its task (or its followers) as one batch.
+  if (config.has_gather_images() && config.gather_images() >= 0) {
+    out.set_gather_images(config.gather_images());  // 0: off
+  }
+  if (config.max_gather_delay_micros() > 0) {
+    out.set_max_gather_delay_micros(config.max_gather_delay_micros());
+  }
+  // A fast-path run computes its task (or its followers, or a gather) as
+  // one batch.
   out.set_max_inline_images(
       std::min(out.max_inline_images(), out.max_batch_size()));
+  out.set_gather_images(
+      std::min(out.gather_images(), out.max_inline_images()));
   return out;
 }
 
@@ -81,10 +90,12 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
   const BatchingConfig& b = options.default_batching;
   if (b.max_batch_size() <= 0 || b.max_queue_size() <= 0 ||
       b.workers() <= 0 || b.threads_per_worker() <= 0 ||
-      b.max_queue_delay_micros() < 0 || b.max_inline_images() < 0) {
+      b.max_queue_delay_micros() < 0 || b.max_inline_images() < 0 ||
+      b.gather_images() < 0 || b.max_gather_delay_micros() < 0) {
     return absl::InvalidArgumentError(
         "default batching needs max_batch_size, max_queue_size, workers and "
-        "threads_per_worker > 0 and max_queue_delay_micros >= 0");
+        "threads_per_worker > 0 and max_queue_delay_micros, "
+        "max_inline_images, gather_images and max_gather_delay_micros >= 0");
   }
   return std::unique_ptr<ModelRepository>(
       new ModelRepository(std::move(options), clock));

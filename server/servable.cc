@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "engine/network.h"
 #include "engine/threading.h"
+#include "server/batching/thread_sleeps.h"
 #include "common/mutex.h"
 
 namespace nn {
@@ -190,6 +191,10 @@ absl::StatusOr<std::shared_ptr<ServableVersion>> ServableVersion::Create(
   batcher_options.name = absl::StrCat(servable->model_name(), ":",
                                       servable->version());
   batcher_options.max_inline_images = batching.max_inline_images();
+  batcher_options.gather_images = batching.gather_images();
+  batcher_options.max_gather_delay =
+      absl::Microseconds(batching.max_gather_delay_micros());
+  batcher_options.caller_is_saturated = ReceivingThreadsAreSaturated;
   if (batcher_options.max_inline_images > 0) {
     batcher_options.inline_only_when_unloaded =
         BatchingSavesMoreThanAHandOff(*servable->model_,

@@ -24,6 +24,11 @@
 //   slices across consecutive batches and reassembled: its `done` runs once,
 //   after the last slice, with the first error of any slice.
 //
+// Gathering (Options::gather_images; see RunInlineOrFollow) is the one
+// place where a task waits on purpose: under heavy load, while the threads
+// that receive tasks are saturated, a fast-path task may wait up to
+// `max_gather_delay` for others so that they are computed as one batch.
+//
 // Nothing ever waits for `max_queue_delay` to pass: it only decides where a
 // new task goes (closing is decided when the next task arrives, so no timer is
 // needed). Closing early can only make batches smaller than "fill up to
@@ -210,6 +215,24 @@ class Batcher {
     // runs one task at a time, only while the workers' latest batch had one
     // image (light load), and takes no followers.
     bool inline_only_when_unloaded = false;
+    // Gathering, the fast path under heavy load (not with
+    // inline_only_when_unloaded; needs max_inline_images > 0). While tasks
+    // reach the fast path often enough that `gather_images` images would
+    // arrive within half of `max_gather_delay` (a moving average of the
+    // intervals between arrivals), a task that finds the model idle does
+    // not compute alone: it waits, and the task that brings the gathered
+    // images to `gather_images` (or arrives after the first has waited
+    // `max_gather_delay`) computes them all as one batch on its thread. A
+    // gather that nobody completes is computed by a worker once its first
+    // task has waited `max_gather_delay`. 0 (either): off. See
+    // RunInlineOrFollow.
+    int64_t gather_images = 0;
+    absl::Duration max_gather_delay = absl::ZeroDuration();
+    // Also required to begin a gather, asked on the arriving thread: whether
+    // a wait would cost no throughput (the server passes
+    // ReceivingThreadsAreSaturated, server/batching/thread_sleeps.h). Null:
+    // arrival density alone decides.
+    std::function<bool()> caller_is_saturated;
   };
 
   // Starts the workers and waits until each has built its processor. A worker
@@ -266,6 +289,19 @@ class Batcher {
   //   last, to the workers' queue). Followers count as queued images and are
   //   dropped on deadline or cancellation as queued tasks are; the observer
   //   sees them as queued tasks.
+  // - Gather (Options::gather_images, max_gather_delay): else, while no run
+  //   computes and tasks that no run computes are waiting (a gather), the
+  //   task joins them if they hold at most max_inline_images images with
+  //   it; if they now hold gather_images images, or the first has waited
+  //   max_gather_delay, this thread computes them all as one batch (and
+  //   what follows it) before returning, else it returns at once. A task
+  //   that finds the model idle starts a gather, instead of running, while
+  //   arrivals are dense (gather_images images expected within half of
+  //   max_gather_delay) and caller_is_saturated() holds; a run's followers
+  //   too few for a gather are left as one on the same terms. An idle
+  //   worker computes a gather nobody completes within max_gather_delay.
+  //   Gathered tasks count as queued images and are dropped on deadline or
+  //   cancellation as queued tasks are.
   // - Run: else, if nothing is queued for or computing on the workers (and,
   //   with inline_only_when_unloaded, no other run is computing and the
   //   workers' latest batch had one image), computes `task` at once on the

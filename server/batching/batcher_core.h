@@ -112,6 +112,9 @@ inline std::unique_ptr<WorkerBuffers> NewBuffers(int64_t images,
 }  // namespace batcher_internal
 
 class Batcher::Core : public std::enable_shared_from_this<Core> {
+  // The arrival interval assumed before any arrival, and the longest one
+  // the average takes in: a pause counts as light load, not forever.
+  static constexpr int64_t kLongInterval = 1'000'000'000;
   using Slice = batcher_internal::Slice;
   using TaskState = batcher_internal::TaskState;
   using WorkerBuffers = batcher_internal::WorkerBuffers;
@@ -175,7 +178,30 @@ class Batcher::Core : public std::enable_shared_from_this<Core> {
   // max_inline_images, then ends the run. After kMaxFollowerBatches, what
   // still joins is left to another run in progress or, by the last run, to
   // the workers' queue.
-  void ComputeFollowers(BatchProcessor& processor);
+  // `may_gather`: too few followers for a gather may be left as one (the
+  // caller's thread is saturated; see RunInlineOrFollow).
+  void ComputeFollowers(BatchProcessor& processor, bool may_gather);
+  bool gathering() const {
+    return options_.gather_images > 0 &&
+           options_.max_gather_delay > absl::ZeroDuration() &&
+           options_.max_inline_images > 0 &&
+           !options_.inline_only_when_unloaded;
+  }
+  // Followers that no run computes (see followers_).
+  bool GatherPendingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return inline_runs_ == 0 && !followers_.empty();
+  }
+  // Adds `task` to followers_ (a run's or a gather's), queued at `now`.
+  void AddFollowerLocked(BatchTask&& task, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Updates the arrival average with a task seen at `now`.
+  void NoteArrivalLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether gather_images images are expected within half of
+  // max_gather_delay at the current arrival rate.
+  bool ArrivalsDenseLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the pending gather into `batch` (a worker takes it).
+  void TakeGatherLocked(std::vector<Slice>& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Wakes workers for `new_batches` batches queued by the caller, who
   // counted them under mu_ only if a worker was idle then (0 otherwise: a
   // busy worker looks at the queue before it sleeps again).
@@ -207,9 +233,23 @@ class Batcher::Core : public std::enable_shared_from_this<Core> {
   int idle_workers_ ABSL_GUARDED_BY(mu_) = 0;     // blocked in TakeBatch
   int inline_runs_ ABSL_GUARDED_BY(mu_) = 0;      // fast-path runs computing
   // Tasks that joined the running fast-path run (one slice each, counted in
-  // queued_images_), and their images. Non-empty only while inline_runs_ > 0.
+  // queued_images_), and their images. Non-empty while inline_runs_ > 0, or
+  // while no run computes them: a gather (Options::gather_images), begun at
+  // gather_start_.
   std::vector<Slice> followers_ ABSL_GUARDED_BY(mu_);
   int64_t follower_images_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time gather_start_ ABSL_GUARDED_BY(mu_);
+  // Gathering's load estimate: when the fast path last saw a task, and the
+  // moving average of the intervals between such arrivals, nanoseconds.
+  absl::Time last_arrival_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  int64_t arrival_interval_ns_ ABSL_GUARDED_BY(mu_) = kLongInterval;
+  // Idle workers in a timed wait (a gather's deadline, or lingering while
+  // arrivals are dense): a gather that begins needs to wake none of them.
+  int timed_waiters_ ABSL_GUARDED_BY(mu_) = 0;
+  // Whether the latest task to reach the fast path found its thread
+  // saturated (Options::caller_is_saturated): only then do gathers begin,
+  // and only then does an idle worker keep time for them in advance.
+  bool caller_saturated_ ABSL_GUARDED_BY(mu_) = false;
   // Gather buffers for fast-path runs' follower batches, not in use: a run
   // takes one (or makes one) and gives it back.
   std::vector<std::unique_ptr<WorkerBuffers>> spare_buffers_

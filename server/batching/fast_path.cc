@@ -2,6 +2,7 @@
 // computed on the thread that received it, and the followers that join
 // such a run while it computes; plus Submit, which offers a task to it
 // before the queue.
+#include <algorithm>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -40,32 +41,71 @@ bool Batcher::Core::RunInlineOrFollow(BatchTask& task,
       !Check(task).accepted()) {
     return false;
   }
+  // Asked before the lock: it may make a system call.
+  const bool may_gather = gathering() &&
+                          (!options_.caller_is_saturated ||
+                           options_.caller_is_saturated());
+  bool gathered = false;       // the task waits in a gather
+  bool wake_a_worker = false;  // for the gather's deadline
+  bool run_gather = false;     // the task completed a gather: compute it
   {
     MutexLock lock(mu_);
     if (stopping_) return false;
+    caller_saturated_ = may_gather;
     const int64_t n = task.num_images;
-    if (inline_runs_ > 0 && !options_.inline_only_when_unloaded &&
-        follower_images_ + n <= options_.max_inline_images &&
-        queued_images_ + n <= options_.max_queue_size) {
+    const bool fits = !options_.inline_only_when_unloaded &&
+                      follower_images_ + n <= options_.max_inline_images &&
+                      queued_images_ + n <= options_.max_queue_size;
+    absl::Time now;
+    if (gathering()) {
+      now = clock_->Now();
+      NoteArrivalLocked(now);
+    }
+    if (inline_runs_ > 0 && fits) {
       // A run is computing: follow it (no worker to wake, no hand-off).
-      TaskState* state = NewStateLocked(std::move(task), clock_->Now());
-      state->pending_slices.store(1, std::memory_order_relaxed);
-      followers_.push_back(Slice{state, 0, n, true});
-      follower_images_ += n;
-      AddQueuedLocked(n);
+      if (!gathering()) now = clock_->Now();
+      AddFollowerLocked(std::move(task), now);
       return true;
     }
-    // Only when nothing is queued for or computing on the workers. Models
-    // that batching speeds up a lot run one task at a time, and only while
-    // the workers' latest batch was a single image (the load is light): under
-    // load their tasks go to the workers' large batches.
-    if (!queue_.empty() || idle_workers_ < running_workers_ ||
-        (options_.inline_only_when_unloaded &&
-         (inline_runs_ > 0 || last_batch_images_ > 1))) {
+    if (gathering() && GatherPendingLocked() && fits) {
+      // Join the gather; the task that completes it (or comes late) runs it.
+      AddFollowerLocked(std::move(task), now);
+      if (follower_images_ < options_.gather_images &&
+          now - gather_start_ < options_.max_gather_delay) {
+        return true;
+      }
+      ++inline_runs_;
+      run_gather = true;
+    } else if (!queue_.empty() || idle_workers_ < running_workers_ ||
+               (options_.inline_only_when_unloaded &&
+                (inline_runs_ > 0 || last_batch_images_ > 1))) {
+      // Only when nothing is queued for or computing on the workers. Models
+      // that batching speeds up a lot run one task at a time, and only
+      // while the workers' latest batch was a single image (the load is
+      // light): under load their tasks go to the workers' large batches.
       return false;
+    } else if (may_gather && fits && followers_.empty() &&
+               n < options_.gather_images && ArrivalsDenseLocked()) {
+      // Heavy load: wait for others rather than compute alone. An idle
+      // worker in a timed wait will see the gather's deadline; one in an
+      // untimed wait must be told.
+      AddFollowerLocked(std::move(task), now);
+      gather_start_ = now;
+      gathered = true;
+      wake_a_worker = timed_waiters_ == 0 && idle_workers_ > 0;
+    } else {
+      ++inline_runs_;
     }
-    ++inline_runs_;
   }
+  if (run_gather) {
+    ComputeFollowers(processor, may_gather);
+    return true;
+  }
+  if (gathered) {
+    if (wake_a_worker) work_cv_.notify_one();
+    return true;
+  }
+
   const absl::Time start = clock_->Now();
   absl::Status status;
   if (start >= task.deadline) {
@@ -85,11 +125,40 @@ bool Batcher::Core::RunInlineOrFollow(BatchTask& task,
     }
   }
   task.done(std::move(status));
-  ComputeFollowers(processor);
+  ComputeFollowers(processor, may_gather);
   return true;
 }
 
-void Batcher::Core::ComputeFollowers(BatchProcessor& processor) {
+void Batcher::Core::AddFollowerLocked(BatchTask&& task, absl::Time now) {
+  const int64_t n = task.num_images;
+  TaskState* state = NewStateLocked(std::move(task), now);
+  state->pending_slices.store(1, std::memory_order_relaxed);
+  followers_.push_back(Slice{state, 0, n, true});
+  follower_images_ += n;
+  AddQueuedLocked(n);
+}
+
+void Batcher::Core::NoteArrivalLocked(absl::Time now) {
+  const int64_t interval = std::min(
+      kLongInterval, absl::ToInt64Nanoseconds(now - last_arrival_));
+  arrival_interval_ns_ += (interval - arrival_interval_ns_) / 8;
+  last_arrival_ = now;
+}
+
+bool Batcher::Core::ArrivalsDenseLocked() const {
+  return 2 * arrival_interval_ns_ * (options_.gather_images - 1) <=
+         absl::ToInt64Nanoseconds(options_.max_gather_delay);
+}
+
+void Batcher::Core::TakeGatherLocked(std::vector<Slice>& batch) {
+  batch.insert(batch.end(), followers_.begin(), followers_.end());
+  followers_.clear();
+  AddQueuedLocked(-follower_images_);
+  follower_images_ = 0;
+}
+
+void Batcher::Core::ComputeFollowers(BatchProcessor& processor,
+                                     bool may_gather) {
   std::unique_ptr<WorkerBuffers> buffers;
   // Task states the pool had no room for, freed after the lock (rare).
   std::vector<std::unique_ptr<TaskState>> excess;
@@ -100,6 +169,16 @@ void Batcher::Core::ComputeFollowers(BatchProcessor& processor) {
       MutexLock lock(mu_);
       if (buffers != nullptr) RecycleLocked(*buffers);
       if (followers_.empty()) {
+        ended = true;
+      } else if (may_gather && inline_runs_ == 1 && !stopping_ &&
+                 follower_images_ < options_.gather_images &&
+                 ArrivalsDenseLocked() &&
+                 clock_->Now() - followers_.front().task->enqueued <
+                     options_.max_gather_delay) {
+        // Heavy load, and too few followers for a gather: they stay as
+        // one, for the tasks that arrive next (or a worker) to complete.
+        gather_start_ = followers_.front().task->enqueued;
+        if (timed_waiters_ == 0 && idle_workers_ > 0) new_batches = 1;
         ended = true;
       } else if (round >= kMaxFollowerBatches && !stopping_) {
         // A run that keeps being joined leaves the rest to another run, or,

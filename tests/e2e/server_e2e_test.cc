@@ -76,6 +76,54 @@ class ServerE2ETest : public testing::SuiteServerTest<ServerE2ETest> {
 std::map<std::string, std::string>* ServerE2ETest::paths_ =
     new std::map<std::string, std::string>();
 
+// Single-image Predicts for `model` from `callers` threads, `calls_each`
+// each, caller t on stubs[t % size]: caller t's k-th call sends image
+// (t * 7 + k) % kImages of `images`. Counts the calls that failed and those
+// whose probabilities are not `expected` (kImages x 10) within the
+// run-to-run tolerance.
+struct ConcurrentCalls {
+  int failed = 0;
+  int wrong = 0;
+};
+ConcurrentCalls CallConcurrently(
+    const std::vector<std::unique_ptr<InferenceService::Stub>>& stubs,
+    const std::string& model, const testing::TestImages& images,
+    const std::vector<float>& expected, int callers, int calls_each) {
+  std::vector<PredictRequest> requests(kImages);
+  for (int i = 0; i < kImages; ++i) {
+    requests[i].set_model(model);
+    requests[i].mutable_images()->mutable_pixels()->set_data(std::string(
+        images.pixels.begin() + i * 784, images.pixels.begin() + (i + 1) * 784));
+  }
+  std::atomic<int> wrong{0};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < callers; ++t) {
+    threads.emplace_back([&, t] {
+      InferenceService::Stub& stub = *stubs[t % stubs.size()];
+      for (int k = 0; k < calls_each; ++k) {
+        const int i = (t * 7 + k) % kImages;
+        PredictResponse response;
+        if (!Predict(stub, requests[i], &response).ok() ||
+            response.predictions_size() != 1 ||
+            response.predictions(0).probabilities_size() != 10) {
+          failed.fetch_add(1);
+          continue;
+        }
+        for (int c = 0; c < 10; ++c) {
+          if (std::abs(response.predictions(0).probabilities(c) -
+                       expected[i * 10 + c]) > testing::kRunToRunTolerance) {
+            wrong.fetch_add(1);
+            break;
+          }
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  return {failed.load(), wrong.load()};
+}
+
 TEST_F(ServerE2ETest, PredictEqualsTheEngineInEveryEncoding) {
   for (const char* name : kModels) {
     SCOPED_TRACE(name);
@@ -130,46 +178,17 @@ TEST_F(ServerE2ETest, PredictEqualsTheEngineInEveryEncoding) {
 // thread that received them and gathers others (followers, worker batches)
 // into shared batches. Every reply must be its own image's answer.
 TEST_F(ServerE2ETest, ConcurrentSingleImageRequestsGetTheirOwnAnswers) {
-  constexpr int kThreads = 8;
-  constexpr int kCallsEach = 40;
   for (const char* name : {"mnist_mlp", "mnist_cnn"}) {
     SCOPED_TRACE(name);
     const std::vector<float> expected =
         EngineProbabilities(paths_->at(name), images_.floats, kImages);
-    std::vector<PredictRequest> requests(kImages);
-    for (int i = 0; i < kImages; ++i) {
-      requests[i].set_model(name);
-      requests[i].mutable_images()->mutable_pixels()->set_data(std::string(
-          images_.pixels.begin() + i * 784, images_.pixels.begin() + (i + 1) * 784));
-    }
-    std::atomic<int> wrong{0};
-    std::atomic<int> failed{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t) {
-      threads.emplace_back([&, t] {
-        auto stub = testing::NewStub(server()->target());
-        for (int k = 0; k < kCallsEach; ++k) {
-          const int i = (t + k) % kImages;
-          PredictResponse response;
-          if (!Predict(*stub, requests[i], &response).ok() ||
-              response.predictions_size() != 1 ||
-              response.predictions(0).probabilities_size() != 10) {
-            failed.fetch_add(1);
-            continue;
-          }
-          for (int c = 0; c < 10; ++c) {
-            if (std::abs(response.predictions(0).probabilities(c) -
-                         expected[i * 10 + c]) > testing::kRunToRunTolerance) {
-              wrong.fetch_add(1);
-              break;
-            }
-          }
-        }
-      });
-    }
-    for (std::thread& thread : threads) thread.join();
-    EXPECT_EQ(failed.load(), 0);
-    EXPECT_EQ(wrong.load(), 0);
+    // 8 callers, a channel each, 40 calls each.
+    std::vector<std::unique_ptr<InferenceService::Stub>> stubs;
+    for (int c = 0; c < 8; ++c) stubs.push_back(testing::NewStub(server()->target()));
+    const ConcurrentCalls calls =
+        CallConcurrently(stubs, name, images_, expected, 8, 40);
+    EXPECT_EQ(calls.failed, 0);
+    EXPECT_EQ(calls.wrong, 0);
   }
 }
 
@@ -565,6 +584,43 @@ TEST(ServerLifecycleTest, FullQueueAnswersUnavailable) {
   EXPECT_GT(ok, 0);
   EXPECT_EQ(other, 0);
   EXPECT_THAT(message, HasSubstr("queue full"));
+}
+
+// Gathering (--gather_images): under many calls in flight, requests that
+// find the model idle may wait for others and be computed together; every
+// call still gets its own image's answer, and ModelInfo reports the setting.
+TEST(ServerLifecycleTest, GatheringAnswersEveryConcurrentRequestRight) {
+  TempDir repo;
+  auto model = testing::MakeModel("mnist_mlp", 5);
+  ASSERT_TRUE(model.ok());
+  absl::StatusOr<std::string> path =
+      testing::PublishModel(repo.path(), "mlp", 1, **model);
+  ASSERT_TRUE(path.ok()) << path.status();
+  auto server = ServerProcess::Start(
+      {.args = {"--model_repository=" + repo.path(), "--gather_images=8",
+                "--max_gather_delay=2ms"}});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = testing::NewStub((*server)->target());
+  {
+    grpc::ClientContext context;
+    nnserve::v1::ModelInfoRequest request;
+    request.set_model("mlp");
+    nnserve::v1::ModelInfoResponse info;
+    ASSERT_TRUE(stub->ModelInfo(&context, request, &info).ok());
+    EXPECT_EQ(info.model().batching().gather_images(), 8);
+    EXPECT_EQ(info.model().batching().max_gather_delay_micros(), 2000);
+  }
+  auto images = testing::LoadTestDigits(kImages);
+  ASSERT_TRUE(images.ok()) << images.status();
+  const std::vector<float> expected =
+      EngineProbabilities(*path, images->floats, kImages);
+  // 32 callers on 4 channels, 50 calls each.
+  std::vector<std::unique_ptr<InferenceService::Stub>> stubs;
+  for (int c = 0; c < 4; ++c) stubs.push_back(testing::NewStub((*server)->target()));
+  const ConcurrentCalls calls =
+      CallConcurrently(stubs, "mlp", *images, expected, 32, 50);
+  EXPECT_EQ(calls.failed, 0);
+  EXPECT_EQ(calls.wrong, 0);
 }
 
 TEST(ServerLifecycleTest, SigtermDrainsAcceptedRequestsAndExitsZero) {

@@ -374,6 +374,40 @@ TEST(ResolveBatchingTest, ModelConfigZeroMaxInlineImagesTurnsTheFastPathOff) {
             2);
 }
 
+TEST(ResolveBatchingTest, GatheringFollowsTheModelConfigAndTheFastPathLimit) {
+  nnserve::v1::BatchingConfig defaults = SmallBatching(4);
+  defaults.set_gather_images(3);
+  defaults.set_max_gather_delay_micros(1000);
+  nnserve::v1::BatchingConfig config;
+  nnserve::v1::BatchingConfig resolved =
+      ModelRepository::ResolveBatching(defaults, config);
+  EXPECT_EQ(resolved.gather_images(), 3);  // unset: the server's defaults
+  EXPECT_EQ(resolved.max_gather_delay_micros(), 1000);
+  config.set_gather_images(0);  // off for this model
+  config.set_max_gather_delay_micros(200);
+  resolved = ModelRepository::ResolveBatching(defaults, config);
+  EXPECT_EQ(resolved.gather_images(), 0);
+  EXPECT_EQ(resolved.max_gather_delay_micros(), 200);
+  config.set_gather_images(16);  // more than a fast-path batch: clamped
+  EXPECT_EQ(ModelRepository::ResolveBatching(defaults, config).gather_images(),
+            4);
+  config.set_max_inline_images(0);  // no fast path: no gathering
+  EXPECT_EQ(ModelRepository::ResolveBatching(defaults, config).gather_images(),
+            0);
+}
+
+TEST_F(ServableTest, GatheringOptionsReachTheBatcher) {
+  nnserve::v1::BatchingConfig batching = SmallBatching(4);
+  batching.set_gather_images(3);
+  batching.set_max_gather_delay_micros(700);
+  std::shared_ptr<ServableVersion> servable = Serve(batching);
+  ASSERT_NE(servable, nullptr);
+  const Batcher::Options& options = servable->batcher().options();
+  EXPECT_EQ(options.gather_images, 3);
+  EXPECT_EQ(options.max_gather_delay, absl::Microseconds(700));
+  EXPECT_TRUE(static_cast<bool>(options.caller_is_saturated));
+}
+
 // --- InferenceCall, as a protocol handler uses it ---------------------------
 
 // What a fake protocol's call saw.

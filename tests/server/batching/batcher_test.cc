@@ -510,7 +510,9 @@ TEST_F(BatcherTest, MalformedTasksAreRejectedWithInvalidArgument) {
 TEST(BatcherCreateTest, RejectsInvalidOptionsWithInvalidArgument) {
   FakeClock clock;
   auto gate = std::make_shared<Gate>();
-  std::vector<Batcher::Options> bad(6, TestOptions());
+  std::vector<Batcher::Options> bad(8, TestOptions());
+  bad[6].gather_images = -1;
+  bad[7].max_gather_delay = absl::Microseconds(-1);
   bad[0].max_batch_size = 0;
   bad[1].max_queue_delay = absl::Milliseconds(-1);
   bad[2].max_queue_size = 0;
@@ -877,7 +879,7 @@ absl::StatusOr<std::unique_ptr<Batcher>> ReferenceBatcher(
 // Producers on 8 threads offer tasks of 1-12 images, some cancelled; with
 // `fast_path`, each producer first offers small tasks to RunInlineOrFollow
 // with its own processor (runs and followers mix with the workers).
-void RunManyProducers(bool fast_path) {
+void RunManyProducers(bool fast_path, bool gather = false) {
   constexpr int kProducers = 8;
   constexpr int kTasksEach = 150;
   constexpr int kMaxAttempts = 20'000;
@@ -887,6 +889,10 @@ void RunManyProducers(bool fast_path) {
   options.num_workers = 3;
   options.max_queue_delay = absl::Microseconds(50);
   options.max_inline_images = fast_path ? 4 : 0;
+  if (gather) {
+    options.gather_images = 3;
+    options.max_gather_delay = absl::Microseconds(200);
+  }
   absl::StatusOr<std::unique_ptr<Batcher>> batcher =
       ReferenceBatcher(options);
   ASSERT_TRUE(batcher.ok()) << batcher.status();
@@ -955,6 +961,10 @@ TEST(BatcherStressTest, ManyProducersGetEveryTaskDoneOnceWithCorrectOutputs) {
 
 TEST(BatcherStressTest, ManyProducersOnTheFastPathGetEveryTaskDoneOnce) {
   RunManyProducers(/*fast_path=*/true);
+}
+
+TEST(BatcherStressTest, ManyProducersGatheringGetEveryTaskDoneOnce) {
+  RunManyProducers(/*fast_path=*/true, /*gather=*/true);
 }
 
 // Producers submit through Submit (the request path: the fast path, then
@@ -1383,6 +1393,207 @@ TEST_F(BatcherFollowTest, ShutdownRejectsNewTasksAndTheRunFinishesItsFollowers) 
   EXPECT_TRUE(b.Await().ok());
   EXPECT_TRUE(b.OutputIsCorrect());
   EXPECT_EQ(c.done_calls(), 0);
+}
+
+
+// --- Gathering (Options::gather_images) ----------------------------------------
+
+Batcher::Options GatherOptions() {
+  Batcher::Options options = InlineOptions();  // max_inline_images 4
+  options.gather_images = 3;
+  options.max_gather_delay = absl::Milliseconds(1);
+  return options;
+}
+
+class BatcherGatherTest : public BatcherFollowTest {
+ protected:
+  // Offers one-image tasks at one instant (the fake clock stands still, so
+  // arrivals are as dense as can be): the first ones are computed at once,
+  // until the arrival average says the load is heavy and one waits in a
+  // gather. Returns that one.
+  Probe& GatherFirst(float tag) {
+    for (int i = 0; i < 1000; ++i) {
+      Probe& probe = NewProbe(1, tag + i);
+      BatchTask task = probe.Task();
+      EXPECT_TRUE(RunInlineOnceIdle(task));
+      if (probe.done_calls() == 0) return probe;
+      ++computed_alone_;
+    }
+    ADD_FAILURE() << "no task gathered";
+    return probes_.back();
+  }
+  static void ExpectDoneOnceAndCorrect(std::initializer_list<Probe*> probes) {
+    for (Probe* probe : probes) {
+      EXPECT_TRUE(probe->Await().ok());
+      EXPECT_EQ(probe->done_calls(), 1);
+      EXPECT_TRUE(probe->OutputIsCorrect());
+    }
+  }
+  int computed_alone_ = 0;
+};
+
+TEST_F(BatcherGatherTest, TheTaskThatCompletesAGatherComputesItAsOneBatch) {
+  Start(GatherOptions());  // gather 3 images
+  Probe& a = GatherFirst(100);
+  EXPECT_GT(computed_alone_, 10);  // light load first: computed at once
+  EXPECT_EQ(batcher_->queued_images(), 1);
+  Probe& b = NewProbe(1, 200);
+  ASSERT_TRUE(Offer(b));
+  EXPECT_EQ(a.done_calls(), 0);
+  EXPECT_EQ(b.done_calls(), 0);
+  Probe& c = NewProbe(1, 300);
+  ASSERT_TRUE(Offer(c));  // the third image: computed here, before returning
+  EXPECT_EQ(c.done_calls(), 1);
+  ExpectDoneOnceAndCorrect({&a, &b, &c});
+  EXPECT_EQ(caller_.threads().size(), computed_alone_ + 1u);
+  EXPECT_EQ(observer_.computed().back().first, 3);
+  EXPECT_TRUE(gate_->tags().empty());  // the worker computed nothing
+  EXPECT_EQ(batcher_->queued_images(), 0);
+}
+
+TEST_F(BatcherGatherTest, FollowersTooFewForAGatherAreLeftAsOne) {
+  Start(GatherOptions());  // gather 3 images
+  Probe& a = GatherFirst(100);
+  Probe& b = NewProbe(1, 200);
+  ASSERT_TRUE(Offer(b));
+  // c completes the gather on a thread whose processor holds the batch.
+  Probe& c = NewProbe(1, 300);
+  runner_ = std::thread([this, &c] {
+    BatchTask task = c.Task();
+    ran_ = batcher_->RunInlineOrFollow(task, run_processor_);
+  });
+  ASSERT_TRUE(run_gate_->AwaitEntered(1));
+  Probe& d = NewProbe(1, 400);
+  ASSERT_TRUE(Offer(d));  // follows the run
+  FinishRun();
+  ExpectDoneOnceAndCorrect({&a, &b, &c});
+  EXPECT_EQ(d.done_calls(), 0);  // one image: left as a gather
+  EXPECT_EQ(batcher_->queued_images(), 1);
+  Probe& e = NewProbe(1, 500);
+  ASSERT_TRUE(Offer(e));
+  Probe& f = NewProbe(1, 600);
+  ASSERT_TRUE(Offer(f));  // completes it here
+  ExpectDoneOnceAndCorrect({&d, &e, &f});
+  EXPECT_THAT(run_gate_->tags(), ElementsAre(ElementsAre(100 + computed_alone_,
+                                                         200, 300)));
+  EXPECT_EQ(observer_.computed().back().first, 3);
+  EXPECT_TRUE(gate_->tags().empty());
+}
+
+TEST_F(BatcherGatherTest, AGatherNobodyCompletesIsComputedByAWorkerInTime) {
+  Start(GatherOptions());
+  Probe& a = GatherFirst(100);
+  clock_.Advance(absl::Microseconds(999));
+  EXPECT_EQ(a.done_calls(), 0);
+  clock_.Advance(absl::Microseconds(1));  // a has waited max_gather_delay
+  ASSERT_TRUE(gate_->AwaitEntered(1));
+  EXPECT_THAT(gate_->tags(), ElementsAre(ElementsAre(a.tag(0))));
+  gate_->Open();
+  ExpectDoneOnceAndCorrect({&a});
+  EXPECT_EQ(observer_.started().back(), absl::Milliseconds(1));
+}
+
+TEST_F(BatcherGatherTest, AGatherIsComputedInTimeWhileTheOtherWorkerIsBusy) {
+  Batcher::Options options = GatherOptions();
+  options.num_workers = 2;  // one keeps time for the gather, one sleeps
+  Start(options);
+  Probe& a = GatherFirst(100);
+  // Whichever worker takes this one (perhaps the one keeping time), the
+  // other must see the gather's deadline.
+  Probe& queued = NewProbe(1, -1);
+  ScheduleAll({&queued});
+  ASSERT_TRUE(gate_->AwaitEntered(1));
+  clock_.Advance(absl::Milliseconds(1));
+  ASSERT_TRUE(gate_->AwaitEntered(2));
+  EXPECT_THAT(gate_->tags(), ElementsAre(ElementsAre(-1),
+                                         ElementsAre(a.tag(0))));
+  OpenAndExpectSuccess({&queued, &a});
+}
+
+TEST_F(BatcherGatherTest, ATaskArrivingAfterTheDelayComputesTheGather) {
+  Start(GatherOptions());
+  Probe& a = GatherFirst(100);
+  OccupyTheWorker();  // so that only the late task can compute the gather
+  clock_.Advance(absl::Milliseconds(1));
+  Probe& b = NewProbe(1, 200);
+  ASSERT_TRUE(Offer(b));
+  ExpectDoneOnceAndCorrect({&a, &b});
+  EXPECT_EQ(observer_.computed().back().first, 2);
+  EXPECT_THAT(gate_->tags(), ElementsAre(ElementsAre(-1)));
+}
+
+TEST_F(BatcherGatherTest, ATaskTooLargeToJoinRunsAtOnceAndLeavesTheGather) {
+  Start(GatherOptions());  // max_inline_images 4
+  Probe& a = GatherFirst(100);
+  Probe& big = NewProbe(4, 200);
+  ASSERT_TRUE(Offer(big));  // 1 + 4 images do not fit: computed alone, here
+  EXPECT_EQ(big.done_calls(), 1);
+  EXPECT_EQ(observer_.computed().back().first, 4);
+  EXPECT_EQ(a.done_calls(), 0);  // the run left it gathering
+  gate_->Open();
+  clock_.Advance(absl::Milliseconds(1));
+  ExpectDoneOnceAndCorrect({&big, &a});
+  EXPECT_THAT(gate_->tags(), ElementsAre(ElementsAre(a.tag(0))));
+}
+
+TEST_F(BatcherGatherTest, AtLightLoadEveryTaskIsComputedAtOnce) {
+  Start(GatherOptions());
+  for (int i = 0; i < 200; ++i) {
+    clock_.Advance(absl::Milliseconds(1));  // an arrival a millisecond
+    Probe& probe = NewProbe(1, i);
+    BatchTask task = probe.Task();
+    ASSERT_TRUE(RunInlineOnceIdle(task));
+    ASSERT_EQ(probe.done_calls(), 1) << "task " << i;
+  }
+  EXPECT_EQ(caller_.threads().size(), 200u);
+  EXPECT_TRUE(gate_->tags().empty());
+}
+
+TEST_F(BatcherGatherTest, IsOffWithoutADelayOrForModelsThatRunOnlyUnloaded) {
+  Batcher::Options no_delay = GatherOptions();
+  no_delay.max_gather_delay = absl::ZeroDuration();
+  Batcher::Options unloaded = GatherOptions();
+  unloaded.inline_only_when_unloaded = true;
+  for (const Batcher::Options& options : {no_delay, unloaded}) {
+    batcher_.reset();
+    Start(options);
+    for (int i = 0; i < 200; ++i) {
+      Probe& probe = NewProbe(1, i);
+      BatchTask task = probe.Task();
+      ASSERT_TRUE(RunInlineOnceIdle(task));
+      ASSERT_EQ(probe.done_calls(), 1) << "task " << i;
+    }
+  }
+}
+
+TEST_F(BatcherGatherTest, NoGatherBeginsWhileTheCallerIsNotSaturated) {
+  Batcher::Options options = GatherOptions();
+  std::atomic<bool> saturated{false};
+  options.caller_is_saturated = [&saturated] { return saturated.load(); };
+  Start(options);
+  for (int i = 0; i < 200; ++i) {  // dense arrivals: the fake clock stands
+    Probe& probe = NewProbe(1, i);
+    BatchTask task = probe.Task();
+    ASSERT_TRUE(RunInlineOnceIdle(task));
+    ASSERT_EQ(probe.done_calls(), 1) << "task " << i;
+  }
+  saturated.store(true);
+  Probe& a = NewProbe(1, 1000);
+  ASSERT_TRUE(Offer(a));
+  EXPECT_EQ(a.done_calls(), 0);  // waits in a gather now
+  gate_->Open();
+  clock_.Advance(absl::Milliseconds(1));
+  ExpectDoneOnceAndCorrect({&a});
+}
+
+TEST_F(BatcherGatherTest, ShutdownComputesAPendingGather) {
+  Start(GatherOptions());
+  Probe& a = GatherFirst(100);
+  gate_->Open();
+  batcher_->Shutdown();
+  ExpectDoneOnceAndCorrect({&a});
+  Probe& b = NewProbe(1, 200);
+  EXPECT_FALSE(Offer(b));
 }
 
 }  // namespace
