@@ -331,16 +331,15 @@ bool Batcher::Core::TakeBatch(WorkerBuffers& buffers) {
     bool take_gather = false;
     for (;;) {
       if (!queue_.empty()) break;
+      const absl::Time now = clock_->Now();
       if (GatherPendingLocked() &&
-          (stopping_ ||
-           clock_->Now() >= gather_start_ + options_.max_gather_delay)) {
+          (stopping_ || now >= gather_start_ + options_.max_gather_delay)) {
         take_gather = true;  // nobody completed it in time
         break;
       }
       if (stopping_) break;
       // One idle worker keeps time for the gathers (a wake-up costs about
       // 10 µs of CPU on a 2-core VM); the others sleep until told.
-      const absl::Time now = clock_->Now();
       if (GatherPendingLocked() && timed_waiters_ == 0) {
         ++timed_waiters_;
         clock_->WaitUntil(lock, work_cv_,
@@ -386,9 +385,8 @@ bool Batcher::Core::TakeBatch(WorkerBuffers& buffers) {
     // Another batch is waiting, or a gather nobody keeps time for, and a
     // worker is idle: make sure it wakes even if this worker consumed the
     // notification meant for it.
-    more_queued = idle_workers_ > 0 &&
-                  (!queue_.empty() ||
-                   (GatherPendingLocked() && timed_waiters_ == 0));
+    more_queued = (!queue_.empty() && idle_workers_ > 0) ||
+                  (GatherPendingLocked() && IdleWorkerMustKeepTimeLocked());
   }
   buffers.finished.clear();  // beyond the pool's bound
   if (more_queued) work_cv_.notify_one();

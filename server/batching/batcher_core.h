@@ -191,6 +191,12 @@ class Batcher::Core : public std::enable_shared_from_this<Core> {
   bool GatherPendingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return inline_runs_ == 0 && !followers_.empty();
   }
+  // Whether a gather that begins (or is left) now must wake an idle worker
+  // to keep time for it: none is in a timed wait, and one is idle.
+  bool IdleWorkerMustKeepTimeLocked() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return timed_waiters_ == 0 && idle_workers_ > 0;
+  }
   // Adds `task` to followers_ (a run's or a gather's), queued at `now`.
   void AddFollowerLocked(BatchTask&& task, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -48,6 +48,8 @@ bool Batcher::Core::RunInlineOrFollow(BatchTask& task,
   bool gathered = false;       // the task waits in a gather
   bool wake_a_worker = false;  // for the gather's deadline
   bool run_gather = false;     // the task completed a gather: compute it
+  // The task's arrival; also the start of its compute if it runs.
+  const absl::Time now = clock_->Now();
   {
     MutexLock lock(mu_);
     if (stopping_) return false;
@@ -56,14 +58,9 @@ bool Batcher::Core::RunInlineOrFollow(BatchTask& task,
     const bool fits = !options_.inline_only_when_unloaded &&
                       follower_images_ + n <= options_.max_inline_images &&
                       queued_images_ + n <= options_.max_queue_size;
-    absl::Time now;
-    if (gathering()) {
-      now = clock_->Now();
-      NoteArrivalLocked(now);
-    }
+    if (gathering()) NoteArrivalLocked(now);
     if (inline_runs_ > 0 && fits) {
       // A run is computing: follow it (no worker to wake, no hand-off).
-      if (!gathering()) now = clock_->Now();
       AddFollowerLocked(std::move(task), now);
       return true;
     }
@@ -92,7 +89,7 @@ bool Batcher::Core::RunInlineOrFollow(BatchTask& task,
       AddFollowerLocked(std::move(task), now);
       gather_start_ = now;
       gathered = true;
-      wake_a_worker = timed_waiters_ == 0 && idle_workers_ > 0;
+      wake_a_worker = IdleWorkerMustKeepTimeLocked();
     } else {
       ++inline_runs_;
     }
@@ -106,7 +103,7 @@ bool Batcher::Core::RunInlineOrFollow(BatchTask& task,
     return true;
   }
 
-  const absl::Time start = clock_->Now();
+  const absl::Time start = now;
   absl::Status status;
   if (start >= task.deadline) {
     status = absl::DeadlineExceededError(
@@ -178,7 +175,7 @@ void Batcher::Core::ComputeFollowers(BatchProcessor& processor,
         // Heavy load, and too few followers for a gather: they stay as
         // one, for the tasks that arrive next (or a worker) to complete.
         gather_start_ = followers_.front().task->enqueued;
-        if (timed_waiters_ == 0 && idle_workers_ > 0) new_batches = 1;
+        if (IdleWorkerMustKeepTimeLocked()) new_batches = 1;
         ended = true;
       } else if (round >= kMaxFollowerBatches && !stopping_) {
         // A run that keeps being joined leaves the rest to another run, or,

@@ -528,6 +528,18 @@ TEST(ServerLifecycleTest, NewVersionIsServedWithoutAFailedRequest) {
   EXPECT_EQ(response.version(), 2);
 }
 
+// The batching ModelInfo reports for `model` (empty if the call fails).
+nnserve::v1::BatchingConfig ModelBatching(InferenceService::Stub& stub,
+                                          const std::string& model) {
+  grpc::ClientContext context;
+  nnserve::v1::ModelInfoRequest request;
+  request.set_model(model);
+  nnserve::v1::ModelInfoResponse info;
+  grpc::Status status = stub.ModelInfo(&context, request, &info);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return info.model().batching();
+}
+
 TEST(ServerLifecycleTest, FullQueueAnswersUnavailable) {
   TempDir repo;
   auto model = testing::MakeModel("mnist_cnn", 1);
@@ -544,16 +556,9 @@ TEST(ServerLifecycleTest, FullQueueAnswersUnavailable) {
   ASSERT_TRUE(images.ok());
 
   auto stub = testing::NewStub((*server)->target());
-  {
-    // The fast path computes at most a batch: its limit follows
-    // max_batch_size down (--max_inline_images is 12 by default).
-    grpc::ClientContext context;
-    nnserve::v1::ModelInfoRequest request;
-    request.set_model("cnn");
-    nnserve::v1::ModelInfoResponse info;
-    ASSERT_TRUE(stub->ModelInfo(&context, request, &info).ok());
-    EXPECT_EQ(info.model().batching().max_inline_images(), 1);
-  }
+  // The fast path computes at most a batch: its limit follows
+  // max_batch_size down (--max_inline_images is 12 by default).
+  EXPECT_EQ(ModelBatching(*stub, "cnn").max_inline_images(), 1);
 
   // 64 requests of 8 images at once: one fills the queue, most others find
   // it full. Retried a few times in case the scheduler serialised them.
@@ -601,15 +606,9 @@ TEST(ServerLifecycleTest, GatheringAnswersEveryConcurrentRequestRight) {
                 "--max_gather_delay=2ms"}});
   ASSERT_TRUE(server.ok()) << server.status();
   auto stub = testing::NewStub((*server)->target());
-  {
-    grpc::ClientContext context;
-    nnserve::v1::ModelInfoRequest request;
-    request.set_model("mlp");
-    nnserve::v1::ModelInfoResponse info;
-    ASSERT_TRUE(stub->ModelInfo(&context, request, &info).ok());
-    EXPECT_EQ(info.model().batching().gather_images(), 8);
-    EXPECT_EQ(info.model().batching().max_gather_delay_micros(), 2000);
-  }
+  const nnserve::v1::BatchingConfig batching = ModelBatching(*stub, "mlp");
+  EXPECT_EQ(batching.gather_images(), 8);
+  EXPECT_EQ(batching.max_gather_delay_micros(), 2000);
   auto images = testing::LoadTestDigits(kImages);
   ASSERT_TRUE(images.ok()) << images.status();
   const std::vector<float> expected =
