@@ -9,6 +9,11 @@
 #   bench/peers.sh 1 0.05                a check of the machinery (~1 min)
 #   PEERS_MODELS="mnist_cnn" PEERS_BATCHES="32 256" bench/peers.sh   a subset
 #   PEERS_JSON=peers.json bench/peers.sh                also the raw rounds
+#   PEERS_HIDE_AVX512=1 bench/peers.sh   every peer as on an AVX2 machine: all
+#       processes preload BUILD/lib/libnnhide_avx512.so (bench/hide_avx512.cc;
+#       CPUID faulting hides AVX-512 and AMX from ONNX Runtime, OpenBLAS,
+#       oneDNN and the engine's multiversioned loops alike; glibc's string
+#       functions are told by GLIBC_TUNABLES); on an AVX-512 machine only
 #
 # Needs a build (BUILD, default build/: onnx_bench, engine_bench,
 # onnx_outputs), Debian's python3-torch / python3-onnx (/usr/bin/python3;
@@ -36,6 +41,18 @@ done
 }
 command -v node >/dev/null ||
   { echo "peers.sh: node is missing (scripts/install-deps.sh)" >&2; exit 1; }
+if [[ "${PEERS_HIDE_AVX512:-0}" == 1 ]]; then
+  hide="$BUILD/lib/libnnhide_avx512.so"
+  [[ -f "$hide" ]] || { echo "peers.sh: $hide is missing (scripts/build.sh)" >&2; exit 1; }
+  grep -qw avx512f /proc/cpuinfo ||
+    { echo "peers.sh: PEERS_HIDE_AVX512=1: this CPU has no AVX-512 to hide" >&2; exit 1; }
+  export LD_PRELOAD="$hide${LD_PRELOAD:+:$LD_PRELOAD}"
+  export GLIBC_TUNABLES="glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"
+  # Node 20's WebAssembly trap handler takes SIGSEGV over without passing on
+  # the faults it does not own (CPUID's); the peers run no WebAssembly.
+  export NODE_OPTIONS="--disable-wasm-trap-handler${NODE_OPTIONS:+ $NODE_OPTIONS}"
+  "$BUILD/bin/isa_probe" >&2  # stops here (86) where CPUID cannot be faulted
+fi
 "$PYTHON" scripts/make-onnx-models.py "$BUILD/onnx-models" >&2
 tests/onnx/node-deps.sh "$BUILD/onnx-node" >&2
 exec "$PYTHON" bench/peers/peers.py "$ROUNDS" "$SECONDS_A_CASE" "$BUILD/bin" \

@@ -346,9 +346,12 @@ def cpu_name():
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        return "%s, %d cores" % (names[0], len(names)) if names else "unknown CPU"
+        name = "%s, %d cores" % (names[0], len(names)) if names else "unknown CPU"
     except OSError:
-        return "unknown CPU"
+        name = "unknown CPU"
+    if "nnhide_avx512" in os.environ.get("LD_PRELOAD", ""):
+        name += " with AVX-512 hidden from every peer (PEERS_HIDE_AVX512=1)"
+    return name
 
 
 def main():
