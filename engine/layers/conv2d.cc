@@ -299,9 +299,9 @@ OneChannelConvGeometry Conv2D::OneChannelGeometry(int64_t n) const {
   return g;
 }
 
-// Inference with one input channel on AVX-512, 3x3: the host kernel
+// Inference with one input channel on AVX-512 or AVX2, 3x3: the host kernel
 // (engine/layers/conv_one_channel_forward.h says why), from the image in
-// plain layout into nhwc, bias and ReLU included.
+// plain layout into nhwc (AVX-512) or nChw8c (AVX2), bias and ReLU included.
 bool Conv2D::RunsOneChannelKernel(absl::Span<const Activation> fused,
                                   bool* relu) const {
   const int64_t channels = input_shape().size() == 3 ? input_shape()[2] : 1;
@@ -367,7 +367,8 @@ void Conv2D::AppendOneChannelForward(ForwardBuilder& b,
   const dnnl::memory bias = *b.Parameter(1, bias_md, bias_md);
   const Shape pooled_shape = {g.out_height / 2, g.out_width / 2, g.filters};
   const dnnl::memory dst = b.NewMemory(
-      ImageDesc(pooled ? pooled_shape : output_shape(), g.images, tag::nhwc));
+      ImageDesc(pooled ? pooled_shape : output_shape(), g.images,
+                OneChannelConvForwardWritesBlocked8(g) ? tag::nChw8c : tag::nhwc));
   std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, src},
                                                 {DNNL_ARG_WEIGHTS, kernel},
                                                 {DNNL_ARG_BIAS, bias},

@@ -97,8 +97,8 @@ const LayerCase kCases[] = {
     {"Conv2DSameStride2OddInputOneChannel", {7, 7},
      "layers { conv2d { filters: 6 kernel_height: 3 kernel_width: 3 "
      "stride_height: 2 stride_width: 2 padding: PADDING_SAME } }"},
-    // One channel, 3x3, filters a multiple of 16: on AVX-512 the host
-    // kernel (engine/layers/conv_one_channel_forward.h): padding and
+    // One channel, 3x3, filters a multiple of 16 (AVX-512) or 8 (AVX2): the
+    // host kernel (engine/layers/conv_one_channel_forward.h): padding and
     // strides, a tail of output positions and of filter chunks, a ReLU
     // from the layer or from an Activation layer after it.
     {"Conv2DOneChannelSameStride2SixteenFilters", {9, 11},
@@ -108,11 +108,18 @@ const LayerCase kCases[] = {
      "layers { conv2d { filters: 48 kernel_height: 3 kernel_width: 3 "
      "padding: PADDING_SAME } }"
      "layers { activation { activation: ACTIVATION_RELU } }"},
+    // 24 filters: the AVX2 kernel's (blocks of 8), oneDNN's on AVX-512.
+    {"Conv2DOneChannelTwentyFourFiltersStride2", {9, 11},
+     "layers { conv2d { filters: 24 kernel_height: 3 kernel_width: 3 "
+     "stride_height: 2 stride_width: 2 activation: ACTIVATION_RELU } }"},
+    {"Conv2DOneChannelTwentyFourFiltersThenPool", {10, 11},
+     "layers { conv2d { filters: 24 kernel_height: 3 kernel_width: 3 } }"
+     "layers { max_pooling2d { pool_height: 2 pool_width: 2 } }"},
     {"Conv2DOneChannelStride2By1Relu", {10, 9, 1},
      "layers { conv2d { filters: 32 kernel_height: 3 kernel_width: 3 "
      "stride_height: 2 stride_width: 1 activation: ACTIVATION_RELU } }"},
     // A MaxPooling2D 2x2 / 2 after such a convolution is absorbed into the
-    // kernel on AVX-512 (Conv2D::AbsorbsAtInference): odd output sizes
+    // kernel on AVX-512 and AVX2 (Conv2D::AbsorbsAtInference): odd output sizes
     // (the last row and column left out), the ReLU from an Activation
     // layer in between, 48 filters; a pooling of stride 1 is not absorbed.
     {"Conv2DOneChannelThenPoolOddSizes", {11, 12},

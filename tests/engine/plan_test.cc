@@ -77,8 +77,8 @@ TEST(PlanTest, CnnHasOneStepPerLayerPlusAtMostOneReorderAtTheFlatten) {
   // has no direct kernel for the 1-channel first convolution: its gemm
   // kernel writes plain NCHW, which the pooling keeps, and one more reorder
   // to the second convolution's blocked layout follows, and the pooling
-  // (host loops below AVX-512) reads it reordered to nhwc. On AVX-512 the
-  // first convolution and pooling are one host step
+  // (host loops below AVX-512) reads it reordered to nhwc. On AVX-512 and
+  // AVX2 the first convolution and pooling are one host step
   // (engine/layers/conv_one_channel_forward.h): one step fewer.
   const bool below_avx2 = dnnl::get_effective_cpu_isa() < dnnl::cpu_isa::avx2;
   dnnl::stream stream(CpuEngine());
@@ -109,8 +109,8 @@ TEST(PlanTest, MaxPoolingRunsOnTheHostBelowAvx512) {
     absl::StatusOr<std::unique_ptr<ExecutionPlan>> plan =
         model->network()->BuildInferencePlan(n, stream);
     ASSERT_TRUE(plan.ok()) << plan.status();
-    // On AVX-512 the first pooling is part of the first convolution's host
-    // step (engine/layers/conv_one_channel_forward.h).
+    // On AVX-512 and AVX2 the first pooling is part of the first
+    // convolution's host step (engine/layers/conv_one_channel_forward.h).
     int host = 0, onednn = 0, absorbed = 0;
     for (const std::string& line : (*plan)->Describe()) {
       if (line.rfind("host conv2d", 0) == 0 &&
@@ -128,8 +128,14 @@ TEST(PlanTest, MaxPoolingRunsOnTheHostBelowAvx512) {
         EXPECT_NE(line.find("jit:avx512"), std::string::npos) << line;
       }
     }
-    EXPECT_EQ(host, avx512 ? 0 : 2) << n;
-    EXPECT_EQ(absorbed, avx512 && __builtin_cpu_supports("avx512f") ? 1 : 0) << n;
+    // The host convolution kernel runs on AVX-512 and on AVX2 with FMA
+    // (capped or native), each in its own layout; below AVX2 oneDNN's.
+    const bool host_conv =
+        avx512 ? __builtin_cpu_supports("avx512f") != 0
+               : dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx2 &&
+                     __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    EXPECT_EQ(absorbed, host_conv ? 1 : 0) << n;
+    EXPECT_EQ(host, avx512 ? 0 : 2 - absorbed) << n;
     EXPECT_EQ(onednn, avx512 ? 2 - absorbed : 0) << n;
   }
 }
