@@ -31,18 +31,18 @@ int CpuidAvx2() {
   return (ebx >> 5) & 1;
 }
 
+}  // namespace
+
 // GCC's function multiversioning: one body per target, the loader's IFUNC
 // picks one (what NN_VECTOR_CLONES' target_clones does, with bodies that
 // say which they are).
-__attribute__((target("default"), noinline)) const char* Clone() {
+__attribute__((target("default"))) const char* Clone() {
   return "default";
 }
-__attribute__((target("avx2"), noinline)) const char* Clone() { return "avx2"; }
-__attribute__((target("avx512f"), noinline)) const char* Clone() {
+__attribute__((target("avx2"))) const char* Clone() { return "avx2"; }
+__attribute__((target("avx512f"))) const char* Clone() {
   return "avx512f";
 }
-
-}  // namespace
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "segv") {

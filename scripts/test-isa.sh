@@ -14,6 +14,13 @@
 # pooling, optimiser updates) pick their code by the CPU, not by this cap;
 # max pooling computes the same bits on every path.
 #
+# TEST_ISA_HIDE_AVX512=1 (with a cap below AVX-512, on a CPU with AVX-512
+# and CPUID faulting) also preloads BUILD/lib/libnnhide_avx512.so into every
+# test process (bench/hide_avx512.cc): then the project's multiversioned
+# kernels, ONNX Runtime and OpenBLAS take their AVX2 code too, as on an AVX2
+# machine (Node runs with --disable-wasm-trap-handler, which the preload
+# needs). Not for labels whose tests start a browser.
+#
 # Runs on the Release build of scripts/test.sh (BUILD_DIR, default build/):
 # run that first. Environment: CTEST_JOBS (default 2).
 set -euo pipefail
@@ -55,6 +62,23 @@ if [[ "$native" == "$effective" ]]; then
 elif [[ -n "$expected" && "$effective" != *"$expected"* ]]; then
   echo "test-isa: the cap $ISA did not take effect (isa:$effective)" >&2
   exit 1
+fi
+
+if [[ "${TEST_ISA_HIDE_AVX512:-0}" == 1 ]]; then
+  hide="$BUILD/lib/libnnhide_avx512.so"
+  if [[ "$ISA" == AVX512* ]]; then
+    echo "test-isa: TEST_ISA_HIDE_AVX512=1 needs a cap below AVX-512 (got $ISA)" >&2
+    exit 1
+  elif ! grep -qw avx512f /proc/cpuinfo || ! grep -qw cpuid_fault /proc/cpuinfo; then
+    echo "test-isa: no AVX-512 to hide or no CPUID faulting on this CPU: skipped"
+    exit 0
+  elif [[ ! -f "$hide" ]]; then
+    echo "test-isa: $hide is missing (a sanitizer build has none)" >&2
+    exit 1
+  fi
+  export LD_PRELOAD="$hide${LD_PRELOAD:+:$LD_PRELOAD}"
+  export NODE_OPTIONS="--disable-wasm-trap-handler${NODE_OPTIONS:+ $NODE_OPTIONS}"
+  echo "test-isa: AVX-512 hidden from every test process too ($("$BUILD/bin/isa_probe"))"
 fi
 
 cd "$BUILD"

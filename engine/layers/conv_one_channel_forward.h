@@ -50,8 +50,9 @@ int64_t OneChannelConvForwardWorkFloats(const OneChannelConvGeometry& g);
 // output are left out) follows, and dst is {images, out_height / 2,
 // out_width / 2, filters} (in the same layout) of the window maxima: the pooled output
 // of the MaxPooling2D after the layer, without the full output in memory.
-// Spread over the OpenMP threads (each output row is one thread's; the
-// result does not depend on the split). Only where
+// Spread over the OpenMP threads (each output row is one thread's, in
+// tasks of up to 16 rows of an image; the result does not depend on the
+// split). Only where
 // OneChannelConvForwardRunsHere(g), and when pooled, out_height and
 // out_width >= 2.
 void OneChannelConvForward(const OneChannelConvGeometry& g, const float* src,
