@@ -158,6 +158,20 @@ const LayerCase kCases[] = {
      "layers { conv2d { filters: 32 kernel_height: 3 kernel_width: 3 "
      "activation: ACTIVATION_RELU } }"
      "layers { max_pooling2d { pool_height: 2 pool_width: 2 } }"},
+    // After a convolution of several channels the pooling is not absorbed;
+    // below AVX-512 (the AVX2-capped runs) the host loops' 2x2 / 2 path
+    // runs, on even widths and odd ones (SAME padding's last column takes
+    // the general loop).
+    {"MaxPooling2DAfterStackedConvInBlockedLayout", {12, 12},
+     "layers { conv2d { filters: 8 kernel_height: 3 kernel_width: 3 } }"
+     "layers { conv2d { filters: 16 kernel_height: 3 kernel_width: 3 "
+     "activation: ACTIVATION_RELU } }"
+     "layers { max_pooling2d { pool_height: 2 pool_width: 2 } }"},
+    {"MaxPooling2DSameAfterStackedConvOddWidth", {13, 11},
+     "layers { conv2d { filters: 8 kernel_height: 3 kernel_width: 3 } }"
+     "layers { conv2d { filters: 24 kernel_height: 3 kernel_width: 3 } }"
+     "layers { max_pooling2d { pool_height: 2 pool_width: 2 "
+     "padding: PADDING_SAME } }"},
     // Flatten: Keras' channels-last order feeds the Dense kernel.
     {"FlattenAfterConvUsesKerasChannelsLastOrder", {10, 10},
      "layers { conv2d { filters: 32 kernel_height: 3 kernel_width: 3 "
