@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/data/idx.h"
+#include "engine/vector_clones.h"
 
 namespace nn {
 namespace {
@@ -31,6 +32,11 @@ std::string Basename(const std::string& dir) {
 }
 
 }  // namespace
+
+NN_VECTOR_CLONES void PixelsToUnit(const uint8_t* pixels, int64_t count,
+                                   float* out) {
+  for (int64_t i = 0; i < count; ++i) out[i] = PixelToUnit(pixels[i]);
+}
 
 absl::StatusOr<ImageSet> LoadImageSet(const std::string& images_path,
                                       const std::string& labels_path) {

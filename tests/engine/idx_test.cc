@@ -1,6 +1,9 @@
 #include "engine/data/idx.h"
 
+#include <bit>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/data/dataset.h"
 #include "gmock/gmock.h"
@@ -105,6 +108,36 @@ TEST(IdxTest, KnownDatasetsHaveTenLabels) {
   EXPECT_EQ(DatasetLabels("mnist").size(), 10u);
   EXPECT_EQ(DatasetLabels("fashion-mnist")[9], "Ankle boot");
   EXPECT_TRUE(DatasetLabels("other").empty());
+}
+
+// The vectorized conversion gives PixelToUnit's bits for every byte value,
+// at every length and alignment around a vector's width (its remainder
+// loops), and writes nothing past `count`.
+TEST(PixelsToUnitTest, GivesPixelToUnitsBitsForEveryByteLengthAndOffset) {
+  std::vector<uint8_t> bytes(256 + 80);
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    bytes[i] = static_cast<uint8_t>(i * 7 + 3);  // every value, mixed order
+  }
+  for (int64_t offset = 0; offset < 4; ++offset) {
+    for (int64_t count : {0, 1, 7, 15, 16, 17, 31, 33, 63, 65, 255, 256, 300}) {
+      std::vector<float> out(count + 5, -1.0f);
+      PixelsToUnit(bytes.data() + offset, count, out.data());
+      for (int64_t i = 0; i < count; ++i) {
+        const float expected = PixelToUnit(bytes[offset + i]);
+        ASSERT_EQ(std::bit_cast<uint32_t>(out[i]),
+                  std::bit_cast<uint32_t>(expected))
+            << "byte " << int{bytes[offset + i]} << " at " << i << " of "
+            << count << ", offset " << offset;
+      }
+      for (int64_t i = count; i < count + 5; ++i) {
+        ASSERT_EQ(out[i], -1.0f) << "wrote past count " << count;
+      }
+    }
+  }
+  // And PixelToUnit is byte / 255 correctly rounded: 0 -> 0, 255 -> 1.
+  EXPECT_EQ(PixelToUnit(0), 0.0f);
+  EXPECT_EQ(PixelToUnit(255), 1.0f);
+  EXPECT_EQ(PixelToUnit(51), 0.2f);
 }
 
 }  // namespace
