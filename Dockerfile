@@ -21,6 +21,7 @@ RUN apt-get update \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       libabsl-dev libdnnl-dev ocl-icd-opencl-dev libcivetweb-dev grpc-proto \
       prometheus-cpp-dev libpng-dev zlib1g-dev rapidjson-dev libonnx-dev \
+      libtcmalloc-minimal4 \
       dataset-fashion-mnist nodejs npm \
  && rm -rf /var/lib/apt/lists/*
 
@@ -53,11 +54,12 @@ FROM debian:bookworm-slim
 ARG DEBIAN_FRONTEND=noninteractive
 # Runtime libraries only (their dependencies follow: libgrpc29, libabsl,
 # libgomp1, libssl3, ...); libonnx1 (libonnx.so.1, libonnx_proto.so.1) for
-# the model.onnx loader and ExportModel.
+# the model.onnx loader and ExportModel; libtcmalloc-minimal4, nnserve's
+# heap allocator (common/allocator.h).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libgrpc++1.51 libprotobuf32 libdnnl2 libcivetweb1 libprometheus-cpp-core1.0 \
-      libpng16-16 zlib1g libonnx1 \
+      libpng16-16 zlib1g libonnx1 libtcmalloc-minimal4 \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 nnserve \

@@ -11,6 +11,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libdnnl-dev ocl-icd-opencl-dev libcivetweb-dev grpc-proto
   prometheus-cpp-dev libpng-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # the nnserve binary's heap allocator (common/allocator.h)
+  libtcmalloc-minimal4
   # JSON: RapidJSON for the Open Inference Protocol's REST bodies (server/v2);
   # simdjson and nlohmann/json only for bench/json_bench, which compares them
   rapidjson-dev libsimdjson-dev nlohmann-json3-dev

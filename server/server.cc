@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/allocator.h"
 #include "common/file.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -212,7 +213,8 @@ absl::Status NnServer::Start() {
   }
   SetServing(false);
   NN_LOG(INFO) << "listening on " << address << " (port " << port_
-               << "); loading models from " << options_.model_repository;
+               << "); loading models from " << options_.model_repository
+               << "; heap allocator: " << AllocatorName();
 
   RETURN_IF_ERROR(repository_->Start());
   service_->SetReady(true);

@@ -1,6 +1,5 @@
 #include "server/training_service.h"
 
-#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/allocator.h"
 #include "common/logging.h"
 #include "common/quote.h"
 #include "common/status_macros.h"
@@ -295,10 +295,11 @@ void TrainingService::Run(std::shared_ptr<TrainingJob> job,
   }
 
   // The job's buffers (training plans, activations, gradients) were freed
-  // on this thread, whose malloc arena would otherwise keep them: hand them
-  // back to the system, or every job's thread keeps its high-water mark.
+  // on this thread, whose malloc arena (or tcmalloc's caches) would
+  // otherwise keep them: hand them back to the system, or every job's thread
+  // keeps its high-water mark.
   prepared.reset();
-  ::malloc_trim(0);
+  ReleaseFreeMemory();
 
   MutexLock lock(mu_);
   --running_;

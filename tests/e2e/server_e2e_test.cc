@@ -375,6 +375,15 @@ TEST_F(ServerE2ETest, HealthReportsServing) {
             grpc::NOT_FOUND);
 }
 
+// The binary runs on the heap allocator its build links (tcmalloc unless
+// NNSERVE_TCMALLOC=OFF or a sanitizer build: NN_SERVER_ALLOCATOR in the
+// top-level CMakeLists.txt), and says so when it starts.
+TEST_F(ServerE2ETest, LogsTheHeapAllocatorItsBuildLinks) {
+  EXPECT_THAT(server()->Log(),
+              HasSubstr(absl::StrCat("; heap allocator: ",
+                                     NN_EXPECTED_SERVER_ALLOCATOR, "\n")));
+}
+
 TEST_F(ServerE2ETest, ReflectionListsAndDescribesTheServices) {
   using grpc::reflection::v1alpha::ServerReflection;
   using grpc::reflection::v1alpha::ServerReflectionRequest;
